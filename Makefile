@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_INDEX ?= .citewise/demo-index
+DEMO_QUERY ?= What is the walrus operator and why was it added?
+
+.PHONY: demo test install clean-demo
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e ".[models,eval,test]"
+	# PDF support: unstructured imports unstructured-inference, whose own pins would pull a CUDA
+	# torchvision; its runtime needs come with citewise, so it is installed without dependencies.
+	$(BIN)/pip install --no-deps "unstructured-inference==1.6.14"
+	touch $@
+
+demo: install
+	$(BIN)/citewise ingest demo/peps --index $(DEMO_INDEX)
+	$(BIN)/citewise search "$(DEMO_QUERY)" --index $(DEMO_INDEX) -k 3
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean-demo:
+	rm -rf $(DEMO_INDEX)

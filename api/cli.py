@@ -1,0 +1,256 @@
+"""The `citewise` command line: ingest, search, docs, config, models, eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from api.settings import Settings, load_settings
+from ingest.errors import CitewiseError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local RAG with verbatim citations.")
+docs_app = typer.Typer(no_args_is_help=True, help="List and remove indexed documents.")
+models_app = typer.Typer(no_args_is_help=True, help="Inspect and prepare local models.")
+app.add_typer(docs_app, name="docs")
+app.add_typer(models_app, name="models")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+EXIT_PARTIAL = 1  # some inputs failed, the rest were ingested
+EXIT_ERROR = 2  # nothing was done: bad settings, missing model, busy index
+
+
+def _settings(index: Optional[Path] = None, **ingest: Any) -> Settings:
+    settings = load_settings()
+    if index is not None:
+        settings.index.path = index
+    for key, value in ingest.items():
+        if value is not None:
+            setattr(settings.ingest, key, value)
+    return settings
+
+
+def _components(settings: Settings) -> Any:
+    from api.components import Components
+
+    return Components(settings)
+
+
+IndexOpt = typer.Option(None, "--index", "-i", help="Index directory (default: setting index.path).")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files and folders to ingest (folders recursively)."),
+    index: Optional[Path] = IndexOpt,
+    include: list[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
+    context_mode: Optional[str] = typer.Option(None, "--context-mode", help="none | structure"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+) -> None:
+    """Parse, chunk, embed and store documents. Unchanged files are skipped; changed ones replaced."""
+    from ingest.progress import NullProgress
+
+    settings = _settings(index, context_mode=context_mode)
+    if include:
+        settings.ingest.include = include
+    if exclude:
+        settings.ingest.exclude = [*settings.ingest.exclude, *exclude]
+    comps = _components(settings)
+    with comps.open_index(writable=True) as idx:
+        if quiet or as_json:
+            summary = comps.ingestor(idx, NullProgress()).ingest_paths(paths)
+        else:
+            from api.console_progress import RichProgress
+
+            with RichProgress(err) as progress:
+                summary = comps.ingestor(idx, progress).ingest_paths(paths)
+        stats = idx.stats()
+    data = summary.to_dict()
+    data["index"] = {"path": stats["path"], "documents": stats["documents"], "chunks": stats["chunks"]}
+    if as_json:
+        out.print_json(json.dumps(data))
+    elif not quiet or summary.failed:
+        _print_summary(data)
+    if summary.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_summary(data: dict[str, Any]) -> None:
+    secs = ", ".join(f"{k} {v:.1f}s" for k, v in data["seconds"].items())
+    err.print(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
+              f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks added"
+              + (f" ({secs})" if secs else ""))
+    for row in data["failed"]:
+        err.print(f"[red]failed[/red]  {row['path']}: {row['reason']}", highlight=False)
+    for row in data["skipped"]:
+        err.print(f"[yellow]skipped[/yellow] {row['path']}: {row['reason']}", highlight=False)
+    for row in data["warnings"]:
+        err.print(f"[yellow]warning[/yellow] {row['path']}: {row['warning']}", highlight=False)
+    ix = data["index"]
+    err.print(f"index {ix['path']}: {ix['documents']} documents, {ix['chunks']} chunks")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(None, "-k", help="How many passages (default: setting search.top_k)."),
+    index: Optional[Path] = IndexOpt,
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid | dense | bm25"),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Show the passages that best match QUERY, with their sources."""
+    if mode not in ("hybrid", "dense", "bm25"):
+        raise CitewiseError(f"--mode must be hybrid, dense or bm25, not {mode!r}")
+    settings = _settings(index)
+    comps = _components(settings)
+    with comps.open_index() as idx:
+        hits = comps.searcher(idx).search(query, k or settings.search.top_k, mode)
+    if as_json:
+        rows = [{"rank": r, "score": h.score, "ranks": h.ranks, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
+                 "source": h.chunk.source, "section": h.chunk.headings, "page": h.chunk.page,
+                 "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text} for r, h in enumerate(hits, 1)]
+        out.print_json(json.dumps(rows))
+        return
+    if not hits:
+        out.print("no matching passages")
+    for rank, hit in enumerate(hits, 1):
+        c = hit.chunk
+        where = " > ".join(c.headings) or "(no section)"
+        page = f", page {c.page}" if c.page else ""
+        out.print(f"[bold]{rank}.[/bold] {hit.score:.4f}  [bold]{c.title}[/bold]  {where}{page}", highlight=False)
+        out.print(f"   [dim]{c.source} [{c.start}:{c.end}][/dim]", highlight=False)
+        out.print("   " + c.text.replace("\n", "\n   "), highlight=False)
+        out.print()
+
+
+@docs_app.command("list")
+def docs_list(index: Optional[Path] = IndexOpt,
+              as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List indexed documents."""
+    comps = _components(_settings(index))
+    with comps.open_index() as idx:
+        docs = idx.store.documents()
+    if as_json:
+        out.print_json(json.dumps([d.__dict__ for d in docs]))
+        return
+    for d in docs:
+        out.print(f"{d.id}  {d.n_chunks:>5} chunks  {d.title[:50]:<50}  {d.source}", highlight=False)
+    err.print(f"{len(docs)} documents")
+
+
+@docs_app.command("rm")
+def docs_rm(id_or_path: str = typer.Argument(..., help="Document id or source path."),
+            index: Optional[Path] = IndexOpt) -> None:
+    """Remove a document from the store, FAISS and BM25."""
+    from ingest.errors import NotFoundError
+
+    comps = _components(_settings(index))
+    with comps.open_index(writable=True) as idx:
+        wanted = id_or_path
+        if Path(id_or_path).exists():
+            wanted = str(Path(id_or_path).resolve())
+        doc = idx.store.find_document(wanted)
+        if doc is None:
+            raise NotFoundError(f"no document {id_or_path!r} in {idx.path} (see `citewise docs list`)")
+        n = idx.remove_document(doc.id)
+        idx.flush()
+    out.print(f"removed {doc.id} ({doc.source}) and its {n} chunks", highlight=False)
+
+
+@app.command()
+def config(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Print the effective settings (defaults, citewise.toml and CITEWISE_* variables combined)."""
+    settings = load_settings()
+    data = json.loads(settings.model_dump_json())
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    out.print(_to_toml(data), highlight=False)
+
+
+def _to_toml(data: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is not None:
+                lines.append(f"{key} = {json.dumps(value)}")
+            else:
+                lines.append(f"# {key} = (unset)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show configured models and where they resolve."""
+    from ingest.models import BUILTIN_GGUF
+
+    settings = load_settings()
+    comps = _components(settings)
+    for role in ("embedder", "writer", "fast"):
+        name = getattr(settings.models, role)
+        try:
+            if role == "embedder":
+                where = str(comps.resolver.embedder_path(name))
+            elif name in BUILTIN_GGUF:
+                target = comps.resolver.cache_dir / f"{name}.gguf"
+                where = str(target) if target.exists() else "not assembled yet (`citewise models prepare`)"
+            else:
+                where = str(comps.resolver.gguf_path(name))
+        except CitewiseError as exc:
+            where = f"unavailable: {exc.message}"
+        out.print(f"{role:<9} {name:<30} {where}", highlight=False)
+
+
+@models_app.command("prepare")
+def models_prepare(role: list[str] = typer.Argument(None, help="writer, fast (default: both)")) -> None:
+    """Assemble and verify the GGUF models now, instead of on first use."""
+    settings = load_settings()
+    comps = _components(settings)
+    for r in role or ["fast", "writer"]:
+        if r not in ("writer", "fast"):
+            raise CitewiseError(f"unknown model role {r!r}: use writer or fast")
+        path = comps.resolver.gguf_path(getattr(settings.models, r))
+        out.print(f"{r}: {path} (verified)", highlight=False)
+
+
+def _register_eval() -> None:
+    from eval.cli import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+def main() -> None:
+    """Entry point: errors the user can act on print one clear line, not a traceback."""
+    _register_eval()
+    try:
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except CitewiseError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted; finished documents are kept, re-run to continue")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Builds configured components from Settings, each once, and shares them (models load lazily)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+from ingest.chunker import StructureChunker
+from ingest.context import StructureContextualizer
+from ingest.embedder import SentenceTransformerEmbedder
+from ingest.models import ModelResolver
+from ingest.parser import UnstructuredParser
+from ingest.pipeline import Ingestor
+from ingest.progress import Progress
+from ingest.store.bm25_index import Bm25Analyzer
+from ingest.store.local_index import LocalIndex
+from retrieval.hybrid import HybridSearcher
+
+
+class Components:
+    """The application's object graph. Cheap to create; heavy parts load on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def resolver(self) -> ModelResolver:
+        return ModelResolver(self.settings.models.cache_dir)
+
+    @cached_property
+    def embedder(self) -> SentenceTransformerEmbedder:
+        s = self.settings
+        return SentenceTransformerEmbedder(
+            self.resolver.embedder_path(s.models.embedder), name=s.models.embedder,
+            batch_size=s.ingest.embed_batch_size, backend=s.ingest.embed_backend, threads=s.models.threads,
+        )
+
+    @cached_property
+    def parser(self) -> UnstructuredParser:
+        return UnstructuredParser()
+
+    @cached_property
+    def analyzer(self) -> Bm25Analyzer:
+        return Bm25Analyzer(self.settings.index.bm25_stemmer, self.settings.index.bm25_stopwords)
+
+    def embedder_info(self) -> dict[str, Any]:
+        return {"name": self.settings.models.embedder, "dim": self.embedder.dim,
+                "max_seq_length": self.embedder.max_seq_length}
+
+    def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
+        s = self.settings
+        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode}
+        return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable)
+
+    def ingestor(self, index: LocalIndex, progress: Progress | None = None) -> Ingestor:
+        s = self.settings
+        embedder = self.embedder
+        chunker = StructureChunker(embedder, min(s.ingest.chunk_tokens, embedder.max_tokens))
+        contextualizer = StructureContextualizer(s.ingest.context_mode, embedder, embedder.max_tokens)
+        return Ingestor(index, self.parser, chunker, embedder, contextualizer, s.ingest, progress)
+
+    def searcher(self, index: LocalIndex) -> HybridSearcher:
+        return HybridSearcher(index, self.embedder, self.settings.search.candidates, self.settings.search.rrf_k)

@@ -1,0 +1,83 @@
+"""Ingest benchmark: a folder into a fresh index, then the plain embedding path on the same chunks."""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from api.components import Components
+from api.settings import Settings
+from ingest.embedder import SentenceTransformerEmbedder
+from ingest.progress import Progress
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = None,
+                 baseline_sample: int = 1000) -> dict[str, Any]:
+    """Returns the figures; the baseline embeds the same chunk texts with stock sentence-transformers."""
+    with tempfile.TemporaryDirectory(prefix="citewise-bench-") as tmp:
+        settings = settings.model_copy(deep=True)
+        settings.index.path = Path(tmp) / "index"
+        comps = Components(settings)
+        comps.embedder.embed(["warm up the model before timing"])
+        started = time.perf_counter()
+        with comps.open_index(writable=True) as index:
+            ingestor = comps.ingestor(index, progress)
+            summary = ingestor.ingest_paths([folder])
+            wall = time.perf_counter() - started
+            chunk_ids = index.store.chunk_ids().tolist()
+            rows = index.chunks(chunk_ids)
+            texts = [ingestor.contextualizer.embed_text(_as_chunk(rows[i])) for i in chunk_ids]
+            stored = index.store.vectors(chunk_ids, comps.embedder.dim)
+        rss = peak_rss_mb()
+
+    n_chunks = summary.chunks_added
+    embed_s = summary.seconds.get("embed", 0.0)
+    sample_idx = np.random.default_rng(0).permutation(len(texts))[:baseline_sample]
+    sample = [texts[i] for i in sample_idx]
+    plain = SentenceTransformerEmbedder(comps.embedder.path, comps.embedder.name, backend="plain")
+    plain.embed(["warm up"])
+    t0 = time.perf_counter()
+    plain_vecs = plain.embed(sample)
+    plain_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    comps.embedder.embed(sample)
+    fast_sample_s = time.perf_counter() - t0
+    cosine = np.sum(plain_vecs * stored[sample_idx], axis=1) if len(sample) else np.zeros(1)
+    return {
+        "folder": str(folder),
+        "documents": summary.ingested,
+        "failed": len(summary.failed),
+        "chunks": n_chunks,
+        "wall_seconds": round(wall, 2),
+        "documents_per_s": round(summary.ingested / wall, 2) if wall else None,
+        "chunks_per_s": round(n_chunks / wall, 2) if wall else None,
+        "seconds_per_stage": summary.seconds,
+        "embed_chunks_per_s": round(n_chunks / embed_s, 2) if embed_s else None,
+        "baseline": {
+            "sample_chunks": len(sample),
+            "plain_chunks_per_s": round(len(sample) / plain_s, 2) if plain_s else None,
+            "optimized_chunks_per_s_same_sample": round(len(sample) / fast_sample_s, 2) if fast_sample_s else None,
+            "speedup": round(plain_s / fast_sample_s, 2) if fast_sample_s else None,
+            "min_cosine_vs_plain": round(float(cosine.min()), 5),
+            "mean_cosine_vs_plain": round(float(cosine.mean()), 5),
+        },
+        "backend": settings.ingest.embed_backend,
+        "peak_rss_mb": round(rss, 1),
+        "failures": summary.failed,
+    }
+
+
+def _as_chunk(row: Any) -> Any:
+    from ingest.types import Chunk
+
+    return Chunk(ordinal=row.ordinal, start=row.start, end=row.end, text=row.text, headings=row.headings,
+                 page=row.page, page_end=row.page_end, n_tokens=row.n_tokens, context=row.context)

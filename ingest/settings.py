@@ -1,0 +1,71 @@
+"""Settings for the data-preparation side: models, parsing, chunking, embedding and the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ModelSettings(BaseModel):
+    """Which models to run. A value is a built-in name (see `citewise models`) or a local path."""
+
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where assembled GGUF files live; default $XDG_DATA_HOME/citewise/models.",
+    )
+    embedder: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Built-in embedder name or a sentence-transformers model folder.",
+    )
+    writer: str = Field(
+        default="qwen2.5-coder-1.5b-instruct",
+        description="GGUF used to write reports: built-in name or a .gguf path.",
+    )
+    fast: str = Field(
+        default="qwen2.5-coder-0.5b-instruct",
+        description="Small GGUF for chunk context and query analysis: built-in name or a .gguf path.",
+    )
+    threads: int = Field(default=0, ge=0, description="CPU threads for models; 0 means all cores.")
+
+
+class IngestSettings(BaseModel):
+    """How files become chunks and vectors."""
+
+    include: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (relative to each given folder) a file must match; empty means all.",
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: [".git/**", "**/.git/**", "**/__pycache__/**", "**/.venv/**", "**/node_modules/**"],
+        description="Glob patterns of files to skip.",
+    )
+    max_file_mb: float = Field(default=64.0, gt=0, description="Larger files are refused, not read.")
+    chunk_tokens: int = Field(
+        default=200,
+        ge=32,
+        description="Most word pieces in one chunk; the rest of the embedder's window is kept for context.",
+    )
+    embed_batch_size: int = Field(default=32, ge=1)
+    embed_backend: Literal["torch", "plain"] = Field(
+        default="torch",
+        description="'torch' sorts by length and tunes threads; 'plain' is stock sentence-transformers.",
+    )
+    context_mode: Literal["none", "structure"] = Field(
+        default="structure",
+        description="Text embedded and indexed with each chunk: none, or the title and section trail.",
+    )
+    commit_every: int = Field(
+        default=16, ge=1, description="Documents per store transaction; a crash loses at most this batch."
+    )
+
+
+class IndexSettings(BaseModel):
+    """Where the index lives and how its BM25 side analyses text."""
+
+    path: Path = Field(default=Path("citewise-index"), description="Index directory.")
+    bm25_stemmer: str | None = Field(
+        default="english", description="Snowball stemmer language for BM25, or null for none."
+    )
+    bm25_stopwords: str | None = Field(default="en", description="Stopword list for BM25, or null.")

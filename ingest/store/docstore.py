@@ -1,0 +1,228 @@
+"""SQLite document store: the source of truth. FAISS and BM25 files are rebuilt from it when stale."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ingest.types import ChunkedDocument
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    format TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    headings TEXT NOT NULL,
+    page INTEGER,
+    page_end INTEGER,
+    n_tokens INTEGER NOT NULL,
+    context TEXT NOT NULL DEFAULT '',
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: str
+    source: str
+    title: str
+    format: str
+    content_hash: str
+    n_chunks: int
+    n_chars: int
+    ingested_at: float
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A stored chunk with its text sliced from the document, so quotes always match the source."""
+
+    id: int
+    doc_id: str
+    source: str
+    title: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    headings: list[str]
+    page: int | None
+    page_end: int | None
+    context: str
+    n_tokens: int
+
+
+class SqliteDocStore:
+    """Documents, chunks and their vectors in one SQLite file; every write is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- meta -------------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+    def replace_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray]]) -> int:
+        """Insert or replace whole documents with their chunks and vectors, atomically."""
+        conn = self.conn
+        added = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for doc_id, chunked, vectors in docs:
+                doc = chunked.doc
+                conn.execute("DELETE FROM documents WHERE id = ? OR source = ?", (doc_id, doc.source))
+                conn.execute(
+                    "INSERT INTO documents(id, source, title, format, content_hash, text, metadata, ingested_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (doc_id, doc.source, doc.title, doc.format, doc.content_hash, chunked.text,
+                     json.dumps(doc.metadata, default=str), time.time()),
+                )
+                conn.executemany(
+                    "INSERT INTO chunks(doc_id, ordinal, start, end, headings, page, page_end, n_tokens, context, "
+                    "embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (doc_id, c.ordinal, c.start, c.end, json.dumps(c.headings), c.page, c.page_end,
+                         c.n_tokens, c.context, np.asarray(vec, dtype=np.float32).tobytes())
+                        for c, vec in zip(chunked.chunks, vectors)
+                    ],
+                )
+                added += len(chunked.chunks)
+            self._bump()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return added
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove a document and its chunks; returns how many chunks went with it."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            n = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            self._bump()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(n)
+
+    # -- reads ------------------------------------------------------------------------------
+    def content_hash(self, source: str) -> str | None:
+        row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def documents(self) -> list[DocumentRow]:
+        rows = self.conn.execute(
+            "SELECT d.id, d.source, d.title, d.format, d.content_hash, "
+            "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id), LENGTH(d.text), d.ingested_at "
+            "FROM documents d ORDER BY d.source"
+        ).fetchall()
+        return [DocumentRow(*r) for r in rows]
+
+    def find_document(self, id_or_source: str) -> DocumentRow | None:
+        for row in self.documents():
+            if id_or_source in (row.id, row.source):
+                return row
+        return None
+
+    def document_text(self, doc_id: str) -> str | None:
+        row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> tuple[int, int]:
+        docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def chunk_ids(self) -> np.ndarray:
+        rows = self.conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors(self, ids: Iterable[int], dim: int) -> np.ndarray:
+        ids = list(ids)
+        out = np.zeros((len(ids), dim), dtype=np.float32)
+        for i, batch in enumerate(_batches(ids, 500)):
+            marks = ",".join("?" * len(batch))
+            found = dict(self.conn.execute(f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", batch))
+            for j, cid in enumerate(batch):
+                out[i * 500 + j] = np.frombuffer(found[cid], dtype=np.float32)
+        return out
+
+    def index_texts(self) -> Iterator[tuple[int, str]]:
+        """(chunk id, text to index) for every chunk: context, then title and section, then the chunk."""
+        cur = self.conn.execute(
+            "SELECT c.id, c.context, c.start, c.end, d.text FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            "ORDER BY c.id"
+        )
+        for cid, context, start, end, text in cur:
+            body = text[start:end]
+            yield int(cid), f"{context}\n{body}" if context else body
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for batch in _batches(ids, 500):
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(
+                "SELECT c.id, c.doc_id, d.source, d.title, c.ordinal, c.start, c.end, substr(d.text, c.start + 1, "
+                f"c.end - c.start), c.headings, c.page, c.page_end, c.context, c.n_tokens FROM chunks c "
+                f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+                batch,
+            ).fetchall()
+            for r in rows:
+                out[int(r[0])] = ChunkRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]),
+                                          r[9], r[10], r[11], r[12])
+        return out
+
+
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,222 @@
+"""One index directory: SQLite store (truth), FAISS vectors and BM25, kept consistent across crashes.
+
+Every write is a SQLite transaction that bumps a generation number. FAISS and BM25 files are
+written under generation-stamped names and published by an atomic manifest replace; on open, a
+store generation newer than the published files is caught up from SQLite. A SIGKILL at any point
+therefore leaves whole documents or nothing, and never vectors or terms without their chunks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError
+from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
+from ingest.store.docstore import ChunkRow, SqliteDocStore
+from ingest.store.faiss_index import FaissIndex
+from ingest.store.manifest import FORMAT_VERSION, read_manifest, write_manifest
+from ingest.types import ChunkedDocument
+
+MANIFEST = "manifest.json"
+STORE = "store.sqlite"
+
+
+class LocalIndex:
+    """Documents, chunk vectors and BM25 terms in one directory on local disk."""
+
+    def __init__(self, path: Path, embedder: dict[str, Any], analyzer: Bm25Analyzer,
+                 settings: dict[str, Any] | None = None, writable: bool = False) -> None:
+        self.path = Path(path)
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self.settings = settings or {}
+        self.writable = writable
+        self._lock_fh: Any = None
+        self._mutex = threading.RLock()
+        self._faiss: FaissIndex | None = None
+        self._bm25: Bm25Index | None = None
+        self._faiss_gen = -1
+        self._bm25_gen = -1
+        self._open()
+
+    # -- opening ----------------------------------------------------------------------------
+    def _open(self) -> None:
+        manifest_path = self.path / MANIFEST
+        manifest = read_manifest(manifest_path)
+        if manifest is None and not self.writable:
+            raise IndexStateError(f"no index at {self.path}: run `citewise ingest PATH --index {self.path}` first")
+        if self.writable:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+        if manifest is not None:
+            self._check_compatible(manifest)
+        else:
+            manifest = {"format": FORMAT_VERSION, "embedder": self.embedder, "generation": 0,
+                        "faiss_file": None, "bm25_dir": None}
+            manifest.update(self.settings)
+            write_manifest(manifest_path, manifest)
+        self.manifest = manifest
+        self.store = SqliteDocStore(self.path / STORE)
+        if self.writable:
+            self._collect_garbage()
+
+    def _check_compatible(self, manifest: dict[str, Any]) -> None:
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexStateError(f"{self.path} was written by an incompatible citewise (format {manifest.get('format')})")
+        built = manifest.get("embedder", {})
+        if built.get("name") != self.embedder["name"] or built.get("dim") != self.embedder["dim"]:
+            raise EmbedderMismatchError(
+                f"index {self.path} was built with embedder {built.get('name')!r} ({built.get('dim')}-d) but the "
+                f"settings name {self.embedder['name']!r} ({self.embedder['dim']}-d); use the same embedder "
+                "(models.embedder) or another --index directory"
+            )
+
+    def _acquire_lock(self) -> None:
+        fh = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise IndexBusyError(f"index {self.path} is being written by another process; try again when it ends")
+        self._lock_fh = fh
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> LocalIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes -----------------------------------------------------------------------------
+    def add_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray]]) -> int:
+        """Store whole documents (replacing earlier versions); vectors follow in memory at once."""
+        self._require_writable()
+        with self._mutex:
+            added = self.store.replace_documents(docs)
+            self._sync_faiss()
+            return added
+
+    def remove_document(self, doc_id: str) -> int:
+        self._require_writable()
+        with self._mutex:
+            n = self.store.delete_document(doc_id)
+            self._sync_faiss()
+            return n
+
+    def flush(self) -> None:
+        """Publish FAISS and BM25 files for the current store generation."""
+        self._require_writable()
+        with self._mutex:
+            gen = self.store.generation
+            if self.manifest.get("generation") == gen and self.manifest.get("faiss_file"):
+                return
+            faiss_index = self.faiss
+            bm25 = self.bm25
+            faiss_name, bm25_name = f"vectors-{gen}.faiss", f"bm25-{gen}"
+            faiss_index.save(self.path / faiss_name)
+            bm25.save(self.path / bm25_name)
+            manifest = dict(self.manifest, generation=gen, faiss_file=faiss_name, bm25_dir=bm25_name,
+                            bm25={"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords})
+            manifest.update(self.settings)
+            write_manifest(self.path / MANIFEST, manifest)
+            self.manifest = manifest
+            self._collect_garbage()
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise IndexStateError(f"index {self.path} was opened read-only")
+
+    def _collect_garbage(self) -> None:
+        keep = {MANIFEST, STORE, f"{STORE}-wal", f"{STORE}-shm", ".lock",
+                self.manifest.get("faiss_file"), self.manifest.get("bm25_dir")}
+        for entry in self.path.iterdir():
+            if entry.name in keep:
+                continue
+            if entry.name.startswith(("vectors-", "bm25-", MANIFEST + ".tmp")):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    # -- derived indexes --------------------------------------------------------------------
+    @property
+    def faiss(self) -> FaissIndex:
+        with self._mutex:
+            if self._faiss is None:
+                self._faiss = self._load_faiss()
+            if self._faiss_gen != self.store.generation:
+                self._sync_faiss()
+            return self._faiss
+
+    def _load_faiss(self) -> FaissIndex:
+        name = self.manifest.get("faiss_file")
+        dim = int(self.embedder["dim"])
+        if name and (self.path / name).exists():
+            try:
+                return FaissIndex.load(self.path / name, dim)
+            except Exception:  # an unreadable derived file is rebuilt from the store, never trusted
+                pass
+        return FaissIndex(dim)
+
+    def _sync_faiss(self) -> None:
+        """Make FAISS hold exactly the store's chunk ids: drop extras, add missing from stored vectors."""
+        if self._faiss is None:
+            self._faiss = self._load_faiss()
+        gen = self.store.generation
+        want = self.store.chunk_ids()
+        have = self._faiss.ids()
+        self._faiss.remove(np.setdiff1d(have, want, assume_unique=True))
+        missing = np.setdiff1d(want, have, assume_unique=True)
+        if len(missing):
+            self._faiss.add(missing, self.store.vectors(missing.tolist(), int(self.embedder["dim"])))
+        self._faiss_gen = gen
+
+    @property
+    def bm25(self) -> Bm25Index:
+        with self._mutex:
+            gen = self.store.generation
+            if self._bm25 is None or self._bm25_gen != gen:
+                self._bm25 = self._load_bm25(gen)
+                self._bm25_gen = gen
+            return self._bm25
+
+    def _load_bm25(self, gen: int) -> Bm25Index:
+        name = self.manifest.get("bm25_dir")
+        if name and self.manifest.get("generation") == gen and (self.path / name).exists():
+            try:
+                return Bm25Index.load(self.path / name, self.analyzer)
+            except Exception:  # stale analyzer or damaged files: rebuild from the store
+                pass
+        rows = list(self.store.index_texts())
+        return Bm25Index.build(self.analyzer, [r[0] for r in rows], [r[1] for r in rows])
+
+    # -- reads ------------------------------------------------------------------------------
+    def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        scores, ids = self.faiss.search(query_vectors, k)
+        return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self.bm25.search(query, k)
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
+        return self.store.chunks(ids)
+
+    def stats(self) -> dict[str, Any]:
+        docs, chunks = self.store.counts()
+        return {"path": str(self.path), "documents": docs, "chunks": chunks, "generation": self.store.generation,
+                "embedder": self.manifest.get("embedder"), "size_bytes": _dir_size(self.path)}
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
