@@ -25,8 +25,12 @@ def _matches(rel: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(os.path.basename(rel), p) for p in patterns)
 
 
+def is_index_dir(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "manifest.json")) and os.path.exists(os.path.join(path, "store.sqlite"))
+
+
 def discover(paths: list[Path], include: list[str], exclude: list[str]) -> Iterator[Found]:
-    """Yield files in a stable order; folders are walked, named files are taken as given."""
+    """Yield files in a stable order; folders are walked (never into a citewise index), files taken as given."""
     for root in paths:
         if root.is_symlink() and not root.exists():
             yield Found(root, reason="broken symbolic link", failed=True)
@@ -62,6 +66,9 @@ def _walk(root: Path, include: list[str], exclude: list[str]) -> Iterator[Found]
             yield Found(Path(dirpath), reason=f"symbolic link loop (already visited {real})")
             continue
         seen.add(real)
+        if is_index_dir(dirpath):
+            dirnames[:] = []
+            continue
         dirnames.sort()
         kept = []
         for d in dirnames:

@@ -26,6 +26,11 @@ _INSTALL_HINTS = {
     "pdf": "run `pip install --no-deps unstructured-inference==1.6.14` (its other dependencies come with citewise)",
 }
 _SKIP_KINDS = {"PageBreak", "Header", "Footer", "PageNumber", "Image"}
+_LATIN_CODEPAGES = {
+    "cp1250", "cp1252", "cp1254", "cp1257", "latin_1", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_9",
+    "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_roman", "mac_latin2",
+    "mac_iceland", "mac_turkish", "cp775", "cp850",
+}
 _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
 
 
@@ -48,7 +53,17 @@ def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
         raise DocumentError(source, f"not UTF-8 (invalid byte at offset {first_bad}) and no other text encoding fits")
-    return str(best), [f"not UTF-8 (invalid byte at offset {first_bad}); decoded as {best.encoding}"]
+    encoding = best.encoding
+    if encoding in _LATIN_CODEPAGES:
+        # Detectors cannot tell Latin code pages apart on short text; Windows-1252 is by far the likeliest.
+        try:
+            text = data.decode("cp1252")
+            encoding = "cp1252"
+        except UnicodeDecodeError:
+            text = str(best)
+    else:
+        text = str(best)
+    return text, [f"not UTF-8 (invalid byte at offset {first_bad}); decoded as {encoding}"]
 
 
 class UnstructuredParser:

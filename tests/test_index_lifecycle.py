@@ -1,0 +1,100 @@
+"""Incremental re-ingest, replacement, removal and embedder checks on a real index on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.errors import EmbedderMismatchError, IndexBusyError
+from ingest.store.local_index import LocalIndex
+
+
+def _ids_everywhere(index: LocalIndex) -> tuple[set[int], set[int], set[int]]:
+    store = set(index.store.chunk_ids().tolist())
+    faiss = set(index.faiss.ids().tolist())
+    bm25 = set(index.bm25._ids.tolist())
+    return store, faiss, bm25
+
+
+def test_unchanged_changed_and_removed_documents(tmp_path: Path, make_components) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpacas\n\nAlpacas hum to communicate with their herd.\n")
+    (docs / "b.md").write_text("# Bison\n\nBison wallow in dust to shed insects.\n")
+    comps = make_components()
+
+    with comps.open_index(writable=True) as index:
+        first = comps.ingestor(index).ingest_paths([docs])
+        assert (first.ingested, first.unchanged) == (2, 0)
+        before = _ids_everywhere(index)
+        assert before[0] == before[1] == before[2] and len(before[0]) == 2
+
+    with comps.open_index(writable=True) as index:
+        again = comps.ingestor(index).ingest_paths([docs])
+        assert (again.ingested, again.unchanged, again.chunks_added) == (0, 2, 0)
+        assert _ids_everywhere(index) == before
+
+    (docs / "a.md").write_text("# Alpacas\n\nAlpacas spit when they are annoyed by rivals.\n")
+    with comps.open_index(writable=True) as index:
+        changed = comps.ingestor(index).ingest_paths([docs])
+        assert (changed.ingested, changed.unchanged) == (1, 1)
+        store, faiss, bm25 = _ids_everywhere(index)
+        assert store == faiss == bm25 and len(store) == 2 and store != before[0]
+        hits = comps.searcher(index).search("alpaca humming", k=5)
+        assert all("hum to communicate" not in h.chunk.text for h in hits)
+        assert any("spit" in h.chunk.text for h in hits)
+
+    # Removal by path, seen by a fresh reader: gone from the store, FAISS and BM25 alike.
+    with comps.open_index(writable=True) as index:
+        doc = index.store.find_document(str((docs / "b.md").resolve()))
+        assert doc is not None
+        assert index.remove_document(doc.id) == 1
+        index.flush()
+    with comps.open_index() as index:
+        store, faiss, bm25 = _ids_everywhere(index)
+        assert store == faiss == bm25 and len(store) == 1
+        assert index.search_bm25("bison wallow dust", 5) == []
+        assert [d.title for d in index.store.documents()] == ["Alpacas"]
+
+
+def test_another_embedder_is_refused(tmp_path: Path, make_components) -> None:
+    comps = make_components()
+    with comps.open_index(writable=True) as index:
+        index.flush()
+    other = dict(comps.embedder_info(), name="some-other-model")
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'all-MiniLM-L6-v2'"):
+        LocalIndex(tmp_path / "index", other, comps.analyzer)
+
+
+def test_second_writer_is_refused(make_components) -> None:
+    comps = make_components()
+    with comps.open_index(writable=True):
+        with pytest.raises(IndexBusyError):
+            comps.open_index(writable=True)
+
+
+def test_stale_derived_files_are_caught_up_from_the_store(tmp_path: Path, make_components) -> None:
+    """A store newer than the published FAISS/BM25 files (a crash before publish) is repaired on open."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "c.txt").write_text("Capybaras are the largest living rodents.\n")
+    comps = make_components()
+    with comps.open_index(writable=True) as index:
+        comps.ingestor(index).ingest_paths([docs])
+    (docs / "d.txt").write_text("Dormice hibernate for up to seven months.\n")
+    with comps.open_index(writable=True) as index:
+        ingestor = comps.ingestor(index)
+        parsed = comps.parser.parse(str((docs / "d.txt").resolve()), (docs / "d.txt").read_bytes(), "text")
+        chunked = ingestor.chunker.chunk(parsed)
+        index.store.replace_documents([("d", chunked, comps.embedder.embed([c.text for c in chunked.chunks]))])
+        # no flush: the manifest still points at the older generation
+    with comps.open_index() as index:
+        assert index.manifest["generation"] < index.store.generation
+        hits = comps.searcher(index).search("how long do dormice hibernate", k=1)
+        assert "seven months" in hits[0].chunk.text
+        store, faiss, bm25 = _ids_everywhere(index)
+        assert store == faiss == bm25
+        vec = index.store.vectors([hits[0].chunk.id], 384)
+        assert np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)

@@ -1,0 +1,43 @@
+"""Ingestion and search work with no network at all (a network namespace with no routes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.samples import write_all_formats
+
+
+def _no_network_prefix() -> list[str]:
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-n"]
+    return []  # unprivileged: fall back to proxies that lead nowhere (set below in every case)
+
+
+DEAD_PROXY = {
+    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "",
+    "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",  # citewise must force these itself
+}
+
+
+def test_ingest_and_search_without_network(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write_all_formats(docs)
+    prefix = _no_network_prefix()
+    probe = subprocess.run([*prefix, "python3", "-c", "import socket; s = socket.socket(); s.settimeout(2); "
+                            "print(s.connect_ex(('1.1.1.1', 443)))"], capture_output=True, text=True)
+    assert probe.stdout.strip() != "0", "the sandbox for this test still reaches the internet"
+    index = tmp_path / "index"
+    result = run_cli("ingest", str(docs), "--index", str(index), "--json", env=DEAD_PROXY, prefix=prefix)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ingested"] == 8 and summary["failed"] == []
+    found = run_cli("search", "penguin breeding pairs", "--index", str(index), "--json", env=DEAD_PROXY, prefix=prefix)
+    assert found.returncode == 0, found.stderr
+    assert "4,120" in json.loads(found.stdout)[0]["text"]
+    assert "unstructured" not in result.stderr.lower() or "notice" not in result.stderr.lower()
