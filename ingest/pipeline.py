@@ -32,6 +32,7 @@ class IngestSummary:
     ingested: int = 0
     unchanged: int = 0
     chunks_added: int = 0
+    chunks_reused: int = 0  # vectors taken from identical text already in the index
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
@@ -158,14 +159,21 @@ class Ingestor:
         self._embed_total += len(texts)
         self.progress.stage("embed", self._embed_total)
         started = time.perf_counter()
-        vectors = self.embedder.embed(texts)
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        known = self.index.store.vectors_by_key(keys)
+        todo = {k: t for k, t in zip(keys, texts) if k not in known}
+        fresh = self.embedder.embed(list(todo.values()))
+        known.update(zip(todo.keys(), fresh))
+        vectors = [known[k] for k in keys]
+        summary.chunks_reused += len(texts) - len(todo)
         summary.timed("embed", started)
         self.progress.advance("embed", len(texts))
         started = time.perf_counter()
         rows, offset = [], 0
         for chunked in batch:
             n = len(chunked.chunks)
-            rows.append((document_id(chunked.doc.source), chunked, vectors[offset : offset + n]))
+            rows.append((document_id(chunked.doc.source), chunked, vectors[offset : offset + n],
+                         keys[offset : offset + n]))
             offset += n
         summary.chunks_added += self.index.add_documents(rows)
         summary.ingested += len(batch)

@@ -40,6 +40,7 @@ def test_unchanged_changed_and_removed_documents(tmp_path: Path, make_components
     with comps.open_index(writable=True) as index:
         changed = comps.ingestor(index).ingest_paths([docs])
         assert (changed.ingested, changed.unchanged) == (1, 1)
+        assert changed.chunks_reused == 0  # the one chunk's text changed, so it was embedded afresh
         store, faiss, bm25 = _ids_everywhere(index)
         assert store == faiss == bm25 and len(store) == 2 and store != before[0]
         hits = comps.searcher(index).search("alpaca humming", k=5)
@@ -88,7 +89,8 @@ def test_stale_derived_files_are_caught_up_from_the_store(tmp_path: Path, make_c
         ingestor = comps.ingestor(index)
         parsed = comps.parser.parse(str((docs / "d.txt").resolve()), (docs / "d.txt").read_bytes(), "text")
         chunked = ingestor.chunker.chunk(parsed)
-        index.store.replace_documents([("d", chunked, comps.embedder.embed([c.text for c in chunked.chunks]))])
+        texts = [c.text for c in chunked.chunks]
+        index.store.replace_documents([("d", chunked, comps.embedder.embed(texts), texts)])
         # no flush: the manifest still points at the older generation
     with comps.open_index() as index:
         assert index.manifest["generation"] < index.store.generation
@@ -98,3 +100,32 @@ def test_stale_derived_files_are_caught_up_from_the_store(tmp_path: Path, make_c
         assert store == faiss == bm25
         vec = index.store.vectors([hits[0].chunk.id], 384)
         assert np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
+
+
+def test_editing_one_section_reembeds_only_that_chunk(tmp_path: Path, make_components, embedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sections = {name: f"## {name}\n\n" + f"The {name.lower()} section says something specific. " * 15
+                for name in ("Origins", "Methods", "Results")}
+    (docs / "paper.md").write_text("# Paper\n\n" + "\n\n".join(sections.values()))
+    comps = make_components()
+    with comps.open_index(writable=True) as index:
+        first = comps.ingestor(index).ingest_paths([docs])
+    assert first.chunks_added == 3 and first.chunks_reused == 0
+    sections["Methods"] = "## Methods\n\nWe changed the method entirely: samples were frozen first.\n"
+    (docs / "paper.md").write_text("# Paper\n\n" + "\n\n".join(sections.values()))
+    with comps.open_index(writable=True) as index:
+        second = comps.ingestor(index).ingest_paths([docs])
+        assert (second.chunks_added, second.chunks_reused) == (3, 2)
+        rows = index.chunks(index.store.chunk_ids().tolist())
+        # Reused vectors are exactly what the embedder gives for the stored text.
+        embed_texts = [comps.ingestor(index).contextualizer.embed_text(_chunk(r)) for r in rows.values()]
+        stored = index.store.vectors(list(rows), 384)
+        assert np.allclose(stored, embedder.embed(embed_texts), atol=1e-4)
+
+
+def _chunk(row):
+    from ingest.types import Chunk
+
+    return Chunk(row.ordinal, row.start, row.end, row.text, row.headings, row.page, row.page_end, row.n_tokens,
+                 row.context)

@@ -36,9 +36,11 @@ CREATE TABLE IF NOT EXISTS chunks (
     page_end INTEGER,
     n_tokens INTEGER NOT NULL,
     context TEXT NOT NULL DEFAULT '',
+    embed_key TEXT NOT NULL,
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+CREATE INDEX IF NOT EXISTS chunks_embed_key ON chunks(embed_key);
 """
 
 
@@ -109,13 +111,13 @@ class SqliteDocStore:
         )
 
     # -- writes -----------------------------------------------------------------------------
-    def replace_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray]]) -> int:
-        """Insert or replace whole documents with their chunks and vectors, atomically."""
+    def replace_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray, list[str]]]) -> int:
+        """Insert or replace whole documents with their chunks, vectors and embed keys, atomically."""
         conn = self.conn
         added = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for doc_id, chunked, vectors in docs:
+            for doc_id, chunked, vectors, keys in docs:
                 doc = chunked.doc
                 conn.execute("DELETE FROM documents WHERE id = ? OR source = ?", (doc_id, doc.source))
                 conn.execute(
@@ -126,11 +128,11 @@ class SqliteDocStore:
                 )
                 conn.executemany(
                     "INSERT INTO chunks(doc_id, ordinal, start, end, headings, page, page_end, n_tokens, context, "
-                    "embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "embed_key, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (doc_id, c.ordinal, c.start, c.end, json.dumps(c.headings), c.page, c.page_end,
-                         c.n_tokens, c.context, np.asarray(vec, dtype=np.float32).tobytes())
-                        for c, vec in zip(chunked.chunks, vectors)
+                         c.n_tokens, c.context, key, np.asarray(vec, dtype=np.float32).tobytes())
+                        for c, vec, key in zip(chunked.chunks, vectors, keys)
                     ],
                 )
                 added += len(chunked.chunks)
@@ -196,6 +198,19 @@ class SqliteDocStore:
             for j, cid in enumerate(batch):
                 out[i * 500 + j] = np.frombuffer(found[cid], dtype=np.float32)
         return out
+
+    def vectors_by_key(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for texts embedded before (same text, same embedder): reused, not recomputed."""
+        found: dict[str, np.ndarray] = {}
+        unique = sorted(set(keys))
+        for i in range(0, len(unique), 500):
+            batch = unique[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            for key, blob in self.conn.execute(
+                f"SELECT embed_key, embedding FROM chunks WHERE embed_key IN ({marks}) GROUP BY embed_key", batch
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
 
     def index_texts(self) -> Iterator[tuple[int, str]]:
         """(chunk id, text to index) for every chunk: context, then title and section, then the chunk."""

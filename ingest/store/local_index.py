@@ -99,7 +99,7 @@ class LocalIndex:
         self.close()
 
     # -- writes -----------------------------------------------------------------------------
-    def add_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray]]) -> int:
+    def add_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray, list[str]]]) -> int:
         """Store whole documents (replacing earlier versions); vectors follow in memory at once."""
         self._require_writable()
         with self._mutex:
