@@ -20,7 +20,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(models_app, name="models")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_PARTIAL = 1  # some inputs failed, the rest were ingested
 EXIT_ERROR = 2  # nothing was done: bad settings, missing model, busy index

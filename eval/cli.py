@@ -10,7 +10,7 @@ from rich.console import Console
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate quality and speed on local datasets.")
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @eval_app.command("bench-ingest")
@@ -45,3 +45,74 @@ def bench_ingest_cmd(
     out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "
               f"citewise {b['optimized_chunks_per_s_same_sample']} chunks/s -> {b['speedup']}x; "
               f"cosine to plain min {b['min_cosine_vs_plain']} mean {b['mean_cosine_vs_plain']}", highlight=False)
+
+
+def _systems(value: str) -> list[str]:
+    from retrieval.systems import SYSTEMS
+
+    names = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SYSTEMS]
+    if unknown or not names:
+        from ingest.errors import InvalidRequestError
+
+        raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    return names
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(None)
+    from api.console_progress import RichProgress
+
+    return RichProgress(err)
+
+
+@eval_app.command("retrieval")
+def retrieval_cmd(
+    dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."),
+    split: str = typer.Option("train", "--split", help="qrels/<split>.tsv to evaluate."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N queries (by id)."),
+    systems: str = typer.Option("bm25,bm25-plain,dense,hybrid", "--systems", help="Comma-separated systems."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go."),
+    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """nDCG@10, recall@5/20/100, MRR@10, fail@20 and latency per system, side by side in one run."""
+    from api.settings import load_settings
+    from eval.retrieval_eval import run_retrieval
+
+    with _progress(quiet) as progress:
+        folder, results = run_retrieval(dataset, load_settings(), _systems(systems), split, limit, out_dir, resume,
+                                        progress)
+    out.print((folder.path / "report.md").read_text(), highlight=False)
+    out.print(f"results: {folder.path}", highlight=False)
+
+
+@eval_app.command("answers")
+def answers_cmd(
+    dataset: Path = typer.Option(..., "--dataset", help="squad-wiki layout: docs/*.md and questions.jsonl."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N questions."),
+    systems: str = typer.Option("bm25,dense,hybrid", "--systems", help="Comma-separated systems."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go."),
+    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """answer-hit@k (a retrieved chunk contains a gold answer) per system, with the system's own chunking."""
+    from api.settings import load_settings
+    from eval.answers_eval import run_answers
+
+    with _progress(quiet) as progress:
+        folder, results = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress)
+    out.print((folder.path / "report.md").read_text(), highlight=False)
+    out.print(f"results: {folder.path}", highlight=False)
+
+
+@eval_app.command("compare")
+def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or results.json) A."),
+                run_b: Path = typer.Argument(..., help="Results folder (or results.json) B.")) -> None:
+    """Metric differences (B - A) for every system and metric the two runs share."""
+    from eval.compare import compare_runs
+
+    out.print(compare_runs(run_a, run_b), highlight=False)

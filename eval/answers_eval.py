@@ -1,0 +1,85 @@
+"""`citewise eval answers`: answer-hit@k of retrieved chunks on squad-wiki, per system, in one run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from api.components import Components
+from api.settings import Settings
+from eval.charts import latency_chart, recall_curve_chart
+from eval.datasets import SquadWikiDataset
+from eval.environment import environment
+from eval.index_cache import prepared_index
+from eval.metrics import answer_hit, percentiles
+from eval.run_folder import RunFolder
+from ingest.progress import NullProgress, Progress
+from retrieval.systems import DESCRIPTIONS, build_system
+
+KS = (1, 3, 5, 10, 20)
+
+
+def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
+                out_root: Path = Path("eval-runs"), resume: Path | None = None,
+                progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    ds = SquadWikiDataset.load(dataset_dir, limit)
+    comps = Components(settings)
+    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
+    index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
+                                lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]), progress)
+    answerable = [q for q in ds.questions if q.answerable]
+    done = folder.done()
+    with comps.open_index(index_path) as index:
+        searcher = comps.searcher(index)
+        for name in systems:
+            system = build_system(name, searcher)
+            todo = [q for q in answerable if (name, q.id) not in done]
+            progress.stage(name, len(answerable))
+            progress.advance(name, len(answerable) - len(todo))
+            for q in todo:
+                t0 = time.perf_counter()
+                ranked = system(q.question, max(KS))
+                seconds = time.perf_counter() - t0
+                rows = index.chunks([cid for cid, _ in ranked])
+                texts = [rows[cid].text for cid, _ in ranked if cid in rows]
+                first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
+                folder.append({"system": name, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
+                progress.advance(name)
+    rows_all = [r for r in folder.rows() if r["system"] in systems]
+    table: dict[str, dict[str, float]] = {}
+    for name in systems:
+        mine = [r for r in rows_all if r["system"] == name]
+        n = max(len(mine), 1)
+        m = {f"answer_hit@{k}": sum(1 for r in mine if r["first_hit_rank"] and r["first_hit_rank"] <= k) / n
+             for k in KS}
+        m["fail@20"] = 1.0 - m["answer_hit@20"]
+        lat = percentiles([r["seconds"] for r in mine])
+        m["latency_p50_ms"], m["latency_p95_ms"] = lat["p50"] * 1000, lat["p95"] * 1000
+        table[name] = m
+    results: dict[str, Any] = {
+        "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
+        "questions_unanswerable": len(ds.questions) - len(answerable), "index": str(index_path),
+        "systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table,
+        "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
+    }
+    curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in systems}
+    charts = [recall_curve_chart(folder.path, curve, "answer_hit_at_k.png", "answer-hit@k"),
+              latency_chart(folder.path, {s: [r["seconds"] for r in rows_all if r["system"] == s] for s in systems})]
+    results["charts"] = [c.name for c in charts]
+    folder.write_results(results, answers_report(results))
+    return folder, results
+
+
+def answers_report(results: dict[str, Any]) -> str:
+    cols = [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
+    lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
+             "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in results["metrics"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols) + " |")
+    lines += ["", f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
+    lines += [f"![{c}]({c})" for c in results.get("charts", [])]
+    return "\n".join(lines) + "\n"

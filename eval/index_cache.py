@@ -1,0 +1,37 @@
+"""Evaluation indexes, cached by dataset fingerprint and the settings that shape an index."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from api.components import Components
+from ingest.pipeline import IngestSummary
+from ingest.progress import Progress
+from ingest.store.local_index import LocalIndex
+
+
+def index_key(comps: Components, dataset_key: str) -> str:
+    s = comps.settings
+    shaping = {"embedder": s.models.embedder, "chunk_tokens": s.ingest.chunk_tokens,
+               "context_mode": s.ingest.context_mode, "stemmer": s.index.bm25_stemmer,
+               "stopwords": s.index.bm25_stopwords}
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{dataset_key}-{digest}"
+
+
+def prepared_index(comps: Components, root: Path, dataset_key: str,
+                   ingest: Callable[[LocalIndex], IngestSummary], progress: Progress | None = None) -> Path:
+    """Build (or finish, or reuse) the index; ingest is incremental, so a rerun only adds what is missing."""
+    path = Path(root) / "indexes" / index_key(comps, dataset_key)
+    done_marker = path / "eval-complete"
+    if done_marker.exists():
+        return path
+    with comps.open_index(path, writable=True) as index:
+        summary = ingest(index)
+    if summary.failed:
+        raise RuntimeError(f"{len(summary.failed)} documents failed to ingest, first: {summary.failed[0]}")
+    done_marker.write_text(json.dumps(summary.to_dict()))
+    return path

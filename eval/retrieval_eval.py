@@ -1,0 +1,118 @@
+"""`citewise eval retrieval`: every query through each named system in one run, on a BEIR dataset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from api.components import Components
+from api.settings import Settings
+from eval.charts import latency_chart, recall_curve_chart
+from eval.datasets import BeirDataset
+from eval.environment import environment
+from eval.index_cache import prepared_index
+from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
+from eval.run_folder import RunFolder
+from ingest.progress import NullProgress, Progress
+from retrieval.systems import DESCRIPTIONS, build_system
+
+DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
+CHUNK_DEPTH = 300  # chunks fetched to fill DOC_DEPTH documents when documents have several chunks
+
+
+def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], split: str = "train",
+                  limit: int | None = None, out_root: Path = Path("eval-runs"), resume: Path | None = None,
+                  progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    ds = BeirDataset.load(dataset_dir, split, limit)
+    comps = Components(settings)
+    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
+    docs = ds.documents()
+    progress.stage("index", len(docs))
+    index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
+                                lambda ix: comps.ingestor(ix, progress).ingest_documents(docs), progress)
+    index_seconds = time.perf_counter() - started
+    done = folder.done()
+    with comps.open_index(index_path) as index:
+        searcher = comps.searcher(index)
+        searcher.candidates = max(searcher.candidates, CHUNK_DEPTH)
+        for name in systems:
+            system = build_system(name, searcher)
+            todo = [q for q in ds.queries if (name, q) not in done]
+            progress.stage(name, len(ds.queries))
+            progress.advance(name, len(ds.queries) - len(todo))
+            for qid in todo:
+                t0 = time.perf_counter()
+                ranked = system(ds.queries[qid], CHUNK_DEPTH)
+                seconds = time.perf_counter() - t0
+                doc_ids = _documents(index, ranked)
+                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds})
+                progress.advance(name)
+    rows = list(folder.rows())
+    results = _summarise(ds, systems, rows)
+    results.update({"kind": "retrieval", "dataset": str(dataset_dir), "split": split, "queries": len(ds.queries),
+                    "corpus_documents": len(ds.corpus), "index": str(index_path),
+                    "index_seconds": round(index_seconds, 1),
+                    "wall_seconds": round(time.perf_counter() - started, 1),
+                    "environment": environment(settings)})
+    charts = [recall_curve_chart(folder.path, results["recall_curve"]),
+              latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in systems})]
+    results["charts"] = [c.name for c in charts]
+    folder.write_results(results, retrieval_report(results))
+    return folder, results
+
+
+def _documents(index: Any, ranked: list[tuple[int, float]]) -> list[str]:
+    """Chunk ranking -> document ranking (a document ranks where its best chunk does)."""
+    rows = index.chunks([cid for cid, _ in ranked])
+    seen: list[str] = []
+    known: set[str] = set()
+    for cid, _ in ranked:
+        row = rows.get(cid)
+        if row is None:
+            continue
+        doc = BeirDataset.doc_id(row.source)
+        if doc not in known:
+            known.add(doc)
+            seen.append(doc)
+            if len(seen) == DOC_DEPTH:
+                break
+    return seen
+
+
+def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    table: dict[str, dict[str, float]] = {}
+    per_query: dict[str, dict[str, dict[str, float]]] = {}
+    curve: dict[str, dict[int, float]] = {}
+    ks = (1, 2, 3, 5, 10, 20, 30, 50, 100)
+    for name in systems:
+        run = {r["query_id"]: r["docs"] for r in rows if r["system"] == name and r["query_id"] in ds.queries}
+        means, pq = ir_metrics(ds.qrels, run)
+        lat = percentiles([r["seconds"] for r in rows if r["system"] == name])
+        means["fail@20"] = 1.0 - means["recall@20"]
+        means["latency_p50_ms"] = lat["p50"] * 1000
+        means["latency_p95_ms"] = lat["p95"] * 1000
+        table[name] = means
+        per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
+        curve_means, _ = ir_metrics(ds.qrels, run, tuple(f"recall@{k}" for k in ks))
+        curve[name] = {k: curve_means[f"recall@{k}"] for k in ks}
+    return {"systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table, "per_query": per_query,
+            "recall_curve": curve}
+
+
+def retrieval_report(results: dict[str, Any]) -> str:
+    cols = ["ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p50_ms",
+            "latency_p95_ms"]
+    lines = [f"# Retrieval: {results['dataset']} ({results['split']} split, {results['queries']} queries, "
+             f"{results['corpus_documents']} documents)", "",
+             "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in results["metrics"].items():
+        cells = [f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"- `{k}`: {v}" for k, v in results["systems"].items()], "",
+              f"Index build/reuse: {results['index_seconds']} s; whole run: {results['wall_seconds']} s; "
+              f"commit {results['environment']['git_commit']}.", ""]
+    lines += [f"![{c}]({c})" for c in results.get("charts", [])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""The evaluation suite: metrics checked by hand, and the real commands end to end on tiny fixtures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from eval.metrics import answer_hit, ir_metrics
+from tests.conftest import ROOT, run_cli
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_ndcg_and_mrr_match_hand_computation() -> None:
+    qrels = {"q1": {"a": 1, "c": 1}, "q2": {"x": 1}}
+    means, per_query = ir_metrics(qrels, {"q1": ["b", "a", "c"], "q2": []})
+    ideal = 1 + 1 / math.log2(3)
+    assert math.isclose(per_query["ndcg@10"]["q1"], (1 / math.log2(3) + 1 / math.log2(4)) / ideal)
+    assert per_query["mrr@10"]["q1"] == 0.5 and per_query["ndcg@10"]["q2"] == 0.0
+    assert means["recall@5"] == 0.5  # q1 finds both, q2 (nothing retrieved) finds none
+
+
+def test_answer_hit_ignores_case_and_whitespace() -> None:
+    assert answer_hit(["The  Normans\nwere  in FRANCE."], ["in France"])
+    assert not answer_hit(["Normandy"], ["France"])
+    assert not answer_hit(["anything"], [])
+
+
+def test_eval_retrieval_end_to_end_is_deterministic_and_resumable(tmp_path: Path) -> None:
+    args = ["eval", "retrieval", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test",
+            "--systems", "bm25,bm25-plain,dense,hybrid", "--out", str(tmp_path), "--quiet"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.endswith("retrieval-beir-tiny")]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["metrics"]) == {"bm25", "bm25-plain", "dense", "hybrid"}
+    for metrics in results["metrics"].values():
+        assert {"ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p95_ms"} <= set(metrics)
+    assert results["metrics"]["hybrid"]["ndcg@10"] > 0.7  # easy, hand-written queries
+    assert results["environment"]["models"]["embedder"] and results["environment"]["packages"]["faiss-cpu"]
+    assert results["environment"]["machine"]["cores"] >= 1 and results["environment"]["git_commit"]
+    assert (run_dir / "recall_at_k.png").stat().st_size > 1000 and (run_dir / "latency.png").exists()
+    assert "| hybrid |" in (run_dir / "report.md").read_text()
+    assert "| hybrid |" in first.stdout
+
+    # Resume: rows already written are not recomputed, and the numbers stay the same.
+    rows_before = (run_dir / "rows.jsonl").read_text()
+    again = run_cli(*args[:-1], "--resume", str(run_dir), "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert (run_dir / "rows.jsonl").read_text() == rows_before
+    assert json.loads((run_dir / "results.json").read_text())["metrics"]["dense"]["ndcg@10"] == \
+        results["metrics"]["dense"]["ndcg@10"]
+
+    # A fresh run reuses the cached index and gives identical quality numbers.
+    second = run_cli(*args)
+    assert second.returncode == 0
+    runs = sorted(p for p in tmp_path.iterdir() if p.name.endswith("retrieval-beir-tiny"))
+    other = json.loads((runs[-1] / "results.json").read_text()) if runs[-1] != run_dir else results
+    for system in results["metrics"]:
+        assert other["metrics"][system]["ndcg@10"] == results["metrics"][system]["ndcg@10"]
+    compared = run_cli("eval", "compare", str(run_dir), str(runs[-1]))
+    assert compared.returncode == 0 and "| hybrid | ndcg@10 |" in compared.stdout
+
+
+def test_eval_answers_end_to_end(tmp_path: Path) -> None:
+    result = run_cli("eval", "answers", "--dataset", str(FIXTURES / "squad-tiny"), "--systems", "bm25,dense,hybrid",
+                     "--out", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.endswith("answers-squad-tiny")]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["questions_answerable"] == 3 and results["questions_unanswerable"] == 1
+    assert results["metrics"]["hybrid"]["answer_hit@5"] == 1.0  # one short document: every answer is found
+    assert (run_dir / "answer_hit_at_k.png").exists()
+
+
+def test_bad_dataset_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("eval", "retrieval", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "not a BEIR dataset" in result.stderr and "corpus.jsonl" in result.stderr
