@@ -35,7 +35,7 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
             wall = time.perf_counter() - started
             chunk_ids = index.store.chunk_ids().tolist()
             rows = index.chunks(chunk_ids)
-            texts = [ingestor.contextualizer.embed_text(_as_chunk(rows[i])) for i in chunk_ids]
+            texts = [ingestor.contextualizer.embed_text(rows[i].to_chunk()) for i in chunk_ids]
             stored = index.store.vectors(chunk_ids, comps.embedder.dim)
         rss = peak_rss_mb()
 
@@ -75,9 +75,3 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
         "failures": summary.failed,
     }
 
-
-def _as_chunk(row: Any) -> Any:
-    from ingest.types import Chunk
-
-    return Chunk(ordinal=row.ordinal, start=row.start, end=row.end, text=row.text, headings=row.headings,
-                 page=row.page, page_end=row.page_end, n_tokens=row.n_tokens, context=row.context)

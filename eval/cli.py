@@ -86,7 +86,7 @@ def retrieval_cmd(
     with _progress(quiet) as progress:
         folder, results = run_retrieval(dataset, load_settings(), _systems(systems), split, limit, out_dir, resume,
                                         progress)
-    out.print((folder.path / "report.md").read_text(), highlight=False)
+    out.print((folder.path / "report.md").read_text(), highlight=False, markup=False)
     out.print(f"results: {folder.path}", highlight=False)
 
 
@@ -105,7 +105,7 @@ def answers_cmd(
 
     with _progress(quiet) as progress:
         folder, results = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress)
-    out.print((folder.path / "report.md").read_text(), highlight=False)
+    out.print((folder.path / "report.md").read_text(), highlight=False, markup=False)
     out.print(f"results: {folder.path}", highlight=False)
 
 

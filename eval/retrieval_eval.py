@@ -30,7 +30,6 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     comps = Components(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
     docs = ds.documents()
-    progress.stage("index", len(docs))
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                 lambda ix: comps.ingestor(ix, progress).ingest_documents(docs), progress)
     index_seconds = time.perf_counter() - started

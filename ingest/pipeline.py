@@ -90,15 +90,18 @@ class Ingestor:
         self._ingest(parsed(), summary)
         return summary
 
-    def ingest_documents(self, docs: Iterable[ParsedDocument]) -> IngestSummary:
+    def ingest_documents(self, docs: list[ParsedDocument]) -> IngestSummary:
         """Ingest already-parsed documents (datasets given as records rather than files)."""
         summary = IngestSummary()
+        self.progress.stage("chunk", len(docs))
+        self.progress.stage("embed", 0)
 
         def fresh() -> Iterable[ParsedDocument]:
             for doc in docs:
                 summary.files_seen += 1
                 if self.index.store.content_hash(doc.source) == doc.content_hash:
                     summary.unchanged += 1
+                    self.progress.advance("chunk")
                 else:
                     yield doc
 

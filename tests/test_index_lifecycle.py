@@ -119,13 +119,7 @@ def test_editing_one_section_reembeds_only_that_chunk(tmp_path: Path, make_compo
         assert (second.chunks_added, second.chunks_reused) == (3, 2)
         rows = index.chunks(index.store.chunk_ids().tolist())
         # Reused vectors are exactly what the embedder gives for the stored text.
-        embed_texts = [comps.ingestor(index).contextualizer.embed_text(_chunk(r)) for r in rows.values()]
+        embed_texts = [comps.ingestor(index).contextualizer.embed_text(r.to_chunk()) for r in rows.values()]
         stored = index.store.vectors(list(rows), 384)
         assert np.allclose(stored, embedder.embed(embed_texts), atol=1e-4)
 
-
-def _chunk(row):
-    from ingest.types import Chunk
-
-    return Chunk(row.ordinal, row.start, row.end, row.text, row.headings, row.page, row.page_end, row.n_tokens,
-                 row.context)

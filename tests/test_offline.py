@@ -41,3 +41,19 @@ def test_ingest_and_search_without_network(tmp_path: Path) -> None:
     assert found.returncode == 0, found.stderr
     assert "4,120" in json.loads(found.stdout)[0]["text"]
     assert "unstructured" not in result.stderr.lower() or "notice" not in result.stderr.lower()
+
+
+def test_unstructured_telemetry_and_notice_are_off_after_parsing() -> None:
+    """Even with the opt-outs unset beforehand, loading our parser turns unstructured's analytics off."""
+    import os
+
+    from ingest.parser import UnstructuredParser
+
+    for var in ("DO_NOT_TRACK", "SCARF_NO_ANALYTICS", "UNSTRUCTURED_DISABLE_NOTICE"):
+        os.environ.pop(var, None)
+    doc = UnstructuredParser().parse("/note.md", b"# Note\n\nA short note about telemetry.\n", "md")
+    assert doc.title == "Note"
+    from unstructured.utils import _telemetry_opt_out
+
+    assert _telemetry_opt_out() is True
+    assert os.environ["UNSTRUCTURED_DISABLE_NOTICE"] == "1"

@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ingest.types import ChunkedDocument
+from ingest.types import Chunk, ChunkedDocument
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,6 +73,11 @@ class ChunkRow:
     page_end: int | None
     context: str
     n_tokens: int
+
+    def to_chunk(self) -> Chunk:
+        """The chunk as the pipeline knows it (to recompute what was embedded for it)."""
+        return Chunk(ordinal=self.ordinal, start=self.start, end=self.end, text=self.text, headings=self.headings,
+                     page=self.page, page_end=self.page_end, n_tokens=self.n_tokens, context=self.context)
 
 
 class SqliteDocStore:
