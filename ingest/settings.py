@@ -47,7 +47,9 @@ class IngestSettings(BaseModel):
         ge=32,
         description="Most word pieces in one chunk; the rest of the embedder's window is kept for context.",
     )
-    embed_batch_size: int = Field(default=32, ge=1)
+    embed_batch_size: int = Field(
+        default=8, ge=1, description="Texts per forward pass; small length-sorted batches stay in CPU cache."
+    )
     embed_backend: Literal["torch", "plain"] = Field(
         default="torch",
         description="'torch' sorts by length and tunes threads; 'plain' is stock sentence-transformers.",
