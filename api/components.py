@@ -11,7 +11,8 @@ from ingest.chunker import StructureChunker
 from ingest.context import StructureContextualizer
 from ingest.embedder import SentenceTransformerEmbedder
 from ingest.models import ModelResolver
-from ingest.parser import UnstructuredParser
+from ingest.parser import Parser, UnstructuredParser
+from ingest.pooled_parser import PooledParser
 from ingest.pipeline import Ingestor
 from ingest.progress import Progress
 from ingest.store.bm25_index import Bm25Analyzer
@@ -38,8 +39,11 @@ class Components:
         )
 
     @cached_property
-    def parser(self) -> UnstructuredParser:
-        return UnstructuredParser()
+    def parser(self) -> Parser:
+        s = self.settings.ingest
+        if s.parse_workers == 0:
+            return UnstructuredParser()
+        return PooledParser(s.parse_workers, s.parse_timeout_s)
 
     @cached_property
     def analyzer(self) -> Bm25Analyzer:

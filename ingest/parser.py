@@ -8,7 +8,7 @@ import io
 import re
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from ingest.errors import DocumentError
 from ingest.offline import apply_offline_env
@@ -35,9 +35,13 @@ _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S
 
 
 class Parser(Protocol):
-    """Anything that turns bytes into a ParsedDocument."""
+    """Anything that turns bytes into a ParsedDocument; `parse_many` streams results in input order."""
 
     def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument: ...
+
+    def parse_many(
+        self, jobs: Iterable[tuple[str, bytes, str]]
+    ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]: ...
 
 
 def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
@@ -118,6 +122,17 @@ class UnstructuredParser:
         title = _title(raw, elements, Path(source).stem)
         return ParsedDocument(source=source, title=title, elements=elements, format=fmt,
                               content_hash=content_hash, warnings=warnings)
+
+
+    def parse_many(
+        self, jobs: Iterable[tuple[str, bytes, str]]
+    ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]:
+        """In-process, one file after another."""
+        for source, data, fmt in jobs:
+            try:
+                yield source, self.parse(source, data, fmt)
+            except DocumentError as exc:
+                yield source, exc
 
 
 def _element(raw: Any) -> Element:

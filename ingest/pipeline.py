@@ -10,7 +10,7 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ingest.chunker import StructureChunker
 from ingest.context import StructureContextualizer
@@ -80,12 +80,29 @@ class Ingestor:
         self.progress.stage("chunk", len(todo))
         self.progress.stage("embed", 0)
 
-        def parsed() -> Iterable[ParsedDocument]:
+        def jobs() -> Iterator[tuple[str, bytes, str]]:
             for item in todo:
-                doc = self._read_and_parse(item.path, item.fmt or "text", summary)
+                job = self._read(item.path, item.fmt or "text", summary)
+                if job is None:
+                    self.progress.advance("parse")
+                else:
+                    yield job
+
+        def parsed() -> Iterator[ParsedDocument]:
+            results = self.parser.parse_many(jobs())
+            while True:
+                started = time.perf_counter()
+                item = next(results, None)
+                summary.timed("parse", started)
+                if item is None:
+                    return
+                source, result = item
                 self.progress.advance("parse")
-                if doc is not None:
-                    yield doc
+                if isinstance(result, DocumentError):
+                    summary.failed.append({"path": source, "reason": result.reason})
+                    continue
+                summary.warnings.extend({"path": source, "warning": w} for w in result.warnings)
+                yield result
 
         self._ingest(parsed(), summary)
         return summary
@@ -108,8 +125,8 @@ class Ingestor:
         self._ingest(fresh(), summary)
         return summary
 
-    def _read_and_parse(self, path: Path, fmt: str, summary: IngestSummary) -> ParsedDocument | None:
-        started = time.perf_counter()
+    def _read(self, path: Path, fmt: str, summary: IngestSummary) -> tuple[str, bytes, str] | None:
+        """Size limit, read and content-hash check; None when the file is unchanged or unreadable."""
         source = str(path.resolve())
         try:
             size = path.stat().st_size
@@ -121,18 +138,13 @@ class Ingestor:
                 data = path.read_bytes()
             except OSError as exc:
                 raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
-            if self.index.store.content_hash(source) == hashlib.sha256(data).hexdigest():
-                summary.unchanged += 1
-                return None
-            doc = self.parser.parse(source, data, fmt)
-            for warning in doc.warnings:
-                summary.warnings.append({"path": source, "warning": warning})
-            return doc
         except DocumentError as exc:
             summary.failed.append({"path": exc.path, "reason": exc.reason})
             return None
-        finally:
-            summary.timed("parse", started)
+        if self.index.store.content_hash(source) == hashlib.sha256(data).hexdigest():
+            summary.unchanged += 1
+            return None
+        return source, data, fmt
 
     def _ingest(self, docs: Iterable[ParsedDocument], summary: IngestSummary) -> None:
         batch: list[ChunkedDocument] = []

@@ -42,6 +42,10 @@ class IngestSettings(BaseModel):
         description="Glob patterns of files to skip.",
     )
     max_file_mb: float = Field(default=64.0, gt=0, description="Larger files are refused, not read.")
+    parse_workers: int = Field(
+        default=2, ge=0, description="Parser processes (parsing overlaps embedding); 0 parses in-process."
+    )
+    parse_timeout_s: float = Field(default=300.0, gt=0, description="A file that takes longer to parse fails.")
     chunk_tokens: int = Field(
         default=200,
         ge=32,

@@ -53,7 +53,9 @@ def test_bad_files_are_reported_and_the_rest_is_ingested(open_tmp: Path) -> None
     for p in [docs, docs / "loop"]:
         p.chmod(0o777)
     index = tmp_path / "index"
-    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           # `nobody` cannot start this machine's interpreter anew (it lives under /root), so parse in-process
+           "CITEWISE_INGEST__PARSE_WORKERS": "0"}
 
     result = run_cli("ingest", str(docs), "--index", str(index), "--json", env=env, prefix=_drop_privileges(),
                      cwd=tmp_path)

@@ -100,3 +100,6 @@ def test_sigkill_at_several_points_keeps_the_index_consistent(tmp_path: Path, ma
     assert _snapshot(make_components, index) == reference
     leftovers = [p.name for p in index.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+    time.sleep(1)
+    orphans = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout.split()
+    assert orphans == [], "parser processes outlived the killed ingest"

@@ -1,0 +1,153 @@
+"""Parse in worker processes: parsing overlaps embedding, and a parser that hangs or crashes on one
+file costs that file (with a stated reason), never the whole ingest."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+from collections import deque
+from typing import Iterable, Iterator
+
+from ingest.errors import ConfigError, DocumentError
+from ingest.parser import UnstructuredParser
+from ingest.types import ParsedDocument
+
+Job = tuple[str, bytes, str]  # (source, file bytes, format)
+Result = ParsedDocument | DocumentError
+
+_WORKER_PARSER: UnstructuredParser | None = None  # one per worker process, created by the initializer
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Die with the parent: an ingest killed with SIGKILL must not leave parser processes behind."""
+    global _WORKER_PARSER
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    _WORKER_PARSER = UnstructuredParser()
+
+
+class _ParseTimeout(BaseException):  # not Exception: parsers catch those
+    pass
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _ParseTimeout()
+
+
+def _parse_job(job: Job, timeout: float) -> tuple[str, ParsedDocument | None, str | None]:
+    """Runs in a worker, under its own alarm clock; errors travel back as text (custom exceptions
+    do not pickle reliably)."""
+    source, data, fmt = job
+    assert _WORKER_PARSER is not None
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return source, _WORKER_PARSER.parse(source, data, fmt), None
+    except DocumentError as exc:
+        return source, None, exc.reason
+    except _ParseTimeout:
+        return source, None, _timeout_reason(timeout)
+    except Exception as exc:  # any parser bug becomes this file's failure, not the run's
+        return source, None, f"parser error: {type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _timeout_reason(timeout: float) -> str:
+    return f"parser timed out after {timeout:g} s (setting ingest.parse_timeout_s)"
+
+
+#: Extra seconds the main process waits beyond the per-file limit (worker start-up, imports) before
+#: it concludes a worker is stuck in native code, where the worker's own alarm cannot interrupt it.
+STUCK_GRACE_S = 120.0
+
+
+class PooledParser:
+    """Runs UnstructuredParser in `workers` processes, results in input order, `timeout` seconds per file."""
+
+    def __init__(self, workers: int = 2, timeout: float = 300.0) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")  # never fork a process holding torch threads
+            try:
+                self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                                    initargs=(os.getpid(),))
+            except OSError as exc:
+                raise ConfigError(f"cannot start parser processes ({exc}); set ingest.parse_workers = 0 "
+                                  "(CITEWISE_INGEST__PARSE_WORKERS=0) to parse in-process") from exc
+        return self._pool
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _alone(self, job: Job) -> Result:
+        source = job[0]
+        try:
+            _, doc, reason = self._start().submit(_parse_job, job, self.timeout).result(timeout=self.timeout + STUCK_GRACE_S)
+            return doc if doc is not None else DocumentError(source, reason or "parse failed")
+        except cf.TimeoutError:
+            failure = _timeout_reason(self.timeout + STUCK_GRACE_S)
+        except cf.process.BrokenProcessPool:
+            failure = "the parser process crashed on this file"
+        self._kill()
+        return DocumentError(source, failure)
+
+    def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument:
+        (_, result), = self.parse_many([(source, data, fmt)])
+        if isinstance(result, DocumentError):
+            raise result
+        return result
+
+    def parse_many(self, jobs: Iterable[Job]) -> Iterator[tuple[str, Result]]:
+        """Keeps a few files in flight per worker; a timeout or a dead worker restarts the pool."""
+        pending: deque[tuple[Job, cf.Future[tuple[str, ParsedDocument | None, str | None]]]] = deque()
+        queue = iter(jobs)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < 2 * self.workers:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                    break
+                pending.append((job, self._start().submit(_parse_job, job, self.timeout)))
+            if not pending:
+                return
+            job, future = pending.popleft()
+            source = job[0]
+            try:
+                _, doc, reason = future.result(timeout=self.timeout + STUCK_GRACE_S)
+                yield source, doc if doc is not None else DocumentError(source, reason or "parse failed")
+                continue
+            except cf.TimeoutError:
+                self._kill()
+                yield source, DocumentError(source, _timeout_reason(self.timeout + STUCK_GRACE_S))
+            except cf.process.BrokenProcessPool:
+                # Every in-flight file fails with a dead worker; parse this one alone to know if it was the cause.
+                self._kill()
+                yield source, self._alone(job)
+            retry = [j for j, _ in pending]
+            pending.clear()
+            for j in retry:  # innocent files that were in flight go again on a fresh pool
+                pending.append((j, self._start().submit(_parse_job, j, self.timeout)))
