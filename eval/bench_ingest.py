@@ -17,7 +17,13 @@ from ingest.progress import Progress
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_child_rss_mb() -> float:
+    """The largest finished child's peak (parser workers are counted once they exit)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
 def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = None,
@@ -37,7 +43,11 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
             rows = index.chunks(chunk_ids)
             texts = [ingestor.contextualizer.embed_text(rows[i].to_chunk()) for i in chunk_ids]
             stored = index.store.vectors(chunk_ids, comps.embedder.dim)
+        close = getattr(comps.parser, "close", None)
+        if close is not None:
+            close()  # let the parser workers exit so their peak memory is counted
         rss = peak_rss_mb()
+        child_rss = peak_child_rss_mb()
 
     n_chunks = summary.chunks_added
     embed_s = summary.seconds.get("embed", 0.0)
@@ -72,6 +82,8 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
         },
         "backend": settings.ingest.embed_backend,
         "peak_rss_mb": round(rss, 1),
+        "peak_rss_parser_worker_mb": round(child_rss, 1),
+        "parse_workers": settings.ingest.parse_workers,
         "failures": summary.failed,
     }
 

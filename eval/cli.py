@@ -39,7 +39,8 @@ def bench_ingest_cmd(
     out.print(f"ingest {result['folder']}: {result['documents']} documents ({result['failed']} failed), "
               f"{result['chunks']} chunks in {result['wall_seconds']} s", highlight=False)
     out.print(f"  documents/s {result['documents_per_s']}   chunks/s {result['chunks_per_s']}   "
-              f"peak RSS {result['peak_rss_mb']} MB", highlight=False)
+              f"peak RSS {result['peak_rss_mb']} MB (+ each of {result['parse_workers']} parser workers up to "
+              f"{result['peak_rss_parser_worker_mb']} MB)", highlight=False)
     out.print("  seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds_per_stage"].items()))
     out.print(f"  embedding ({result['backend']}): {result['embed_chunks_per_s']} chunks/s during ingest", highlight=False)
     out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "

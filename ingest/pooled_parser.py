@@ -105,7 +105,8 @@ class PooledParser:
     def _alone(self, job: Job) -> Result:
         source = job[0]
         try:
-            _, doc, reason = self._start().submit(_parse_job, job, self.timeout).result(timeout=self.timeout + STUCK_GRACE_S)
+            future = self._start().submit(_parse_job, job, self.timeout)
+            _, doc, reason = future.result(timeout=self.timeout + STUCK_GRACE_S)
             return doc if doc is not None else DocumentError(source, reason or "parse failed")
         except cf.TimeoutError:
             failure = _timeout_reason(self.timeout + STUCK_GRACE_S)
