@@ -70,44 +70,53 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
     return RichProgress(err)
 
 
+def _show(run_dir: Path) -> None:
+    out.print((run_dir / "report.md").read_text(), highlight=False, markup=False)
+    out.print(f"results: {run_dir}", highlight=False)
+
+
+LimitOpt = typer.Option(None, "--limit", help="Only the first N queries (by id).")
+OutOpt = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go.")
+ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run folder.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
 @eval_app.command("retrieval")
 def retrieval_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."),
     split: str = typer.Option("train", "--split", help="qrels/<split>.tsv to evaluate."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N queries (by id)."),
+    limit: int = LimitOpt,
     systems: str = typer.Option("bm25,bm25-plain,dense,hybrid", "--systems", help="Comma-separated systems."),
-    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go."),
-    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """nDCG@10, recall@5/20/100, MRR@10, fail@20 and latency per system, side by side in one run."""
     from api.settings import load_settings
     from eval.retrieval_eval import run_retrieval
 
     with _progress(quiet) as progress:
-        folder, results = run_retrieval(dataset, load_settings(), _systems(systems), split, limit, out_dir, resume,
+        folder, _ = run_retrieval(dataset, load_settings(), _systems(systems), split, limit, out_dir, resume,
                                         progress)
-    out.print((folder.path / "report.md").read_text(), highlight=False, markup=False)
-    out.print(f"results: {folder.path}", highlight=False)
+    _show(folder.path)
 
 
 @eval_app.command("answers")
 def answers_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="squad-wiki layout: docs/*.md and questions.jsonl."),
-    limit: int = typer.Option(None, "--limit", help="Only the first N questions."),
+    limit: int = LimitOpt,
     systems: str = typer.Option("bm25,dense,hybrid", "--systems", help="Comma-separated systems."),
-    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go."),
-    resume: Path = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """answer-hit@k (a retrieved chunk contains a gold answer) per system, with the system's own chunking."""
     from api.settings import load_settings
     from eval.answers_eval import run_answers
 
     with _progress(quiet) as progress:
-        folder, results = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress)
-    out.print((folder.path / "report.md").read_text(), highlight=False, markup=False)
-    out.print(f"results: {folder.path}", highlight=False)
+        folder, _ = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress)
+    _show(folder.path)
 
 
 @eval_app.command("compare")
