@@ -29,7 +29,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     comps = Components(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
     index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
-                                lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]), progress)
+                                lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
     with comps.open_index(index_path) as index:

@@ -9,7 +9,7 @@ from typing import Callable
 
 from api.components import Components
 from ingest.pipeline import IngestSummary
-from ingest.progress import Progress
+from ingest.errors import IndexStateError
 from ingest.store.local_index import LocalIndex
 
 
@@ -23,7 +23,7 @@ def index_key(comps: Components, dataset_key: str) -> str:
 
 
 def prepared_index(comps: Components, root: Path, dataset_key: str,
-                   ingest: Callable[[LocalIndex], IngestSummary], progress: Progress | None = None) -> Path:
+                   ingest: Callable[[LocalIndex], IngestSummary]) -> Path:
     """Build (or finish, or reuse) the index; ingest is incremental, so a rerun only adds what is missing."""
     path = Path(root) / "indexes" / index_key(comps, dataset_key)
     done_marker = path / "eval-complete"
@@ -32,6 +32,8 @@ def prepared_index(comps: Components, root: Path, dataset_key: str,
     with comps.open_index(path, writable=True) as index:
         summary = ingest(index)
     if summary.failed:
-        raise RuntimeError(f"{len(summary.failed)} documents failed to ingest, first: {summary.failed[0]}")
+        first = summary.failed[0]
+        raise IndexStateError(f"{len(summary.failed)} dataset documents failed to ingest into {path}; first: "
+                              f"{first['path']}: {first['reason']}")
     done_marker.write_text(json.dumps(summary.to_dict()))
     return path

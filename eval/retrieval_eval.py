@@ -31,7 +31,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
     docs = ds.documents()
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
-                                lambda ix: comps.ingestor(ix, progress).ingest_documents(docs), progress)
+                                lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
     index_seconds = time.perf_counter() - started
     done = folder.done()
     with comps.open_index(index_path) as index:

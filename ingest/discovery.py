@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ingest.parser import FORMATS
+from ingest.store.local_index import MANIFEST, STORE
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def _matches(rel: str, patterns: list[str]) -> bool:
 
 
 def is_index_dir(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "manifest.json")) and os.path.exists(os.path.join(path, "store.sqlite"))
+    return os.path.exists(os.path.join(path, MANIFEST)) and os.path.exists(os.path.join(path, STORE))
 
 
 def discover(paths: list[Path], include: list[str], exclude: list[str]) -> Iterator[Found]:

@@ -123,7 +123,6 @@ class UnstructuredParser:
         return ParsedDocument(source=source, title=title, elements=elements, format=fmt,
                               content_hash=content_hash, warnings=warnings)
 
-
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]
     ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]:

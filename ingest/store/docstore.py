@@ -7,11 +7,13 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
 from ingest.types import Chunk, ChunkedDocument
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -207,9 +209,7 @@ class SqliteDocStore:
     def vectors_by_key(self, keys: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors for texts embedded before (same text, same embedder): reused, not recomputed."""
         found: dict[str, np.ndarray] = {}
-        unique = sorted(set(keys))
-        for i in range(0, len(unique), 500):
-            batch = unique[i : i + 500]
+        for batch in _batches(sorted(set(keys)), 500):
             marks = ",".join("?" * len(batch))
             for key, blob in self.conn.execute(
                 f"SELECT embed_key, embedding FROM chunks WHERE embed_key IN ({marks}) GROUP BY embed_key", batch
@@ -243,6 +243,6 @@ class SqliteDocStore:
         return out
 
 
-def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
