@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
+from generate.llama_cpp_generator import LlamaCppGenerator
 from ingest.chunker import StructureChunker
 from ingest.context import StructureContextualizer
 from ingest.embedder import SentenceTransformerEmbedder
@@ -37,6 +38,22 @@ class Components:
             self.resolver.embedder_path(s.models.embedder), name=s.models.embedder,
             batch_size=s.ingest.embed_batch_size, backend=s.ingest.embed_backend, threads=s.models.threads,
         )
+
+    @cached_property
+    def fast_model(self) -> LlamaCppGenerator:
+        """The small GGUF (query analysis, reranking, chunk context); loaded on first call, then shared."""
+        m = self.settings.models
+        return LlamaCppGenerator(self.resolver.gguf_path(m.fast), name=m.fast, n_ctx=m.context_window,
+                                 threads=m.threads)
+
+    @cached_property
+    def writer_model(self) -> LlamaCppGenerator:
+        """The GGUF that writes reports; the same object as the fast model when both settings agree."""
+        m = self.settings.models
+        if m.writer == m.fast:
+            return self.fast_model
+        return LlamaCppGenerator(self.resolver.gguf_path(m.writer), name=m.writer, n_ctx=m.context_window,
+                                 threads=m.threads)
 
     @cached_property
     def parser(self) -> Parser:

@@ -76,3 +76,10 @@ class InvalidRequestError(CitewiseError):
 
     code = "invalid_request"
     http_status = 400
+
+
+class GenerationError(CitewiseError):
+    """A language model call failed or ran out of room (context window, time budget)."""
+
+    code = "generation_failed"
+    http_status = 500

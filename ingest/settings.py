@@ -28,6 +28,9 @@ class ModelSettings(BaseModel):
         description="Small GGUF for chunk context and query analysis: built-in name or a .gguf path.",
     )
     threads: int = Field(default=0, ge=0, description="CPU threads for models; 0 means all cores.")
+    context_window: int = Field(
+        default=4096, ge=512, description="llama.cpp context (tokens) for the writer and the fast model."
+    )
 
 
 class IngestSettings(BaseModel):

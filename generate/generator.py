@@ -1,0 +1,66 @@
+"""What the rest of citewise needs from a local language model, so backends stay swappable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+Message = dict[str, str]
+
+
+@dataclass
+class Completion:
+    """One model call: the text and what it cost, so every report can account for its seconds."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    total_s: float = 0.0
+    finish_reason: str = ""
+
+    def timings(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cached_tokens": self.cached_tokens, "prefill_s": round(self.prefill_s, 3),
+                "decode_s": round(self.decode_s, 3), "total_s": round(self.total_s, 3)}
+
+
+@dataclass
+class Usage:
+    """Running totals over many calls (a report makes several)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    total_s: float = 0.0
+    by_model: dict[str, int] = field(default_factory=dict)
+
+    def add(self, c: Completion, model: str = "") -> None:
+        self.calls += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.cached_tokens += c.cached_tokens
+        self.prefill_s += c.prefill_s
+        self.decode_s += c.decode_s
+        self.total_s += c.total_s
+        if model:
+            self.by_model[model] = self.by_model.get(model, 0) + 1
+
+
+class Generator(Protocol):
+    """A chat model that can be held to a JSON schema and asked for a yes/no probability."""
+
+    name: str
+
+    def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
+             stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion: ...
+
+    def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
