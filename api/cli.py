@@ -1,4 +1,4 @@
-"""The `citewise` command line: ingest, search, docs, config, models, eval."""
+"""The `citewise` command line: ingest, search, ask, docs, config, models, eval."""
 
 from __future__ import annotations
 
@@ -129,6 +129,66 @@ def search(
         out.print(f"   [dim]{c.source} [{c.start}:{c.end}][/dim]", highlight=False)
         out.print("   " + c.text.replace("\n", "\n   "), highlight=False)
         out.print()
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question to research in the indexed documents."),
+    index: Optional[Path] = IndexOpt,
+    writer: Optional[str] = typer.Option(None, "--writer", help="Writer model: built-in name or .gguf path."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Search rounds at most (setting research.max_rounds)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    stream: bool = typer.Option(True, "--stream/--no-stream", help="Show research steps and the answer as written."),
+) -> None:
+    """Research QUESTION in the index and print a report whose every citation is a verified verbatim quote."""
+    from generate.markdown import render_markdown
+
+    settings = _settings(index)
+    if writer:
+        settings.models.writer = writer
+    if rounds:
+        settings.research.max_rounds = rounds
+    comps = _components(settings)
+    show = stream and err.is_terminal or stream and not as_json
+
+    def events(name: str, data: dict[str, Any]) -> None:
+        if not show:
+            return
+        if name == "search":
+            err.print(f"[dim]round {data['round']}: searched {data['query']!r}: {data['hits']} passages[/dim]",
+                      highlight=False)
+        elif name == "plan":
+            err.print(f"[dim]round {data['round']}: asking the search model for new queries[/dim]")
+        elif name == "evidence":
+            err.print(f"[dim]round {data['round']}: {data['sentences']} evidence sentences, best similarity "
+                      f"{data['best']:.2f}[/dim]", highlight=False)
+        elif name == "write":
+            err.print(f"[dim]writing with {data['model']} from {data['evidence']} sentences...[/dim]")
+            streamer.feed("")
+        elif name == "token":
+            streamer.feed(data["text"])
+
+    from generate.field_stream import JsonFieldStreamer
+
+    streamer = JsonFieldStreamer({"answer", "text"}, lambda key, ch: err.out(ch, end="", style="dim", highlight=False))
+    with comps.open_index() as idx:
+        researcher = comps.researcher(idx)
+        if show:
+            err.print("[dim]loading models...[/dim]")
+        researcher.warm()
+        report = researcher.run(question, events)
+    if show:
+        err.print()
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        return
+    from rich.markdown import Markdown
+
+    text = render_markdown(report)
+    if out.is_terminal:
+        out.print(Markdown(text))
+    else:
+        out.print(text, highlight=False, markup=False)
 
 
 @docs_app.command("list")

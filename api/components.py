@@ -8,6 +8,10 @@ from typing import Any
 
 from api.settings import Settings
 from generate.llama_cpp_generator import LlamaCppGenerator
+from generate.planner import ResearchPlanner
+from generate.research import Researcher
+from generate.verifier import CitationVerifier
+from generate.writer import ReportWriter
 from ingest.chunker import StructureChunker
 from ingest.context import StructureContextualizer
 from ingest.embedder import SentenceTransformerEmbedder
@@ -18,7 +22,8 @@ from ingest.pipeline import Ingestor
 from ingest.progress import Progress
 from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
-from retrieval.hybrid import HybridSearcher
+from retrieval.evidence import EvidenceSelector
+from retrieval.hybrid import HybridSearcher, SearchHit
 
 
 class Components:
@@ -84,3 +89,22 @@ class Components:
 
     def searcher(self, index: LocalIndex) -> HybridSearcher:
         return HybridSearcher(index, self.embedder, self.settings.search.candidates, self.settings.search.rrf_k)
+
+    def researcher(self, index: LocalIndex) -> Researcher:
+        """The ask path over one opened index; models are the shared ones above."""
+        r = self.settings.research
+        selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens)
+        writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
+        verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity)
+        planner = None if r.plan == "never" else ResearchPlanner(self.fast_model, r.max_queries)
+        return Researcher(_HybridSearch(self.searcher(index)), selector, writer, verifier, planner, r)
+
+
+class _HybridSearch:
+    """The hybrid first stage seen through the research loop's PassageSearch protocol."""
+
+    def __init__(self, searcher: HybridSearcher) -> None:
+        self.searcher = searcher
+
+    def search(self, query: str, k: int) -> list[SearchHit]:
+        return self.searcher.search(query, k, "hybrid")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from generate.settings import ResearchSettings
 from ingest.errors import ConfigError
 from ingest.settings import IndexSettings, IngestSettings, ModelSettings
 from retrieval.settings import SearchSettings
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

@@ -1,0 +1,30 @@
+"""Evidence that talks to the assistant is dropped before the writer reads it.
+
+Documents are data. A sentence that addresses the model ("ignore previous instructions",
+"you must answer", "system prompt") is an instruction smuggled into a document; it never
+answers a user's question, so removing it costs nothing and takes away the lever. The writer
+prompt also says the evidence is data, and every statement must survive verification, so
+this is one layer of three, not the only defence.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = [
+    r"\bignore (all |any )?(the |your )?(previous|prior|above|earlier|preceding|other) (instructions|prompts?|rules|context)",
+    r"\bdisregard (all |any )?(the |your )?(previous|prior|above|earlier|other)",
+    r"\b(system|developer) (prompt|message|instruction)s?\b",
+    r"\byou (are|must|should|will) (now |always |only )?(an? |the )?(ai|assistant|model|chatbot|language model)\b",
+    r"\b(as an|you are an?) (ai|assistant|language model)\b",
+    r"\b(assistant|ai|model|chatbot|llm)s?,? (must|should|shall) (always |only |now )?(answer|reply|respond|say|output|write)",
+    r"\b(answer|reply|respond) (only |always )?with\b.*\b(regardless|no matter)\b",
+    r"\bnew instructions?\b",
+    r"<\|?im_(start|end)\|?>|\[/?INST\]|<\|(system|user|assistant)\|>",
+]
+_INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+
+
+def addresses_the_model(text: str) -> bool:
+    """True when the sentence reads as an instruction to an AI system rather than content."""
+    return bool(_INSTRUCTION.search(text))

@@ -1,0 +1,73 @@
+"""The report citewise returns: an answer, cited statements, the evidence, and how it was found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from retrieval.evidence import Evidence
+
+
+@dataclass
+class Citation:
+    """A quote that was checked verbatim against the stored document at these offsets."""
+
+    evidence: int
+    doc_id: str
+    source: str
+    title: str
+    section: list[str]
+    page: int | None
+    start: int
+    end: int
+    quote: str
+    support: float
+
+
+@dataclass
+class Statement:
+    """A claim of the report; `cited` only when at least one citation passed every check."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    status: str = "cited"  # cited | unsupported
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TraceStep:
+    """One step of the research loop, recorded so a user can see why the report says what it says."""
+
+    step: str
+    round: int
+    seconds: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    question: str
+    answered: bool
+    answer: str
+    statements: list[Statement]
+    unsupported: list[Statement]
+    evidence: list[Evidence]
+    trace: list[TraceStep]
+    stop_reason: str
+    timings: dict[str, float]
+    tokens: dict[str, int]
+    models: dict[str, str]
+
+    @property
+    def cited(self) -> list[Citation]:
+        """Each distinct citation once, in order of first use: the report's numbered sources."""
+        seen: dict[tuple[str, int, int], Citation] = {}
+        for st in self.statements:
+            for c in st.citations:
+                seen.setdefault((c.doc_id, c.start, c.end), c)
+        return list(seen.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = [asdict(c) for c in self.cited]
+        return data

@@ -1,0 +1,182 @@
+"""The research loop: search, read the evidence, decide whether it is enough, search again, write, verify."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Protocol
+
+from generate.generator import Usage
+from generate.guard import addresses_the_model
+from generate.planner import ResearchPlanner
+from generate.report import Report, Statement, TraceStep
+from generate.settings import ResearchSettings
+from generate.verifier import CitationVerifier
+from generate.writer import ReportWriter
+from ingest.errors import InvalidRequestError
+from retrieval.evidence import Evidence, EvidenceSelector
+from retrieval.hybrid import SearchHit, rrf
+
+#: Called with (event name, details) as the loop runs: progress lines, streamed answer text.
+Events = Callable[[str, dict[str, Any]], None]
+
+NOT_ANSWERED = "The indexed documents do not answer this question."
+UNVERIFIED_ANSWER = "The writer's summary did not match its sources; only the cited statements below are supported."
+MAX_QUESTION_CHARS = 2000
+
+
+class PassageSearch(Protocol):
+    def search(self, query: str, k: int) -> list[SearchHit]: ...
+
+
+class Researcher:
+    """One question in, one verified report out. Holds no per-question state, so it can be shared."""
+
+    def __init__(self, search: PassageSearch, selector: EvidenceSelector, writer: ReportWriter,
+                 verifier: CitationVerifier, planner: ResearchPlanner | None, settings: ResearchSettings) -> None:
+        self.search = search
+        self.selector = selector
+        self.writer = writer
+        self.verifier = verifier
+        self.planner = planner
+        self.settings = settings
+
+    def warm(self) -> float:
+        """Load the embedder and the writer now, so a report's timings are its own. Returns seconds."""
+        t0 = time.perf_counter()
+        self.selector.embedder.embed(["warm up"])
+        self.writer.model.count_tokens("warm up")
+        return time.perf_counter() - t0
+
+    def run(self, question: str, events: Events | None = None) -> Report:
+        question = " ".join(question.split())
+        if not question:
+            raise InvalidRequestError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidRequestError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+        emit = events or (lambda name, data: None)
+        s = self.settings
+        started = time.perf_counter()
+        trace: list[TraceStep] = []
+        usage = Usage()
+        timings = {"plan_s": 0.0, "search_s": 0.0, "select_s": 0.0}
+
+        queries: list[str] = [question]
+        pending: list[str] = [question]
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        hits_by_id: dict[int, SearchHit] = {}
+        found_by: dict[int, list[str]] = {}
+        evidence: list[Evidence] = []
+        dropped: list[str] = []
+        stop = ""
+        if s.plan == "always" and self.planner:
+            pending += self._plan(question, queries, [], 1, trace, usage, timings, emit)
+            queries = list(pending)
+        for round_no in range(1, s.max_rounds + 1):
+            for q in pending:
+                t0 = time.perf_counter()
+                hits = self.search.search(q, s.chunks_per_query)
+                took = time.perf_counter() - t0
+                timings["search_s"] += took
+                rankings[q] = [(h.chunk.id, h.score) for h in hits]
+                for h in hits:
+                    hits_by_id.setdefault(h.chunk.id, h)
+                    found_by.setdefault(h.chunk.id, []).append(q)
+                trace.append(TraceStep("search", round_no, round(took, 3), {
+                    "query": q, "found": [{"chunk_id": h.chunk.id, "title": h.chunk.title,
+                                           "section": h.chunk.headings, "score": round(h.score, 4)} for h in hits]}))
+                emit("search", {"round": round_no, "query": q, "hits": len(hits)})
+            pooled = [hits_by_id[cid] for cid, _ in rrf(rankings, 60)[: s.pool_chunks]]
+            t0 = time.perf_counter()
+            evidence = self.selector.select(queries, pooled, found_by)
+            kept = [ev for ev in evidence if not addresses_the_model(ev.text)]
+            dropped += [ev.text for ev in evidence if ev not in kept]
+            evidence = [_renumber(ev, i) for i, ev in enumerate(kept, 1)]
+            took = time.perf_counter() - t0
+            timings["select_s"] += took
+            best = max((ev.similarity for ev in evidence), default=0.0)
+            trace.append(TraceStep("select", round_no, round(took, 3), {
+                "chunks": len(pooled), "sentences": len(evidence), "best_similarity": round(best, 3),
+                "dropped_as_instructions": dropped}))
+            emit("evidence", {"round": round_no, "sentences": len(evidence), "best": best})
+            elapsed = time.perf_counter() - started
+            if best >= s.enough_similarity:
+                stop = f"enough evidence: best sentence similarity {best:.2f} >= {s.enough_similarity}"
+            elif round_no == s.max_rounds:
+                stop = f"round limit ({s.max_rounds}) reached; best sentence similarity {best:.2f}"
+            elif elapsed > s.time_budget_s:
+                stop = f"time budget of {s.time_budget_s:.0f} s used"
+            elif self.planner is None or s.plan == "never":
+                stop = f"planning is off; best sentence similarity {best:.2f}"
+            if stop:
+                break
+            pending = self._plan(question, queries, evidence, round_no + 1, trace, usage, timings, emit)
+            if not pending:
+                stop = f"the planner found no new queries; best sentence similarity {best:.2f}"
+                break
+            queries += pending
+        last_round = trace[-1].round
+        trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
+        emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
+
+        draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}))
+        usage.add(draft.completion, self.writer.model.name)
+        trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
+                               {"model": self.writer.model.name, **draft.completion.timings()}))
+        t0 = time.perf_counter()
+        checked = self.verifier.verify(draft.statements, evidence) if draft.answerable else []
+        cited = [st for st in checked if st.status == "cited"]
+        unsupported = [st for st in checked if st.status != "cited"]
+        answered = draft.answerable and bool(cited)
+        answer = _whole_sentences(draft.answer) if answered else NOT_ANSWERED
+        answer_support = self.verifier.answer_support(answer, cited) if answered else 0.0
+        if answered and answer_support < s.support_similarity:
+            answer = UNVERIFIED_ANSWER
+        verify_s = time.perf_counter() - t0
+        trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
+            "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
+            "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
+            "problems": [p for st in unsupported for p in st.problems]}))
+        if draft.answerable and not cited:
+            unsupported = unsupported or [Statement(text=draft.answer, status="unsupported",
+                                                    problems=["no statement with a verified citation"])]
+        total = time.perf_counter() - started
+        llm = usage.prefill_s + usage.decode_s
+        timings.update({"prefill_s": usage.prefill_s, "decode_s": usage.decode_s, "verify_s": verify_s,
+                        "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
+        return Report(
+            question=question, answered=answered, answer=answer, statements=cited, unsupported=unsupported,
+            evidence=evidence, trace=trace, stop_reason=stop, timings={k: round(v, 3) for k, v in timings.items()},
+            tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
+                    "cached": usage.cached_tokens, "calls": usage.calls},
+            models={"writer": self.writer.model.name,
+                    **({"planner": self.planner.model.name} if self.planner else {})},
+        )
+
+    def _plan(self, question: str, queries: list[str], evidence: list[Evidence], round_no: int,
+              trace: list[TraceStep], usage: Usage, timings: dict[str, float], emit: Events) -> list[str]:
+        assert self.planner is not None
+        emit("plan", {"round": round_no})
+        t0 = time.perf_counter()
+        fresh, completion = self.planner.plan(question, queries, evidence)
+        took = time.perf_counter() - t0
+        timings["plan_s"] += took
+        if completion is not None:
+            usage.add(completion, self.planner.model.name)
+        trace.append(TraceStep("plan", round_no, round(took, 3), {
+            "queries": fresh, "cached": completion is None, **(completion.timings() if completion else {})}))
+        return fresh[: self.settings.max_queries]
+
+
+def _whole_sentences(text: str) -> str:
+    """Drop a trailing fragment the length limit cut off, when at least one whole sentence remains."""
+    text = text.strip()
+    if not text or text[-1] in ".!?\"')":
+        return text
+    end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    return text[: end + 1] if end > 0 else text + "…"
+
+
+def _renumber(ev: Evidence, number: int) -> Evidence:
+    ev.number = number
+    return ev
+

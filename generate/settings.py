@@ -1,0 +1,33 @@
+"""Settings for the research loop and the report writer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ResearchSettings(BaseModel):
+    """How hard `citewise ask` searches before it writes, and how much the writer may read and write."""
+
+    max_rounds: int = Field(default=2, ge=1, le=6, description="Search rounds at most (the first uses the question).")
+    time_budget_s: float = Field(default=60.0, gt=0, description="No new search round starts after this.")
+    plan: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Ask the fast model for search queries: 'auto' only when a round found too little.",
+    )
+    max_queries: int = Field(default=3, ge=1, le=6, description="Queries the planner may add per round.")
+    chunks_per_query: int = Field(default=8, ge=1, le=50, description="Chunks retrieved for each query.")
+    pool_chunks: int = Field(default=12, ge=1, le=100, description="Chunks whose sentences compete as evidence.")
+    evidence_sentences: int = Field(default=8, ge=1, le=40, description="Evidence sentences the writer reads.")
+    evidence_tokens: int = Field(default=320, ge=32, description="Word-piece budget for all evidence sentences.")
+    enough_similarity: float = Field(
+        default=0.55, ge=0, le=1,
+        description="Stop searching once the best evidence sentence is this similar to the question.",
+    )
+    writer_max_tokens: int = Field(default=300, ge=16, description="Tokens the writer may generate.")
+    max_statements: int = Field(default=4, ge=1, le=10, description="Cited statements in a report at most.")
+    support_similarity: float = Field(
+        default=0.3, ge=0, le=1,
+        description="A citation counts only if statement and quote are at least this similar (embedder cosine).",
+    )
