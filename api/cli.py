@@ -137,6 +137,7 @@ def ask(
     index: Optional[Path] = IndexOpt,
     writer: Optional[str] = typer.Option(None, "--writer", help="Writer model: built-in name or .gguf path."),
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Search rounds at most (setting research.max_rounds)."),
+    check: bool = typer.Option(False, "--check", help="Treat QUESTION as a claim: give a verdict with citations."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Show research steps and the answer as written."),
 ) -> None:
@@ -170,13 +171,13 @@ def ask(
 
     from generate.field_stream import JsonFieldStreamer
 
-    streamer = JsonFieldStreamer({"answer", "text"}, lambda key, ch: err.out(ch, end="", style="dim", highlight=False))
+    streamer = JsonFieldStreamer({"answer", "text", "verdict"}, lambda key, ch: err.out(ch, end="", style="dim", highlight=False))
     with comps.open_index() as idx:
         researcher = comps.researcher(idx)
         if show:
             err.print("[dim]loading models...[/dim]")
         researcher.warm()
-        report = researcher.run(question, events)
+        report = researcher.run(question, events, task="check" if check else "answer")
     if show:
         err.print()
     if as_json:

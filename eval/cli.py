@@ -119,6 +119,25 @@ def answers_cmd(
     _show(folder.path)
 
 
+@eval_app.command("reports")
+def reports_cmd(
+    dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
+    limit: int = LimitOpt,
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise and/or stuffed (the baseline)."),
+    out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """Cited reports against the stuffed-prompt baseline with the same writer: citation quality and seconds."""
+    from api.settings import load_settings
+    from eval.reports_eval import run_reports
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    with _progress(quiet) as progress:
+        folder, _ = run_reports(dataset, load_settings(), names, limit, out_dir, resume, progress)
+    _show(folder.path)
+
+
 @eval_app.command("compare")
 def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or results.json) A."),
                 run_b: Path = typer.Argument(..., help="Results folder (or results.json) B.")) -> None:

@@ -20,6 +20,8 @@ _PATTERNS = [
     r"\b(assistant|ai|model|chatbot|llm)s?,? (must|should|shall) (always |only |now )?(answer|reply|respond|say|output|write)",
     r"\b(answer|reply|respond) (only |always )?with\b.*\b(regardless|no matter)\b",
     r"\bnew instructions?\b",
+    r"\b(ignore|disregard|forget) (the |this |your |all |any )?(user'?s? )?(question|instructions?|prompt|query|request)s?\b",
+    r"\b(reply|answer|respond|say) (only|always|just) (that|with)\b",
     r"<\|?im_(start|end)\|?>|\[/?INST\]|<\|(system|user|assistant)\|>",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)

@@ -15,8 +15,13 @@ def _where(section: list[str], page: int | None) -> str:
 def render_markdown(report: Report) -> str:
     """A report a reader can check: every [n] points at a source line with the verbatim quote."""
     numbers = {(c.doc_id, c.start, c.end): i for i, c in enumerate(report.cited, 1)}
-    lines = [f"## {report.question}", "", report.answer, ""]
+    lines = [f"## {report.question}", ""]
+    if report.verdict:
+        lines += [f"**Verdict: {report.verdict}**", ""]
+    lines += [report.answer, ""]
     if report.statements:
+        if not report.answered:
+            lines += ["Related statements from the documents (they do not answer the question):", ""]
         for st in report.statements:
             refs = "".join(f"[{numbers[(c.doc_id, c.start, c.end)]}]" for c in st.citations)
             lines.append(f"- {st.text} {refs}")

@@ -57,6 +57,7 @@ class Report:
     timings: dict[str, float]
     tokens: dict[str, int]
     models: dict[str, str]
+    verdict: str | None = None  # for claims: supports | contradicts | not enough evidence
 
     @property
     def cited(self) -> list[Citation]:

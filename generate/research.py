@@ -11,7 +11,7 @@ from generate.planner import ResearchPlanner
 from generate.report import Report, Statement, TraceStep
 from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
-from generate.writer import ReportWriter
+from generate.writer import ANSWER_MAX_CHARS, ReportWriter
 from ingest.errors import InvalidRequestError
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.hybrid import SearchHit, rrf
@@ -20,7 +20,6 @@ from retrieval.hybrid import SearchHit, rrf
 Events = Callable[[str, dict[str, Any]], None]
 
 NOT_ANSWERED = "The indexed documents do not answer this question."
-UNVERIFIED_ANSWER = "The writer's summary did not match its sources; only the cited statements below are supported."
 MAX_QUESTION_CHARS = 2000
 
 
@@ -47,7 +46,8 @@ class Researcher:
         self.writer.model.count_tokens("warm up")
         return time.perf_counter() - t0
 
-    def run(self, question: str, events: Events | None = None) -> Report:
+    def run(self, question: str, events: Events | None = None, task: str = "answer") -> Report:
+        """Research `question` ("answer") or a claim ("check": the report carries a verdict)."""
         question = " ".join(question.split())
         if not question:
             raise InvalidRequestError("the question is empty")
@@ -118,7 +118,7 @@ class Researcher:
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
         emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
 
-        draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}))
+        draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}), task=task)
         usage.add(draft.completion, self.writer.model.name)
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
                                {"model": self.writer.model.name, **draft.completion.timings()}))
@@ -126,11 +126,14 @@ class Researcher:
         checked = self.verifier.verify(draft.statements, evidence) if draft.answerable else []
         cited = [st for st in checked if st.status == "cited"]
         unsupported = [st for st in checked if st.status != "cited"]
-        answered = draft.answerable and bool(cited)
-        answer = _whole_sentences(draft.answer) if answered else NOT_ANSWERED
-        answer_support = self.verifier.answer_support(answer, cited) if answered else 0.0
-        if answered and answer_support < s.support_similarity:
-            answer = UNVERIFIED_ANSWER
+        answer = _whole_sentences(draft.answer)
+        answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
+        # An answer none of its own citations supports is the model's memory, not the documents:
+        # the report then says the documents do not answer; verified statements stay as related findings.
+        # A verdict's explanation ("the evidence supports the claim") is checked through its statements.
+        answered = draft.answerable and bool(cited) and (task == "check" or answer_support >= s.support_similarity)
+        if not answered:
+            answer = NOT_ANSWERED
         verify_s = time.perf_counter() - t0
         trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
             "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
@@ -144,7 +147,8 @@ class Researcher:
         timings.update({"prefill_s": usage.prefill_s, "decode_s": usage.decode_s, "verify_s": verify_s,
                         "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
         return Report(
-            question=question, answered=answered, answer=answer, statements=cited, unsupported=unsupported,
+            question=question, answered=answered, answer=answer,
+            verdict=(draft.verdict if answered else "not enough evidence") if task == "check" else None, statements=cited, unsupported=unsupported,
             evidence=evidence, trace=trace, stop_reason=stop, timings={k: round(v, 3) for k, v in timings.items()},
             tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
                     "cached": usage.cached_tokens, "calls": usage.calls},
@@ -167,10 +171,10 @@ class Researcher:
         return fresh[: self.settings.max_queries]
 
 
-def _whole_sentences(text: str) -> str:
+def _whole_sentences(text: str, limit: int = ANSWER_MAX_CHARS) -> str:
     """Drop a trailing fragment the length limit cut off, when at least one whole sentence remains."""
     text = text.strip()
-    if not text or text[-1] in ".!?\"')":
+    if len(text) < limit - 10 or text[-1] in ".!?\"')":
         return text
     end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
     return text[: end + 1] if end > 0 else text + "…"

@@ -32,7 +32,7 @@ class Evidence:
     end: int
     text: str
     score: float
-    similarity: float = 0.0
+    similarity: float = 0.0  # cosine to the question itself
     found_by: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +77,9 @@ class EvidenceSelector:
         texts = [h.chunk.text[s - h.chunk.start:e - h.chunk.start] for _, h, s, e in cands]
         vectors = self.embedder.embed(list(queries) + texts)
         nq = len(queries)
+        to_question = vectors[nq:] @ vectors[0]
+        # Rank by the best match over all queries, but report (and stop on) the match to the question
+        # itself: follow-up queries may echo sentences already found, so matching them proves nothing.
         cosine = (vectors[nq:] @ vectors[:nq].T).max(axis=1)
         n = max(len(hits), 1)
         prior = np.array([1.0 - rank / n for rank, _, _, _ in cands])
@@ -98,7 +101,7 @@ class EvidenceSelector:
             chosen.append(Evidence(
                 number=len(chosen) + 1, chunk_id=c.id, doc_id=c.doc_id, source=c.source, title=c.title,
                 headings=list(c.headings), page=c.page, start=s, end=e, text=texts[i], score=float(scores[i]),
-                similarity=float(cosine[i]),
+                similarity=float(to_question[i]),
                 found_by=list((found_by or {}).get(c.id, [])),
             ))
             if len(chosen) >= self.max_sentences:

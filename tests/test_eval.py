@@ -78,3 +78,20 @@ def test_bad_dataset_path_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("eval", "retrieval", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
     assert "not a BEIR dataset" in result.stderr and "corpus.jsonl" in result.stderr
+
+
+def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> None:
+    """Both systems on real claims files with the real fast model as writer (small budgets)."""
+    env = {"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "120",
+           "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
+    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "claims-tiny"), "--out", str(tmp_path),
+                   "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
+    results = json.loads((run / "results.json").read_text())
+    for name in ("citewise", "stuffed"):
+        m = results["metrics"][name]
+        assert m["claims"] == 2
+        assert 0.0 <= m["doc_citation_precision"] <= 1.0 and m["seconds_p50"] > 0
+    assert results["metrics"]["citewise"]["non_verbatim_quote_rate"] == 0.0
+    assert "| citewise |" in (run / "report.md").read_text()

@@ -142,3 +142,18 @@ def test_empty_and_huge_questions_are_clear_errors() -> None:
         r.run("   ")
     with pytest.raises(InvalidRequestError, match="limit"):
         r.run("x" * 5000)
+
+
+def test_claim_check_reports_a_verdict_backed_by_citations() -> None:
+    def reply(messages: list[dict[str, str]]) -> str:
+        assert messages[-1]["content"].rstrip().splitlines()[-1].startswith("Claim:")
+        lines = messages[-1]["content"].splitlines()
+        number = next(int(l[1:l.index("]")]) for l in lines if "rebuilt in 1910" in l)
+        return json.dumps({"answer": "The evidence contradicts it.", "verdict": "contradicts",
+                           "statements": [{"text": "The harbour was rebuilt in 1910 after a storm.",
+                                           "evidence": [number]}]})
+
+    r, _, _ = researcher([reply])
+    report = r.run("The old harbour was never rebuilt after the storm.", task="check")
+    assert report.answered and report.verdict == "contradicts"
+    assert report.statements[0].citations[0].quote.startswith("It was rebuilt in 1910")

@@ -37,3 +37,4 @@ def test_schema_allows_only_shown_evidence_numbers_and_no_answer_without_evidenc
     assert yes["statements"]["items"]["properties"]["evidence"]["items"]["enum"] == [1, 2, 3]
     assert yes["statements"]["minItems"] == 1
     assert report_schema(0, 4)["properties"]["answerable"] == {"const": False}
+    assert schema["anyOf"][1]["properties"]["statements"] == {"const": []}

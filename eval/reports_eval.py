@@ -1,0 +1,220 @@
+"""`citewise eval reports`: the whole ask path against the stuffed-prompt baseline, same model, one run.
+
+SciFact claims (BEIR layout with gold evidence) are checked as claims: document- and
+sentence-level citation precision/recall, verdict accuracy, and the rate of quotes that are not
+verbatim in the dataset's own text. squad-wiki questions are asked as questions: answer and
+citation correctness on answerable ones, and how often unanswerable ones are declined.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from api.components import Components
+from api.settings import Settings
+from eval.datasets import BeirDataset, SquadWikiDataset
+from eval.environment import environment
+from eval.index_cache import prepared_index
+from eval.metrics import percentiles
+from eval.run_folder import RunFolder
+from eval.stuffed_baseline import StuffedBaseline
+from ingest.errors import InvalidRequestError
+from ingest.progress import NullProgress, Progress
+
+SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
+           "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
+GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
+
+
+def norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w%.]+", " ", text.lower()).split())
+
+
+def sentence_matches(quote: str, gold: str) -> bool:
+    """Our splitter and the dataset's may cut sentences differently: containment or strong overlap."""
+    q, g = norm(quote), norm(gold)
+    if not q or not g:
+        return False
+    if q in g or g in q:
+        return True
+    qs, gs = set(q.split()), set(g.split())
+    return len(qs & gs) / len(qs | gs) >= 0.6
+
+
+def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
+                out_root: Path = Path("eval-runs"), resume: Path | None = None,
+                progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    comps = Components(settings)
+    is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
+    if is_beir:
+        ds: Any = BeirDataset.load(dataset_dir, "train", limit)
+        docs = ds.documents()
+        index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
+        items = [(qid, text) for qid, text in ds.queries.items()]
+        task = "check"
+    else:
+        ds = SquadWikiDataset.load(dataset_dir, limit)
+        index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
+        items = [(q.id, q.question) for q in ds.questions]
+        task = "answer"
+    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
+    done = folder.done()
+    gold_sentences = _gold_sentences(ds) if is_beir else {}
+    with comps.open_index(index_path) as index:
+        researcher = comps.researcher(index)
+        baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
+        researcher.warm()
+        for name in systems:
+            todo = [(qid, text) for qid, text in items if (name, qid) not in done]
+            progress.stage(name, len(items))
+            progress.advance(name, len(items) - len(todo))
+            for qid, text in todo:
+                t0 = time.perf_counter()
+                if name == "citewise":
+                    report = researcher.run(text, task=task)
+                    row = _citewise_row(report, index)
+                else:
+                    answer = baseline.run(text, task=task)
+                    row = _baseline_row(answer, index)
+                row.update({"system": name, "query_id": qid, "seconds": time.perf_counter() - t0})
+                row.update(_score_beir(ds, qid, row, gold_sentences) if is_beir else _score_squad(ds, qid, row))
+                folder.append(row)
+                progress.advance(name)
+    rows = [r for r in folder.rows() if r["system"] in systems]
+    table = {s: (_aggregate_beir if is_beir else _aggregate_squad)([r for r in rows if r["system"] == s])
+             for s in systems}
+    results = {"kind": "reports", "dataset": str(dataset_dir), "task": task, "questions": len(items),
+               "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
+               "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
+               "environment": environment(settings)}
+    folder.write_results(results, reports_markdown(results))
+    return folder, results
+
+
+def _citewise_row(report: Any, index: Any) -> dict[str, Any]:
+    cites = [{"doc_source": c.source, "quote": c.quote, "start": c.start, "end": c.end,
+              "stored_verbatim": _stored_verbatim(index, c.doc_id, c.quote, c.start, c.end)}
+             for st in report.statements for c in st.citations]
+    t = report.timings
+    return {"answered": report.answered, "answer": report.answer, "verdict": report.verdict, "citations": cites,
+            "unsupported": len(report.unsupported), "prefill_s": t["prefill_s"], "decode_s": t["decode_s"],
+            "llm_s": t["llm_s"], "stop": report.stop_reason, "tokens": report.tokens}
+
+
+def _baseline_row(answer: Any, index: Any) -> dict[str, Any]:
+    c = answer.completion
+    cites = [{"doc_source": h.chunk.source, "quote": h.chunk.text, "start": h.chunk.start, "end": h.chunk.end,
+              "stored_verbatim": True} for h in answer.cited]
+    declined = bool(re.search(r"(do not|does not|don't|doesn't|cannot|can't) (answer|provide|mention|contain|say)"
+                              r"|not enough (evidence|information)|no information", answer.answer.lower()))
+    return {"answered": not declined, "answer": answer.answer, "verdict": answer.verdict, "citations": cites,
+            "unsupported": 0, "prefill_s": c.prefill_s, "decode_s": c.decode_s, "llm_s": c.prefill_s + c.decode_s,
+            "stop": "", "tokens": {"prompt": c.prompt_tokens, "completion": c.completion_tokens}}
+
+
+def _stored_verbatim(index: Any, doc_id: str, quote: str, start: int, end: int) -> bool:
+    text = index.store.document_text(doc_id) or ""
+    return " ".join(text[start:end].split()) == " ".join(quote.split())
+
+
+def _gold_sentences(ds: BeirDataset) -> dict[str, list[str]]:
+    wanted = {d for meta in ds.query_metadata.values() for d in (meta.get("evidence") or {})}
+    out: dict[str, list[str]] = {}
+    with open(ds.path / "corpus.jsonl") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if str(d["_id"]) in wanted:
+                out[str(d["_id"])] = list((d.get("metadata") or {}).get("sentences") or [])
+    return out
+
+
+def _score_beir(ds: BeirDataset, qid: str, row: dict[str, Any], sentences: dict[str, list[str]]) -> dict[str, Any]:
+    evidence = ds.query_metadata[qid].get("evidence") or {}
+    gold_docs = set(evidence)
+    cited_docs = [BeirDataset.doc_id(c["doc_source"]) for c in row["citations"]]
+    gold_sents = [(d, i) for d, e in evidence.items() for i in e.get("sentences", [])]
+    hit_sents = [(d, i) for d, i in gold_sents if i < len(sentences.get(d, [])) and any(
+        BeirDataset.doc_id(c["doc_source"]) == d and sentence_matches(c["quote"], sentences[d][i])
+        for c in row["citations"])]
+    labels = {e.get("label") for e in evidence.values()}
+    gold_verdict = GOLD_VERDICT.get(labels.pop()) if len(labels) == 1 else None
+    corpus_text = {d: norm(ds.corpus[d]["title"] + " " + ds.corpus[d]["text"]) for d in set(cited_docs)
+                   if d in ds.corpus}
+    non_verbatim = sum(1 for c, d in zip(row["citations"], cited_docs)
+                       if norm(c["quote"]) not in corpus_text.get(d, "") or not c["stored_verbatim"])
+    return {"cited_docs": cited_docs, "gold_docs": sorted(gold_docs),
+            "cited_gold": sum(1 for d in set(cited_docs) if d in gold_docs),
+            "cited_distinct": len(set(cited_docs)), "gold_sentences": len(gold_sents),
+            "gold_sentences_cited": len(hit_sents), "gold_verdict": gold_verdict, "non_verbatim": non_verbatim}
+
+
+def _score_squad(ds: SquadWikiDataset, qid: str, row: dict[str, Any]) -> dict[str, Any]:
+    q = next(q for q in ds.questions if q.id == qid)
+    answers = [norm(a) for a in q.answers]
+    correct = row["answered"] and any(a and a in norm(row["answer"]) for a in answers)
+    cite_ok = any(a and a in norm(c["quote"]) for c in row["citations"] for a in answers)
+    return {"answerable": q.answerable, "answer_correct": bool(correct), "citation_correct": bool(cite_ok)}
+
+
+def _timing_stats(rows: list[dict[str, Any]]) -> dict[str, float]:
+    secs = percentiles([r["seconds"] for r in rows])
+    llm = sum(r["llm_s"] for r in rows)
+    total = sum(r["seconds"] for r in rows) or 1.0
+    return {"seconds_p50": secs["p50"], "seconds_p95": secs["p95"], "llm_share": llm / total}
+
+
+def _aggregate_beir(rows: list[dict[str, Any]]) -> dict[str, float]:
+    n = max(len(rows), 1)
+    cited = sum(r["cited_distinct"] for r in rows)
+    quotes = sum(len(r["citations"]) for r in rows)
+    judged = [r for r in rows if r["gold_verdict"]]
+    return {
+        "claims": len(rows),
+        "doc_citation_precision": sum(r["cited_gold"] for r in rows) / cited if cited else 0.0,
+        "doc_citation_recall": sum(r["cited_gold"] / max(len(r["gold_docs"]), 1) for r in rows) / n,
+        "sentence_citation_recall": sum(r["gold_sentences_cited"] for r in rows) / max(
+            sum(r["gold_sentences"] for r in rows), 1),
+        "no_citation_rate": sum(1 for r in rows if not r["citations"]) / n,
+        "verdict_accuracy": sum(1 for r in judged if r["verdict"] == r["gold_verdict"]) / max(len(judged), 1),
+        "non_verbatim_quote_rate": sum(r["non_verbatim"] for r in rows) / quotes if quotes else 0.0,
+        **_timing_stats(rows),
+    }
+
+
+def _aggregate_squad(rows: list[dict[str, Any]]) -> dict[str, float]:
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    cited_rows = [r for r in ans if r["citations"]]
+    return {
+        "answerable": len(ans), "unanswerable": len(una),
+        "answer_correct": sum(r["answer_correct"] for r in ans) / max(len(ans), 1),
+        "citation_correct": sum(r["citation_correct"] for r in ans) / max(len(ans), 1),
+        "citation_correct_when_cited": sum(r["citation_correct"] for r in cited_rows) / max(len(cited_rows), 1),
+        "declined_unanswerable": sum(1 for r in una if not r["answered"]) / max(len(una), 1),
+        "declined_answerable": sum(1 for r in ans if not r["answered"]) / max(len(ans), 1),
+        **_timing_stats(rows),
+    }
+
+
+def reports_markdown(results: dict[str, Any]) -> str:
+    metrics = results["metrics"]
+    cols = [c for c in next(iter(metrics.values())).keys()]
+    lines = [f"# Reports: {results['dataset']} ({results['questions']} {results['task']} items, writer "
+             f"{results['writer']})", "", "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in metrics.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c])
+                                                 for c in cols) + " |")
+    lines += ["", *[f"- **{s}**: {d}" for s, d in results["systems"].items()], "",
+              f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
+    return "\n".join(lines)
