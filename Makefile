@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/citewise ingest demo/peps --index $(DEMO_INDEX)
 	$(BIN)/citewise search "$(DEMO_QUERY)" --index $(DEMO_INDEX) -k 3
+	$(BIN)/citewise ask "$(DEMO_QUERY)" --index $(DEMO_INDEX)
 
 test: install
 	$(BIN)/python -m pytest -q
