@@ -1,4 +1,4 @@
-"""The `citewise` command line: ingest, search, ask, docs, config, models, eval."""
+"""The `citewise` command line: ingest, search, ask, serve, docs, config, models, eval."""
 
 from __future__ import annotations
 
@@ -190,6 +190,22 @@ def ask(
         out.print(Markdown(text))
     else:
         out.print(text, highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    index: Optional[Path] = IndexOpt,
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (setting server.host)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (setting server.port)."),
+) -> None:
+    """Serve the HTTP API (POST /v1/reports, GET /v1/search, /v1/documents) and a web page at /."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(index)
+    uvicorn.run(create_app(settings), host=host or settings.server.host, port=port or settings.server.port,
+                log_level="info")
 
 
 @docs_app.command("list")
