@@ -48,9 +48,12 @@ def sentence_matches(quote: str, gold: str) -> bool:
 def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
                 progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    caps = dict(_cap(s) for s in systems)
+    systems = list(caps)
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
-        raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+        raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)} (NAME@N caps NAME "
+                                  "at the first N items)")
     progress = progress or NullProgress()
     started = time.perf_counter()
     comps = Components(settings)
@@ -63,10 +66,10 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         items = [(qid, text) for qid, text in ds.queries.items()]
         task = "check"
     else:
-        ds = SquadWikiDataset.load(dataset_dir, limit)
+        ds = SquadWikiDataset.load(dataset_dir)
         index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
-        items = [(q.id, q.question) for q in ds.questions]
+        items = _balanced([(q.id, q.question, q.answerable) for q in ds.questions], limit)
         task = "answer"
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
     done = folder.done()
@@ -76,9 +79,10 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
         researcher.warm()
         for name in systems:
-            todo = [(qid, text) for qid, text in items if (name, qid) not in done]
-            progress.stage(name, len(items))
-            progress.advance(name, len(items) - len(todo))
+            mine = items[: caps[name]] if caps[name] else items
+            todo = [(qid, text) for qid, text in mine if (name, qid) not in done]
+            progress.stage(name, len(mine))
+            progress.advance(name, len(mine) - len(todo))
             for qid, text in todo:
                 t0 = time.perf_counter()
                 if name == "citewise":
@@ -100,6 +104,22 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                "environment": environment(settings)}
     folder.write_results(results, reports_markdown(results))
     return folder, results
+
+
+def _cap(name: str) -> tuple[str, int | None]:
+    """`stuffed@30` -> ("stuffed", 30): a slow system on the first N items of the same list."""
+    base, _, n = name.partition("@")
+    if n and not n.isdigit():
+        raise InvalidRequestError(f"{name!r}: the part after @ must be a number of items")
+    return base.strip(), int(n) if n else None
+
+
+def _balanced(questions: list[tuple[str, str, bool]], limit: int | None) -> list[tuple[str, str]]:
+    """Answerable and unanswerable questions interleaved in file order, so any prefix is balanced."""
+    yes = [(i, q) for i, q, a in questions if a]
+    no = [(i, q) for i, q, a in questions if not a]
+    mixed = [x for pair in zip(yes, no) for x in pair] + yes[len(no):] + no[len(yes):]
+    return mixed[:limit] if limit else mixed
 
 
 def _citewise_row(report: Any, index: Any) -> dict[str, Any]:
