@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
-from generate.generator import Usage
+from generate.generator import Completion, Usage
 from generate.guard import addresses_the_model
 from generate.planner import ResearchPlanner
 from generate.report import Report, Statement, TraceStep
 from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
-from generate.writer import ANSWER_MAX_CHARS, ReportWriter
+from generate.writer import ANSWER_MAX_CHARS, Draft, ReportWriter
 from ingest.errors import InvalidRequestError
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.hybrid import SearchHit, rrf
@@ -66,7 +66,6 @@ class Researcher:
         hits_by_id: dict[int, SearchHit] = {}
         found_by: dict[int, list[str]] = {}
         evidence: list[Evidence] = []
-        dropped: list[str] = []
         stop = ""
         if s.plan == "always" and self.planner:
             pending += self._plan(question, queries, [], 1, trace, usage, timings, emit)
@@ -89,7 +88,7 @@ class Researcher:
             t0 = time.perf_counter()
             evidence = self.selector.select(queries, pooled, found_by)
             kept = [ev for ev in evidence if not addresses_the_model(ev.text)]
-            dropped += [ev.text for ev in evidence if ev not in kept]
+            dropped = [ev.text for ev in evidence if ev not in kept]
             evidence = [_renumber(ev, i) for i, ev in enumerate(kept, 1)]
             took = time.perf_counter() - t0
             timings["select_s"] += took
@@ -118,7 +117,11 @@ class Researcher:
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
         emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
 
-        draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}), task=task)
+        if evidence:
+            draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}), task=task)
+        else:  # nothing to cite: no model call can change the outcome
+            draft = Draft(answerable=False, answer=NOT_ANSWERED, statements=[], completion=Completion(text=""),
+                          raw="")
         usage.add(draft.completion, self.writer.model.name)
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
                                {"model": self.writer.model.name, **draft.completion.timings()}))

@@ -157,3 +157,9 @@ def test_claim_check_reports_a_verdict_backed_by_citations() -> None:
     report = r.run("The old harbour was never rebuilt after the storm.", task="check")
     assert report.answered and report.verdict == "contradicts"
     assert report.statements[0].citations[0].quote.startswith("It was rebuilt in 1910")
+
+
+def test_no_evidence_means_no_model_call_and_a_plain_refusal() -> None:
+    r, _, writer = researcher([])
+    report = r.run("zzz qqq xxx")
+    assert not report.answered and report.answer == NOT_ANSWERED and writer.calls == []
