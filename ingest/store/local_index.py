@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError
-from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
 from ingest.settings import IndexSettings
+from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
 from ingest.store.dense_spec import DenseSpec
 from ingest.store.docstore import ChunkRow, SqliteDocStore
 from ingest.store.faiss_index import FaissIndex
@@ -50,6 +50,7 @@ class LocalIndex:
         self._faiss: FaissIndex | None = None
         self._bm25: Bm25Index | None = None
         self._faiss_gen = -1
+        self._faiss_rebuilt = False  # rebuilt since the last publish (possibly within one generation)
         self._bm25_gen = -1
         self._open()
 
@@ -130,7 +131,7 @@ class LocalIndex:
             faiss_index = self.faiss
             dense = faiss_index.spec.to_dict()
             if (self.manifest.get("generation") == gen and self.manifest.get("faiss_file")
-                    and self.manifest.get("dense_index") == dense):
+                    and self.manifest.get("dense_index") == dense and not self._faiss_rebuilt):
                 return
             bm25 = self.bm25
             # a rebuild (type switch) within one generation needs a new file name too
@@ -144,6 +145,7 @@ class LocalIndex:
             manifest.update(self.settings)
             write_manifest(self.path / MANIFEST, manifest)
             self.manifest = manifest
+            self._faiss_rebuilt = False
             self._collect_garbage()
 
     def _require_writable(self) -> None:
@@ -222,6 +224,7 @@ class LocalIndex:
             batch = ids[start:start + 50_000]
             index.add(batch, self.store.vectors(batch.tolist(), dim))
         self._faiss = index
+        self._faiss_rebuilt = True
 
     @property
     def bm25(self) -> Bm25Index:
