@@ -45,7 +45,8 @@ def _percentiles(ms: np.ndarray) -> dict[str, float]:
 
 
 def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 384, n_queries: int = 1000,
-                 k: int = 10, kind: str | None = None, exact_queries: int = 200, seed: int = 0) -> dict[str, Any]:
+                 k: int = 10, kind: str | None = None, exact_queries: int = 200, seed: int = 0,
+                 ef_sweep: tuple[int, ...] = ()) -> dict[str, Any]:
     """Builds the index `auto` picks for n vectors (or `kind`) beside an exact flat index over the same vectors;
     recall is measured on held-out queries, exact latency on the first `exact_queries` of them."""
     load_start = os.getloadavg()[0]
@@ -76,8 +77,16 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
     truth_scores, truth = exact.search(queries, k)  # one batched exact pass: the ground truth
     truth_s = time.perf_counter() - t0
 
+    def recall_of(found: np.ndarray) -> float:
+        return float(np.mean([len(set(f[f >= 0]) & set(t)) / k for f, t in zip(found, truth)]))
+
     found, ms = _single_query_ms(index, queries, k)
-    recall = np.mean([len(set(f[f >= 0]) & set(t)) / k for f, t in zip(found, truth)])
+    recall = recall_of(found)
+    sweep = []
+    for ef in ef_sweep if spec.kind == "hnsw" else ():  # other beam widths on the same graph
+        index.ef_search = ef
+        ef_found, ef_ms = _single_query_ms(index, queries, k)
+        sweep.append({"ef_search": ef, f"recall_at_{k}": round(recall_of(ef_found), 4), **_percentiles(ef_ms)})
     _, exact_ms = _single_query_ms(exact, queries[:exact_queries], k)
     return {
         "vectors": n, "dim": dim, "k": k, "queries": n_queries, "data": DESCRIPTION,
@@ -95,6 +104,7 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
         "peak_rss_mb": round(peak_rss_mb(), 1),
         f"recall_at_{k}": round(float(recall), 4),
         "latency_ms": _percentiles(ms),
+        "ef_search_sweep": sweep,
         "exact_latency_ms": _percentiles(exact_ms),
         "exact_batch_seconds": round(truth_s, 2),
         "load_average": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2),

@@ -56,6 +56,8 @@ def bench_search_cmd(
     k: int = typer.Option(10, "-k", "--k", min=1, help="Neighbours per query (recall@k)."),
     index_type: str = typer.Option("auto", "--type", help="auto (what index.dense_index=auto picks) | flat | hnsw"),
     exact_queries: int = typer.Option(200, "--exact-queries", min=10, help="Queries timed on exact search."),
+    ef_search: str = typer.Option("", "--ef-search", help="Comma-separated HNSW beam widths also measured "
+                                  "on the same graph (the setting index.hnsw_ef_search gives the headline)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
 ) -> None:
     """Build time, memory, recall@k against exact search and p50/p95 single-query latency, exact beside it."""
@@ -66,8 +68,12 @@ def bench_search_cmd(
     if index_type not in ("auto", "flat", "hnsw"):
         raise InvalidRequestError(f"--type must be auto, flat or hnsw, not {index_type!r}")
     settings = load_settings()
+    try:
+        sweep = tuple(int(v) for v in ef_search.split(",") if v.strip())
+    except ValueError:
+        raise InvalidRequestError(f"--ef-search takes comma-separated integers, not {ef_search!r}") from None
     r = bench_search(synthetic, settings.index, settings.models.threads, dim, queries, k, index_type,
-                     min(exact_queries, queries))
+                     min(exact_queries, queries), ef_sweep=sweep)
     if as_json:
         out.print_json(json.dumps(r))
         return
@@ -84,6 +90,9 @@ def bench_search_cmd(
               highlight=False)
     out.print(f"  single-query latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms   "
               f"(exact flat: p50 {ex['p50']} ms, p95 {ex['p95']} ms over {ex['queries']} queries)", highlight=False)
+    for row in r["ef_search_sweep"]:
+        out.print(f"  ef_search {row['ef_search']}: recall@{kk} {row[f'recall_at_{kk}']}, p50 {row['p50']} ms, "
+                  f"p95 {row['p95']} ms", highlight=False)
     la = r["load_average"]
     out.print(f"  machine load average {la['start']} at start, {la['end']} at end, on {la['cores']} cores "
               "(other processes inflate the tail latencies)", highlight=False)
