@@ -54,8 +54,8 @@ class SyntheticVectors:
         for start in range(0, self.n, block):
             rows = min(block, self.n - start)
             docs = self._rng.integers(0, len(self._doc_offset), rows)
-            self_centres = self.topics[self._doc_topic[docs]] + self._doc_offset[docs]
-            yield self._chunks(self_centres)
+            centres = self.topics[self._doc_topic[docs]] + self._doc_offset[docs]
+            yield self._chunks(centres)
 
     def corpus(self) -> np.ndarray:
         out = np.empty((self.n, self.dim), dtype=np.float32)
