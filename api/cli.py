@@ -74,7 +74,8 @@ def ingest(
                 summary = comps.ingestor(idx, progress).ingest_paths(paths)
         stats = idx.stats()
     data = summary.to_dict()
-    data["index"] = {"path": stats["path"], "documents": stats["documents"], "chunks": stats["chunks"]}
+    data["index"] = {"path": stats["path"], "documents": stats["documents"], "chunks": stats["chunks"],
+                     "dense_index": stats["dense_index"]}
     if as_json:
         out.print_json(json.dumps(data))
     elif not quiet or summary.failed:
@@ -95,7 +96,8 @@ def _print_summary(data: dict[str, Any]) -> None:
     for row in data["warnings"]:
         err.print(f"[yellow]warning[/yellow] {row['path']}: {row['warning']}", highlight=False)
     ix = data["index"]
-    err.print(f"index {ix['path']}: {ix['documents']} documents, {ix['chunks']} chunks")
+    err.print(f"index {ix['path']}: {ix['documents']} documents, {ix['chunks']} chunks, "
+              f"{ix['dense_index']['kind']} vectors")
 
 
 @app.command()

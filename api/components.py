@@ -78,7 +78,8 @@ class Components:
     def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
         s = self.settings
         recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode}
-        return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable)
+        return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable,
+                          index_settings=s.index, threads=s.models.threads)
 
     def ingestor(self, index: LocalIndex, progress: Progress | None = None) -> Ingestor:
         s = self.settings

@@ -48,6 +48,56 @@ def bench_ingest_cmd(
               f"cosine to plain min {b['min_cosine_vs_plain']} mean {b['mean_cosine_vs_plain']}", highlight=False)
 
 
+@eval_app.command("bench-search")
+def bench_search_cmd(
+    synthetic: int = typer.Option(..., "--synthetic", min=100, help="Benchmark N synthetic embedding-like vectors."),
+    dim: int = typer.Option(384, "--dim", min=2, help="Vector dimensions."),
+    queries: int = typer.Option(1000, "--queries", min=10, help="Held-out queries (never in the index)."),
+    k: int = typer.Option(10, "-k", "--k", min=1, help="Neighbours per query (recall@k)."),
+    index_type: str = typer.Option("auto", "--type", help="auto (what index.dense_index=auto picks) | flat | hnsw"),
+    exact_queries: int = typer.Option(200, "--exact-queries", min=10, help="Queries timed on exact search."),
+    ef_search: str = typer.Option("", "--ef-search", help="Comma-separated HNSW beam widths also measured "
+                                  "on the same graph (the setting index.hnsw_ef_search gives the headline)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
+) -> None:
+    """Build time, memory, recall@k against exact search and p50/p95 single-query latency, exact beside it."""
+    from api.settings import load_settings
+    from eval.bench_search import bench_search
+    from ingest.errors import InvalidRequestError
+
+    if index_type not in ("auto", "flat", "hnsw"):
+        raise InvalidRequestError(f"--type must be auto, flat or hnsw, not {index_type!r}")
+    settings = load_settings()
+    try:
+        sweep = tuple(int(v) for v in ef_search.split(",") if v.strip())
+    except ValueError:
+        raise InvalidRequestError(f"--ef-search takes comma-separated integers, not {ef_search!r}") from None
+    r = bench_search(synthetic, settings.index, settings.models.threads, dim, queries, k, index_type,
+                     min(exact_queries, queries), ef_sweep=sweep)
+    if as_json:
+        out.print_json(json.dumps(r))
+        return
+    spec = ", ".join(f"{key}={v}" for key, v in r["index"].items())
+    lat, ex, kk = r["latency_ms"], r["exact_latency_ms"], r["k"]
+    out.print(f"{r['vectors']} x {r['dim']}-d vectors: {spec} (chosen by {r['chosen_by']}; "
+              f"exact_below={r['exact_below']})", highlight=False)
+    out.print(f"  data: {r['data']} Query neighbour cosine: top1 {r['query_neighbour_cosine']['top1']}, "
+              f"top{r['k']} {r['query_neighbour_cosine'][f'top{kk}']}.", highlight=False)
+    out.print(f"  build {r['build_seconds']} s ({r['build_vectors_per_s']} vectors/s); index {r['index_bytes'] / 2**20:.0f} MB "
+              f"on disk, +{r['index_rss_mb']} MB RSS; process RSS {r['rss_mb']} MB, peak {r['peak_rss_mb']} MB",
+              highlight=False)
+    out.print(f"  recall@{r['k']} vs exact: {r[f'recall_at_{kk}']} over {r['queries']} held-out queries",
+              highlight=False)
+    out.print(f"  single-query latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms   "
+              f"(exact flat: p50 {ex['p50']} ms, p95 {ex['p95']} ms over {ex['queries']} queries)", highlight=False)
+    for row in r["ef_search_sweep"]:
+        out.print(f"  ef_search {row['ef_search']}: recall@{kk} {row[f'recall_at_{kk}']}, p50 {row['p50']} ms, "
+                  f"p95 {row['p95']} ms", highlight=False)
+    la = r["load_average"]
+    out.print(f"  machine load average {la['start']} at start, {la['end']} at end, on {la['cores']} cores "
+              "(other processes inflate the tail latencies)", highlight=False)
+
+
 def _systems(value: str) -> list[str]:
     from retrieval.systems import SYSTEMS
 

@@ -78,3 +78,27 @@ class IndexSettings(BaseModel):
         default="english", description="Snowball stemmer language for BM25, or null for none."
     )
     bm25_stopwords: str | None = Field(default="en", description="Stopword list for BM25, or null.")
+    dense_index: Literal["auto", "flat", "hnsw"] = Field(
+        default="auto",
+        description="FAISS index type: 'flat' is exact, 'hnsw' approximate; 'auto' is flat below exact_below "
+                    "vectors and HNSW from there on (`citewise eval bench-search` measures the trade).",
+    )
+    exact_below: int = Field(
+        default=20_000, ge=0,
+        description="With dense_index=auto: collections smaller than this use exact search (a flat scan of 20k "
+                    "384-d vectors takes ~2 ms, 50k already 13+ ms on 2 busy cores; see `eval bench-search`). "
+                    "An HNSW index shrinking below half of it returns to exact search.",
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW links per vector (memory and recall).")
+    hnsw_ef_construction: int = Field(
+        default=64, ge=8, description="HNSW build beam width: higher builds slower with a better graph."
+    )
+    hnsw_ef_search: int = Field(
+        default=128, ge=1,
+        description="HNSW search beam width (at least k is used): recall against latency; applies at query time.",
+    )
+    rebuild_removed_fraction: float = Field(
+        default=0.2, gt=0, le=1,
+        description="HNSW cannot delete: removed chunks are filtered out of results, and a writer rebuilds the "
+                    "graph from the store once they exceed this fraction of its vectors.",
+    )

@@ -4,6 +4,9 @@ Every write is a SQLite transaction that bumps a generation number. FAISS and BM
 written under generation-stamped names and published by an atomic manifest replace; on open, a
 store generation newer than the published files is caught up from SQLite. A SIGKILL at any point
 therefore leaves whole documents or nothing, and never vectors or terms without their chunks.
+
+The FAISS type (exact flat, or HNSW for large collections) is chosen by a writer from the collection size and
+recorded in the manifest; readers open whatever the manifest names and never rebuild.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError
+from ingest.settings import IndexSettings
 from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
+from ingest.store.dense_spec import DenseSpec
 from ingest.store.docstore import ChunkRow, SqliteDocStore
 from ingest.store.faiss_index import FaissIndex
 from ingest.store.manifest import FORMAT_VERSION, read_manifest, write_manifest
@@ -31,17 +36,21 @@ class LocalIndex:
     """Documents, chunk vectors and BM25 terms in one directory on local disk."""
 
     def __init__(self, path: Path, embedder: dict[str, Any], analyzer: Bm25Analyzer,
-                 settings: dict[str, Any] | None = None, writable: bool = False) -> None:
+                 settings: dict[str, Any] | None = None, writable: bool = False,
+                 index_settings: IndexSettings | None = None, threads: int = 0) -> None:
         self.path = Path(path)
         self.embedder = embedder
         self.analyzer = analyzer
         self.settings = settings or {}
         self.writable = writable
+        self.index_settings = index_settings or IndexSettings()
+        self.threads = threads
         self._lock_fh: Any = None
         self._mutex = threading.RLock()
         self._faiss: FaissIndex | None = None
         self._bm25: Bm25Index | None = None
         self._faiss_gen = -1
+        self._faiss_rebuilt = False  # rebuilt since the last publish (possibly within one generation)
         self._bm25_gen = -1
         self._open()
 
@@ -119,18 +128,24 @@ class LocalIndex:
         self._require_writable()
         with self._mutex:
             gen = self.store.generation
-            if self.manifest.get("generation") == gen and self.manifest.get("faiss_file"):
-                return
             faiss_index = self.faiss
+            dense = faiss_index.spec.to_dict()
+            if (self.manifest.get("generation") == gen and self.manifest.get("faiss_file")
+                    and self.manifest.get("dense_index") == dense and not self._faiss_rebuilt):
+                return
             bm25 = self.bm25
-            faiss_name, bm25_name = f"vectors-{gen}.faiss", f"bm25-{gen}"
+            # a rebuild (type switch) within one generation needs a new file name too
+            faiss_name, bm25_name = f"vectors-{gen}-{faiss_index.spec.kind}.faiss", f"bm25-{gen}"
             faiss_index.save(self.path / faiss_name)
-            bm25.save(self.path / bm25_name)
+            if not (self.path / bm25_name).exists() or self.manifest.get("bm25_dir") != bm25_name:
+                bm25.save(self.path / bm25_name)
             manifest = dict(self.manifest, generation=gen, faiss_file=faiss_name, bm25_dir=bm25_name,
-                            bm25={"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords})
+                            bm25={"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords},
+                            dense_index=dense)
             manifest.update(self.settings)
             write_manifest(self.path / MANIFEST, manifest)
             self.manifest = manifest
+            self._faiss_rebuilt = False
             self._collect_garbage()
 
     def _require_writable(self) -> None:
@@ -162,15 +177,23 @@ class LocalIndex:
     def _load_faiss(self) -> FaissIndex:
         name = self.manifest.get("faiss_file")
         dim = int(self.embedder["dim"])
+        spec = DenseSpec.from_dict(self.manifest.get("dense_index"))
+        index = FaissIndex(dim, spec, self.threads)
         if name and (self.path / name).exists():
             try:
-                return FaissIndex.load(self.path / name, dim)
+                index = FaissIndex.load(self.path / name, dim, spec, self.threads)
             except Exception:  # an unreadable derived file is rebuilt from the store, never trusted
                 pass
-        return FaissIndex(dim)
+        if spec.kind == "hnsw":
+            index.ef_search = self.index_settings.hnsw_ef_search  # a query-time knob: the current setting
+        return index
 
     def _sync_faiss(self) -> None:
-        """Make FAISS hold exactly the store's chunk ids: drop extras, add missing from stored vectors."""
+        """Make FAISS hold exactly the store's chunk ids: drop extras, add missing from stored vectors.
+
+        A writer then rebuilds from the store when the size calls for another index type, or when HNSW
+        tombstones pass `rebuild_removed_fraction`.
+        """
         if self._faiss is None:
             self._faiss = self._load_faiss()
         gen = self.store.generation
@@ -178,9 +201,30 @@ class LocalIndex:
         have = self._faiss.ids()
         self._faiss.remove(np.setdiff1d(have, want, assume_unique=True))
         missing = np.setdiff1d(want, have, assume_unique=True)
+        if self.writable:
+            target = DenseSpec.choose(self.index_settings, len(want), self._faiss.spec)
+            stored = len(self._faiss) + self._faiss.removed
+            too_many_removed = stored and self._faiss.removed / stored > self.index_settings.rebuild_removed_fraction
+            if target != self._faiss.spec or too_many_removed:
+                self._rebuild_faiss(target, want)
+                self._faiss_gen = gen
+                return
         if len(missing):
             self._faiss.add(missing, self.store.vectors(missing.tolist(), int(self.embedder["dim"])))
         self._faiss_gen = gen
+
+    def _rebuild_faiss(self, spec: DenseSpec, ids: np.ndarray) -> None:
+        dim = int(self.embedder["dim"])
+        if spec.kind == "hnsw":
+            spec = DenseSpec.hnsw(self.index_settings)  # a rebuild takes the current build settings
+        index = FaissIndex(dim, spec, self.threads)
+        if spec.kind == "hnsw":
+            index.ef_search = self.index_settings.hnsw_ef_search
+        for start in range(0, len(ids), 50_000):  # bounded memory while reading vectors back from SQLite
+            batch = ids[start:start + 50_000]
+            index.add(batch, self.store.vectors(batch.tolist(), dim))
+        self._faiss = index
+        self._faiss_rebuilt = True
 
     @property
     def bm25(self) -> Bm25Index:
@@ -214,8 +258,9 @@ class LocalIndex:
 
     def stats(self) -> dict[str, Any]:
         docs, chunks = self.store.counts()
+        dense = self._faiss.describe() if self._faiss is not None else self.manifest.get("dense_index", {"kind": "flat"})
         return {"path": str(self.path), "documents": docs, "chunks": chunks, "generation": self.store.generation,
-                "embedder": self.manifest.get("embedder"), "size_bytes": _dir_size(self.path)}
+                "embedder": self.manifest.get("embedder"), "dense_index": dense, "size_bytes": _dir_size(self.path)}
 
 
 def _dir_size(path: Path) -> int:
