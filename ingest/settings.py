@@ -86,7 +86,7 @@ class IndexSettings(BaseModel):
     exact_below: int = Field(
         default=20_000, ge=0,
         description="With dense_index=auto: collections smaller than this use exact search (one flat scan of 20k "
-                    "384-d vectors measured 2.3 ms p50 on an idle-ish 2-core machine, 12-23 ms under load 13; its "
+                    "384-d vectors measured 2.3 ms p50 on 2 cores at load 6.5, 12-23 ms at load 13; its "
                     "cost grows linearly, HNSW's barely; see `eval bench-search`). "
                     "An HNSW index shrinking below half of it returns to exact search.",
     )
