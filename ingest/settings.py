@@ -85,8 +85,9 @@ class IndexSettings(BaseModel):
     )
     exact_below: int = Field(
         default=20_000, ge=0,
-        description="With dense_index=auto: collections smaller than this use exact search (a flat scan of 20k "
-                    "384-d vectors takes ~2 ms, 50k already 13+ ms on 2 busy cores; see `eval bench-search`). "
+        description="With dense_index=auto: collections smaller than this use exact search (one flat scan of 20k "
+                    "384-d vectors measured 2.3 ms p50 on 2 cores at load 6.5, 12-23 ms at load 13; its "
+                    "cost grows linearly, HNSW's barely; see `eval bench-search`). "
                     "An HNSW index shrinking below half of it returns to exact search.",
     )
     hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW links per vector (memory and recall).")
@@ -94,8 +95,9 @@ class IndexSettings(BaseModel):
         default=64, ge=8, description="HNSW build beam width: higher builds slower with a better graph."
     )
     hnsw_ef_search: int = Field(
-        default=128, ge=1,
-        description="HNSW search beam width (at least k is used): recall against latency; applies at query time.",
+        default=512, ge=1,
+        description="HNSW search beam width (at least k is used): recall against latency; applies at query time. "
+                    "512 gave recall@10 0.952 on 1M synthetic vectors (`eval bench-search --ef-search`).",
     )
     rebuild_removed_fraction: float = Field(
         default=0.2, gt=0, le=1,

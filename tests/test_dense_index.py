@@ -118,6 +118,7 @@ def test_removed_documents_never_come_back_from_hnsw(tmp_path: Path) -> None:
 def test_bench_search_runs_end_to_end() -> None:
     proc = run_cli("eval", "bench-search", "--synthetic", "20000", "--queries", "100", "--exact-queries", "20",
                    "--json", env={"CITEWISE_INDEX__EXACT_BELOW": "10000", "CITEWISE_INDEX__HNSW_EF_CONSTRUCTION": "32",
+                                  "CITEWISE_INDEX__HNSW_EF_SEARCH": "128",
                                   "CITEWISE_MODELS__THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
