@@ -46,16 +46,32 @@ def _stored_docs(index: Path) -> int:
         return 0
 
 
-def _kill_when(proc: subprocess.Popen[bytes], index: Path, min_docs: int, delay: float) -> None:
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _kill_when(proc: subprocess.Popen[bytes], index: Path, min_docs: int, delay: float) -> list[int]:
+    """Kill the ingest once it stored min_docs (plus delay); returns the pids of its child processes."""
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if _stored_docs(index) >= min_docs:
             break
         time.sleep(0.05)
     time.sleep(delay)
+    children = _children(proc.pid)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    return children
 
 
 def _snapshot(comps_factory, index_path: Path) -> dict[str, list[str]] | None:
@@ -86,10 +102,11 @@ def test_sigkill_at_several_points_keeps_the_index_consistent(tmp_path: Path, ma
     assert reference is not None and len(reference) == 31
 
     index = tmp_path / "killed"
+    children: list[int] = []
     # Kill during start-up, after the first batch, mid-run, and as the last batch lands (publish).
     for min_docs, delay in [(0, 0.5), (1, 0.0), (12, 0.3), (31, 0.0)]:
         proc = _start(docs, index)
-        _kill_when(proc, index, min_docs, delay)
+        children += _kill_when(proc, index, min_docs, delay)
         snap = _snapshot(make_components, index)
         if snap is not None:
             for name, texts in snap.items():
@@ -100,6 +117,8 @@ def test_sigkill_at_several_points_keeps_the_index_consistent(tmp_path: Path, ma
     assert _snapshot(make_components, index) == reference
     leftovers = [p.name for p in index.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
-    time.sleep(1)
-    orphans = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout.split()
-    assert orphans == [], "parser processes outlived the killed ingest"
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert children, "the killed ingests had no parser processes to check"
+    assert not [pid for pid in children if _alive(pid)], "parser processes outlived the killed ingest"
