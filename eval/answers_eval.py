@@ -15,7 +15,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.run_folder import RunFolder
 from ingest.progress import NullProgress, Progress
-from retrieval.systems import DESCRIPTIONS, build_system
+from retrieval.systems import build_system, describe, split_limit
 
 KS = (1, 3, 5, 10, 20)
 
@@ -32,13 +32,16 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                                 lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
+    specs = [split_limit(s) for s in systems]
+    systems = [name for name, _ in specs]
     with comps.open_index(index_path) as index:
-        searcher = comps.searcher(index)
-        for name in systems:
-            system = build_system(name, searcher)
-            todo = [q for q in answerable if (name, q.id) not in done]
-            progress.stage(name, len(answerable))
-            progress.advance(name, len(answerable) - len(todo))
+        factory = comps.pipeline_factory(index)
+        for name, cap in specs:
+            system = build_system(name, factory, settings.search, max(settings.search.candidates, max(KS)))
+            mine = answerable[:cap] if cap else answerable
+            todo = [q for q in mine if (name, q.id) not in done]
+            progress.stage(name, len(mine))
+            progress.advance(name, len(mine) - len(todo))
             for q in todo:
                 t0 = time.perf_counter()
                 ranked = system(q.question, max(KS))
@@ -58,11 +61,12 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         m["fail@20"] = 1.0 - m["answer_hit@20"]
         lat = percentiles([r["seconds"] for r in mine])
         m["latency_p50_ms"], m["latency_p95_ms"] = lat["p50"] * 1000, lat["p95"] * 1000
+        m["queries"] = len(mine)
         table[name] = m
     results: dict[str, Any] = {
         "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
         "questions_unanswerable": len(ds.questions) - len(answerable), "index": str(index_path),
-        "systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table,
+        "systems": {s: describe(s) for s in systems}, "metrics": table,
         "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
     }
     curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in systems}
@@ -74,12 +78,13 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
 
 
 def answers_report(results: dict[str, Any]) -> str:
-    cols = [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
+    cols = ["queries"] + [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
     lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
              "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in results["metrics"].items():
         lines.append(f"| {name} | " + " | ".join(
-            f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols) + " |")
+            str(int(m[c])) if c == "queries" else f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}"
+            for c in cols) + " |")
     lines += ["", f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
