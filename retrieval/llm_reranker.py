@@ -9,7 +9,6 @@ from generate.generator import Generator
 from retrieval.blend import blend_head
 from retrieval.stages import Ranked
 
-SYSTEM = "You judge whether a passage helps answer a search query. Reply yes or no."
 
 
 class LlmReranker:
@@ -32,9 +31,10 @@ class LlmReranker:
 
     def messages(self, query: str, passage: str) -> list[dict[str, str]]:
         text = passage[: self.passage_chars]
-        return [{"role": "system", "content": SYSTEM},
-                {"role": "user", "content": f"Query: {query}\n\nPassage: {text}\n\n"
-                                            "Does the passage help answer the query? Reply yes or no."}]
+        # Wording chosen on a three-passage probe (tests/test_llm_retrieval.py): with a system line asking
+        # for a judge, the 0.5B coder model preferred a Python passage to the one answering the query.
+        return [{"role": "user", "content": f"Query: {query}\nPassage: {text}\n"
+                                            "Is this passage relevant to the query? Answer only yes or no."}]
 
     def rerank(self, query: str, ranked: Ranked, texts: dict[int, str]) -> tuple[Ranked, dict[str, Any]]:
         started = time.perf_counter()
