@@ -45,11 +45,12 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
             progress.stage(name, len(subsets[name]))
             progress.advance(name, len(subsets[name]) - len(todo))
             for qid in todo:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 ranked = system(ds.queries[qid], CHUNK_DEPTH)
-                seconds = time.perf_counter() - t0
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 doc_ids = _documents(index, ranked)
-                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds})
+                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds,
+                               "cpu_seconds": cpu})
                 progress.advance(name)
     rows = list(folder.rows())
     names = list(subsets)
@@ -106,6 +107,9 @@ def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]],
         means["fail@20"] = 1.0 - means["recall@20"]
         means["latency_p50_ms"] = lat["p50"] * 1000
         means["latency_p95_ms"] = lat["p95"] * 1000
+        # CPU seconds of this process (all its threads): the cost without other processes' contention.
+        cpu = percentiles([r["cpu_seconds"] for r in mine if "cpu_seconds" in r])
+        means["cpu_p50_ms"], means["cpu_p95_ms"] = cpu["p50"] * 1000, cpu["p95"] * 1000
         means["queries"] = len(run)
         table[name] = means
         per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
@@ -130,10 +134,10 @@ def retrieval_report(results: dict[str, Any]) -> str:
 
 def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
     cols = ["queries", "ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p50_ms",
-            "latency_p95_ms"]
+            "latency_p95_ms", "cpu_p50_ms", "cpu_p95_ms"]
     lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in metrics.items():
-        cells = [str(int(m.get(c, 0))) if c == "queries" else f"{m[c]:.1f}" if c.startswith("latency")
+        cells = [str(int(m.get(c, 0))) if c == "queries" else f"{m[c]:.1f}" if c.startswith(("latency", "cpu"))
                  else f"{m[c]:.4f}" for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

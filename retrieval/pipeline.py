@@ -33,8 +33,8 @@ class PipelineResult:
 class RetrievalPipeline:
     """Runs the configured stages for one question; holds no per-query state, so it can be shared."""
 
-    def __init__(self, sources: list[CandidateSource], fusion: Fusion, fetch_texts: Callable[[list[int]], dict[int, str]],
-                 candidates: int = 100, analyzer: QueryAnalyzer | None = None,
+    def __init__(self, sources: list[CandidateSource], fusion: Fusion,
+                 fetch_texts: Callable[[list[int]], dict[int, str]], candidates: int = 100, analyzer: QueryAnalyzer | None = None,
                  rerankers: list[Reranker] | None = None, evidence: EvidenceSelector | None = None) -> None:
         if not sources:
             raise ValueError("a retrieval pipeline needs at least one candidate source")

@@ -47,7 +47,10 @@ class PipelineFactory:
     def build(self, s: SearchSettings, candidates: int | None = None) -> RetrievalPipeline:
         sources: list[CandidateSource] = []
         for name in s.sources:
-            sources.append(DenseSource(self.index, self.embedder, s.query_threads) if name == "dense" else Bm25Source(self.index))
+            if name == "dense":
+                sources.append(DenseSource(self.index, self.embedder, s.query_threads))
+            else:
+                sources.append(Bm25Source(self.index))
         fusion: Fusion
         if s.fusion == "rrf":
             fusion = RrfFusion(s.rrf_k, s.fusion_weights, s.analysis.generated_weight)
@@ -68,8 +71,8 @@ class PipelineFactory:
                 rerankers.append(LlmReranker(self._model(r.llm_model), r.llm_top_n, r.llm_budget_s, r.llm_blend,
                                              r.llm_passage_chars))
             elif stage == "late":
-                rerankers.append(LateInteractionReranker(SentenceTransformerTokenEncoder(self.embedder, threads=s.query_threads),
-                                                         r.late_top_n, r.late_blend))
+                encoder = SentenceTransformerTokenEncoder(self.embedder, threads=s.query_threads)
+                rerankers.append(LateInteractionReranker(encoder, r.late_top_n, r.late_blend))
             else:
                 if r.cross_encoder_path is None:
                     raise ConfigError("the cross-encoder rerank stage needs search.rerank.cross_encoder_path "

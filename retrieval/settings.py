@@ -34,7 +34,8 @@ class RerankSettings(BaseModel):
     llm_model: Literal["fast", "writer"] = Field(default="fast", description="GGUF model that judges relevance.")
     llm_top_n: int = Field(default=10, ge=1, description="Candidates the LLM judges (bounds its cost).")
     llm_budget_s: float = Field(default=30.0, gt=0, description="Seconds per query after which the LLM stops "
-                                                                "judging; judged ones are reordered, the rest keep place.")
+                                                                "judging; judged ones are reordered, the rest "
+                                                                "keep their place.")
     llm_blend: float = Field(default=0.5, ge=0, le=1, description="Weight of the LLM's P(yes) against the "
                                                                   "first-stage score (1 = LLM only).")
     llm_passage_chars: int = Field(default=800, ge=50, description="Passage characters shown to the LLM.")

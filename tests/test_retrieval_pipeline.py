@@ -118,7 +118,8 @@ def test_rerankers_run_in_order_on_the_head_only() -> None:
     assert gen.calls[0][-1]["content"].startswith("Query: cat\n")  # query first: shared KV prefix
 
     gen2 = FakeGenerator(yes={"purr": 0.95})
-    wide = LlmReranker(gen2, top_n=3, blend=1.0).rerank("cat", [(3, 2.0), (2, 1.0), (1, 0.5), (4, 0.1)], texts([3, 2, 1]))
+    ranked = [(3, 2.0), (2, 1.0), (1, 0.5), (4, 0.1)]
+    wide = LlmReranker(gen2, top_n=3, blend=1.0).rerank("cat", ranked, texts([3, 2, 1]))
     assert [cid for cid, _ in wide[0]] == [1, 3, 2, 4]
 
 
