@@ -32,8 +32,11 @@ def test_llm_reranker_puts_the_relevant_passage_first(fast_model: Any) -> None:
     assert out[0][0] == 2
     p = info["p_yes"]
     assert p[2] > p[1] and p[2] > p[3] and all(0.0 <= v <= 1.0 for v in p.values())
-    again, _ = reranker.rerank("What do cats eat?", ranked, PASSAGES)
-    assert again == out  # greedy and deterministic
+    again, info2 = reranker.rerank("What do cats eat?", ranked, PASSAGES)
+    # Same order; P(yes) moves by a few hundredths because the second pass reuses the KV cache of a
+    # different prefix than the first (llama.cpp's batched vs incremental prefill are not bit-equal).
+    assert [cid for cid, _ in again] == [cid for cid, _ in out]
+    assert all(abs(info2["p_yes"][c] - p[c]) < 0.05 for c in p)
 
 
 def test_query_analyzer_returns_schema_shaped_queries_and_caches(fast_model: Any) -> None:
