@@ -108,8 +108,9 @@ def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]],
         means["latency_p50_ms"] = lat["p50"] * 1000
         means["latency_p95_ms"] = lat["p95"] * 1000
         # CPU seconds of this process (all its threads): the cost without other processes' contention.
-        cpu = percentiles([r["cpu_seconds"] for r in mine if "cpu_seconds" in r])
-        means["cpu_p50_ms"], means["cpu_p95_ms"] = cpu["p50"] * 1000, cpu["p95"] * 1000
+        cpu_rows = [r["cpu_seconds"] for r in mine if "cpu_seconds" in r]
+        cpu = percentiles(cpu_rows) if cpu_rows else {"p50": float("nan"), "p95": float("nan")}
+        means["cpu_p50_ms"], means["cpu_p95_ms"] = cpu["p50"] * 1000, cpu["p95"] * 1000  # nan: rows predate it
         means["queries"] = len(run)
         table[name] = means
         per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
@@ -137,7 +138,8 @@ def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
             "latency_p95_ms", "cpu_p50_ms", "cpu_p95_ms"]
     lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in metrics.items():
-        cells = [str(int(m.get(c, 0))) if c == "queries" else f"{m[c]:.1f}" if c.startswith(("latency", "cpu"))
+        cells = [str(int(m.get(c, 0))) if c == "queries" else "-" if m.get(c, 0) != m.get(c, 0)
+                 else f"{m[c]:.1f}" if c.startswith(("latency", "cpu"))
                  else f"{m[c]:.4f}" for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
