@@ -105,22 +105,32 @@ def search(
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(None, "-k", help="How many passages (default: setting search.top_k)."),
     index: Optional[Path] = IndexOpt,
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid | dense | bm25"),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (the configured pipeline) | dense | bm25"),
+    system: Optional[str] = typer.Option(None, "--system", help="A named system instead of the configured "
+                                         "pipeline, e.g. fused+llm (see `citewise eval retrieval --help`)."),
+    explain: bool = typer.Option(False, "--explain", help="Show each stage's candidates, scores and seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Show the passages that best match QUERY, with their sources."""
     if mode not in ("hybrid", "dense", "bm25"):
         raise CitewiseError(f"--mode must be hybrid, dense or bm25, not {mode!r}")
     settings = _settings(index)
+    if system:
+        from retrieval.systems import system_settings
+
+        settings.search = system_settings(system, settings.search)
     comps = _components(settings)
     with comps.open_index() as idx:
-        hits = comps.searcher(idx).search(query, k or settings.search.top_k, mode)
+        hits, result = comps.searcher(idx).explain(query, k or settings.search.top_k, mode)
+        trace = _trace_rows(idx, result) if explain else []
     if as_json:
         rows = [{"rank": r, "score": h.score, "ranks": h.ranks, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
                  "source": h.chunk.source, "section": h.chunk.headings, "page": h.chunk.page,
                  "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text} for r, h in enumerate(hits, 1)]
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps({"hits": rows, "stages": trace} if explain else rows))
         return
+    if explain:
+        _print_trace(trace)
     if not hits:
         out.print("no matching passages")
     for rank, hit in enumerate(hits, 1):
@@ -208,6 +218,32 @@ def serve(
     settings = _settings(index)
     uvicorn.run(create_app(settings), host=host or settings.server.host, port=port or settings.server.port,
                 log_level="info")
+
+
+def _trace_rows(idx: Any, result: Any) -> list[dict[str, Any]]:
+    """Each stage of a pipeline run with its top candidates named by title, for --explain."""
+    ids = {cid for t in result.trace for cid, _ in t.items}
+    rows = idx.chunks(sorted(ids))
+    stages = []
+    for t in result.trace:
+        extra = {k: v for k, v in t.extra.items() if k in ("queries", "model", "budget_hit", "scored")}
+        stages.append({"stage": t.stage, "detail": t.detail, "seconds": round(t.seconds, 4), "extra": extra,
+                       "candidates": [{"chunk_id": cid, "score": round(score, 4),
+                                       "title": rows[cid].title if cid in rows else "",
+                                       "start": rows[cid].start if cid in rows else None}
+                                      for cid, score in t.items]})
+    return stages
+
+
+def _print_trace(stages: list[dict[str, Any]]) -> None:
+    for st in stages:
+        out.print(f"[bold]{st['stage']}[/bold]  {st['detail']}  ({st['seconds'] * 1000:.1f} ms)", highlight=False)
+        for q in st["extra"].get("queries", []):
+            out.print(f"   query: {q}", highlight=False, markup=False)
+        for i, c in enumerate(st["candidates"], 1):
+            out.print(f"   {i:>2}. {c['score']:>9.4f}  #{c['chunk_id']}  {c['title'][:70]}", highlight=False,
+                      markup=False)
+    out.print()
 
 
 @docs_app.command("list")

@@ -24,6 +24,7 @@ from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
 from retrieval.evidence import EvidenceSelector
 from retrieval.hybrid import HybridSearcher, SearchHit
+from retrieval.pipeline_factory import PipelineFactory
 
 
 class Components:
@@ -88,8 +89,18 @@ class Components:
         contextualizer = StructureContextualizer(s.ingest.context_mode, embedder, embedder.max_tokens)
         return Ingestor(index, self.parser, chunker, embedder, contextualizer, s.ingest, progress)
 
+    def model(self, role: str) -> LlamaCppGenerator:
+        """'fast' or 'writer': how retrieval stages ask for a language model without importing settings."""
+        return self.writer_model if role == "writer" else self.fast_model
+
+    def pipeline_factory(self, index: LocalIndex) -> PipelineFactory:
+        return PipelineFactory(index, self.embedder, self.model)
+
     def searcher(self, index: LocalIndex) -> HybridSearcher:
-        return HybridSearcher(index, self.embedder, self.settings.search.candidates, self.settings.search.rrf_k)
+        """`search(..., mode="hybrid")` runs the configured pipeline (settings `search.*`)."""
+        s = self.settings.search
+        pipeline = self.pipeline_factory(index).build(s)
+        return HybridSearcher(index, self.embedder, s.candidates, s.rrf_k, pipeline)
 
     def researcher(self, index: LocalIndex) -> Researcher:
         """The ask path over one opened index; models are the shared ones above."""
@@ -102,7 +113,7 @@ class Components:
 
 
 class _HybridSearch:
-    """The hybrid first stage seen through the research loop's PassageSearch protocol."""
+    """The configured retrieval pipeline (default: fused dense + BM25) as the research loop sees it."""
 
     def __init__(self, searcher: HybridSearcher) -> None:
         self.searcher = searcher

@@ -15,7 +15,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.run_folder import RunFolder
 from ingest.progress import NullProgress, Progress
-from retrieval.systems import DESCRIPTIONS, build_system
+from retrieval.systems import build_system, describe, split_limit
 
 KS = (1, 3, 5, 10, 20)
 
@@ -32,13 +32,16 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                                 lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
+    specs = [split_limit(s) for s in systems]
+    systems = [name for name, _ in specs]
     with comps.open_index(index_path) as index:
-        searcher = comps.searcher(index)
-        for name in systems:
-            system = build_system(name, searcher)
-            todo = [q for q in answerable if (name, q.id) not in done]
-            progress.stage(name, len(answerable))
-            progress.advance(name, len(answerable) - len(todo))
+        factory = comps.pipeline_factory(index)
+        for name, cap in specs:
+            system = build_system(name, factory, settings.search, max(settings.search.candidates, max(KS)))
+            mine = answerable[:cap] if cap else answerable
+            todo = [q for q in mine if (name, q.id) not in done]
+            progress.stage(name, len(mine))
+            progress.advance(name, len(mine) - len(todo))
             for q in todo:
                 t0 = time.perf_counter()
                 ranked = system(q.question, max(KS))
@@ -49,22 +52,17 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 folder.append({"system": name, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
                 progress.advance(name)
     rows_all = [r for r in folder.rows() if r["system"] in systems]
-    table: dict[str, dict[str, float]] = {}
-    for name in systems:
-        mine = [r for r in rows_all if r["system"] == name]
-        n = max(len(mine), 1)
-        m = {f"answer_hit@{k}": sum(1 for r in mine if r["first_hit_rank"] and r["first_hit_rank"] <= k) / n
-             for k in KS}
-        m["fail@20"] = 1.0 - m["answer_hit@20"]
-        lat = percentiles([r["seconds"] for r in mine])
-        m["latency_p50_ms"], m["latency_p95_ms"] = lat["p50"] * 1000, lat["p95"] * 1000
-        table[name] = m
+    ids = {name: {q.id for q in (answerable[:cap] if cap else answerable)} for name, cap in specs}
+    table = _metrics(rows_all, ids)
+    smallest = min(ids.values(), key=len)
     results: dict[str, Any] = {
         "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
         "questions_unanswerable": len(ds.questions) - len(answerable), "index": str(index_path),
-        "systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table,
+        "systems": {s: describe(s) for s in systems}, "metrics": table,
         "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
     }
+    if len(smallest) < len(answerable):
+        results["subset"] = {"queries": len(smallest), "metrics": _metrics(rows_all, {n: smallest for n in ids})}
     curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in systems}
     charts = [recall_curve_chart(folder.path, curve, "answer_hit_at_k.png", "answer-hit@k"),
               latency_chart(folder.path, {s: [r["seconds"] for r in rows_all if r["system"] == s] for s in systems})]
@@ -73,13 +71,39 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     return folder, results
 
 
+def _metrics(rows: list[dict[str, Any]], ids: dict[str, set[str]]) -> dict[str, dict[str, float]]:
+    """answer-hit@k, fail@20 and latency per system over the questions it ran on (`ids`)."""
+    table: dict[str, dict[str, float]] = {}
+    for name, wanted in ids.items():
+        mine = [r for r in rows if r["system"] == name and r["query_id"] in wanted]
+        n = max(len(mine), 1)
+        m = {f"answer_hit@{k}": sum(1 for r in mine if r["first_hit_rank"] and r["first_hit_rank"] <= k) / n
+             for k in KS}
+        m["fail@20"] = 1.0 - m["answer_hit@20"]
+        lat = percentiles([r["seconds"] for r in mine])
+        m["latency_p50_ms"], m["latency_p95_ms"] = lat["p50"] * 1000, lat["p95"] * 1000
+        m["queries"] = len(mine)
+        table[name] = m
+    return table
+
+
 def answers_report(results: dict[str, Any]) -> str:
-    cols = [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
+    cols = ["queries"] + [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
     lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
-             "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name, m in results["metrics"].items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols) + " |")
+             *_table(results["metrics"])]
+    if "subset" in results:
+        lines += ["", f"Every system on the first {results['subset']['queries']} questions, the subset the capped "
+                      "systems ran on:", "", *_table(results["subset"]["metrics"])]
     lines += ["", f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
+
+
+def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
+    cols = ["queries"] + [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
+    lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in metrics.items():
+        lines.append(f"| {name} | " + " | ".join(
+            str(int(m[c])) if c == "queries" else f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}"
+            for c in cols) + " |")
+    return lines

@@ -15,7 +15,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.run_folder import RunFolder
 from ingest.progress import NullProgress, Progress
-from retrieval.systems import DESCRIPTIONS, build_system
+from retrieval.systems import build_system, describe, split_limit
 
 DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
 CHUNK_DEPTH = 300  # chunks fetched to fill DOC_DEPTH documents when documents have several chunks
@@ -34,30 +34,40 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                                 lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
     index_seconds = time.perf_counter() - started
     done = folder.done()
+    subsets: dict[str, list[str]] = {}
     with comps.open_index(index_path) as index:
-        searcher = comps.searcher(index)
-        searcher.candidates = max(searcher.candidates, CHUNK_DEPTH)
-        for name in systems:
-            system = build_system(name, searcher)
-            todo = [q for q in ds.queries if (name, q) not in done]
-            progress.stage(name, len(ds.queries))
-            progress.advance(name, len(ds.queries) - len(todo))
+        factory = comps.pipeline_factory(index)
+        for spec in systems:
+            name, cap = split_limit(spec)
+            subsets[name] = list(ds.queries)[:cap] if cap else list(ds.queries)
+            system = build_system(name, factory, settings.search, max(settings.search.candidates, CHUNK_DEPTH))
+            todo = [q for q in subsets[name] if (name, q) not in done]
+            progress.stage(name, len(subsets[name]))
+            progress.advance(name, len(subsets[name]) - len(todo))
             for qid in todo:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 ranked = system(ds.queries[qid], CHUNK_DEPTH)
-                seconds = time.perf_counter() - t0
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 doc_ids = _documents(index, ranked)
-                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds})
+                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds,
+                               "cpu_seconds": cpu})
                 progress.advance(name)
     rows = list(folder.rows())
-    results = _summarise(ds, systems, rows)
+    names = list(subsets)
+    results = _summarise(ds, names, rows, subsets)
+    smallest = min(subsets.values(), key=len)
+    if len(smallest) < len(ds.queries):
+        sub = BeirDataset(ds.name, ds.path, ds.split, ds.corpus, {q: ds.queries[q] for q in smallest},
+                          {q: ds.qrels[q] for q in smallest})
+        results["subset"] = {"queries": len(smallest),
+                             "metrics": _summarise(sub, names, rows, {n: smallest for n in names})["metrics"]}
     results.update({"kind": "retrieval", "dataset": str(dataset_dir), "split": split, "queries": len(ds.queries),
                     "corpus_documents": len(ds.corpus), "index": str(index_path),
                     "index_seconds": round(index_seconds, 1),
                     "wall_seconds": round(time.perf_counter() - started, 1),
                     "environment": environment(settings)})
     charts = [recall_curve_chart(folder.path, results["recall_curve"]),
-              latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in systems})]
+              latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in names})]
     results["charts"] = [c.name for c in charts]
     folder.write_results(results, retrieval_report(results))
     return folder, results
@@ -81,37 +91,55 @@ def _documents(index: Any, ranked: list[tuple[int, float]]) -> list[str]:
     return seen
 
 
-def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]],
+               subsets: dict[str, list[str]]) -> dict[str, Any]:
+    """Metrics per system over the queries it ran on (`subsets`), which the table reports beside them."""
     table: dict[str, dict[str, float]] = {}
     per_query: dict[str, dict[str, dict[str, float]]] = {}
     curve: dict[str, dict[int, float]] = {}
     ks = (1, 2, 3, 5, 10, 20, 30, 50, 100)
     for name in systems:
-        run = {r["query_id"]: r["docs"] for r in rows if r["system"] == name and r["query_id"] in ds.queries}
-        means, pq = ir_metrics(ds.qrels, run)
-        lat = percentiles([r["seconds"] for r in rows if r["system"] == name])
+        wanted = set(subsets[name]) & set(ds.queries)
+        mine = [r for r in rows if r["system"] == name and r["query_id"] in wanted]
+        run = {r["query_id"]: r["docs"] for r in mine}
+        means, pq = ir_metrics({q: ds.qrels[q] for q in run}, run)
+        lat = percentiles([r["seconds"] for r in mine])
         means["fail@20"] = 1.0 - means["recall@20"]
         means["latency_p50_ms"] = lat["p50"] * 1000
         means["latency_p95_ms"] = lat["p95"] * 1000
+        # CPU seconds of this process (all its threads): the cost without other processes' contention.
+        cpu_rows = [r["cpu_seconds"] for r in mine if "cpu_seconds" in r]
+        cpu = percentiles(cpu_rows) if cpu_rows else {"p50": float("nan"), "p95": float("nan")}
+        means["cpu_p50_ms"], means["cpu_p95_ms"] = cpu["p50"] * 1000, cpu["p95"] * 1000  # nan: rows predate it
+        means["queries"] = len(run)
         table[name] = means
         per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
         curve_means, _ = ir_metrics(ds.qrels, run, tuple(f"recall@{k}" for k in ks))
         curve[name] = {k: curve_means[f"recall@{k}"] for k in ks}
-    return {"systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table, "per_query": per_query,
+    return {"systems": {s: describe(s) for s in systems}, "metrics": table, "per_query": per_query,
             "recall_curve": curve}
 
 
 def retrieval_report(results: dict[str, Any]) -> str:
-    cols = ["ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p50_ms",
-            "latency_p95_ms"]
     lines = [f"# Retrieval: {results['dataset']} ({results['split']} split, {results['queries']} queries, "
-             f"{results['corpus_documents']} documents)", "",
-             "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for name, m in results["metrics"].items():
-        cells = [f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+             f"{results['corpus_documents']} documents)", "", *_table(results["metrics"])]
+    if "subset" in results:
+        lines += ["", f"Every system on the first {results['subset']['queries']} queries (by id), the subset "
+                      "the capped systems ran on:", "", *_table(results["subset"]["metrics"])]
     lines += ["", *[f"- `{k}`: {v}" for k, v in results["systems"].items()], "",
               f"Index build/reuse: {results['index_seconds']} s; whole run: {results['wall_seconds']} s; "
               f"commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
+
+
+def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
+    cols = ["queries", "ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p50_ms",
+            "latency_p95_ms", "cpu_p50_ms", "cpu_p95_ms"]
+    lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in metrics.items():
+        cells = [str(int(m.get(c, 0))) if c == "queries" else "-" if m.get(c, 0) != m.get(c, 0)
+                 else f"{m[c]:.1f}" if c.startswith(("latency", "cpu"))
+                 else f"{m[c]:.4f}" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

@@ -28,6 +28,12 @@ def test_ingest_search_list_and_remove_on_the_demo_corpus(tmp_path: Path) -> Non
     found = run_cli("search", "What is the walrus operator?", "--index", index, "-k", "3")
     assert found.returncode == 0
     assert "Assignment Expressions" in found.stdout and "pep-0572.rst" in found.stdout
+    explained = run_cli("search", "What is the walrus operator?", "--index", index, "--explain", "--json")
+    stages = json.loads(explained.stdout)["stages"]
+    assert [s["stage"] for s in stages] == ["dense", "bm25", "fusion:score"]
+    assert all(s["candidates"] and s["candidates"][0]["title"] for s in stages)
+    late = run_cli("search", "What is the walrus operator?", "--index", index, "--system", "hybrid+late", "--explain")
+    assert late.returncode == 0 and "fusion:rrf" in late.stdout and "late" in late.stdout
 
     listed = json.loads(run_cli("docs", "list", "--index", index, "--json").stdout)
     pep20 = next(d for d in listed if d["source"].endswith("pep-0020.rst"))

@@ -29,12 +29,14 @@ def test_answer_hit_ignores_case_and_whitespace() -> None:
 
 def test_eval_retrieval_end_to_end_is_deterministic_and_resumable(tmp_path: Path) -> None:
     args = ["eval", "retrieval", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test",
-            "--systems", "bm25,bm25-plain,dense,hybrid", "--out", str(tmp_path), "--quiet"]
+            "--systems", "bm25,bm25-plain,dense,hybrid,fused,fused+late@2", "--out", str(tmp_path), "--quiet"]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     (run_dir,) = [p for p in tmp_path.iterdir() if p.name.endswith("retrieval-beir-tiny")]
     results = json.loads((run_dir / "results.json").read_text())
-    assert set(results["metrics"]) == {"bm25", "bm25-plain", "dense", "hybrid"}
+    assert set(results["metrics"]) == {"bm25", "bm25-plain", "dense", "hybrid", "fused", "fused+late"}
+    assert results["metrics"]["fused+late"]["queries"] == 2 < results["metrics"]["fused"]["queries"]
+    assert results["subset"]["queries"] == 2 and set(results["subset"]["metrics"]) == set(results["metrics"])
     for metrics in results["metrics"].values():
         assert {"ndcg@10", "recall@5", "recall@20", "recall@100", "mrr@10", "fail@20", "latency_p95_ms"} <= set(metrics)
     assert results["metrics"]["hybrid"]["ndcg@10"] > 0.7  # easy, hand-written queries

@@ -1,0 +1,18 @@
+"""BM25 candidates from the index's own analyzer (stemming and stopwords as configured)."""
+
+from __future__ import annotations
+
+from ingest.store.local_index import LocalIndex
+from retrieval.stages import Ranked
+
+
+class Bm25Source:
+    """Lexical matches: exact terms, names and numbers that embeddings blur."""
+
+    name = "bm25"
+
+    def __init__(self, index: LocalIndex) -> None:
+        self.index = index
+
+    def search(self, queries: list[str], k: int) -> list[Ranked]:
+        return [self.index.search_bm25(q, k) for q in queries]

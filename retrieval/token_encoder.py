@@ -1,0 +1,32 @@
+"""Token vectors from the sentence-transformers embedder already loaded for dense search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class SentenceTransformerTokenEncoder:
+    """The embedder's last-layer token vectors, normalized, without [CLS], [SEP] or padding."""
+
+    def __init__(self, embedder: Any, batch_size: int = 16, threads: int = 1) -> None:
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.threads = threads
+
+    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        import torch
+
+        from retrieval.torch_threads import torch_threads
+
+        model = self.embedder.model
+        with torch.inference_mode(), torch_threads(self.threads):
+            outs = model.encode(texts, output_value="token_embeddings", batch_size=self.batch_size,
+                                convert_to_numpy=False, show_progress_bar=False)
+        result = []
+        for t in outs:
+            arr = t.float().cpu().numpy()[1:-1] if len(t) > 2 else t.float().cpu().numpy()
+            norms = np.linalg.norm(arr, axis=1, keepdims=True)
+            result.append((arr / np.maximum(norms, 1e-9)).astype(np.float32))
+        return result

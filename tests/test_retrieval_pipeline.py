@@ -1,0 +1,195 @@
+"""Pipeline stages with small deterministic fakes of each Protocol: switching, caching, budgets, naming."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from generate.generator import Completion, Message
+from ingest.errors import ConfigError, InvalidRequestError
+from retrieval.llm_query_analyzer import LlmQueryAnalyzer
+from retrieval.llm_reranker import LlmReranker
+from retrieval.pipeline import RetrievalPipeline
+from retrieval.query_cache import QueryCache
+from retrieval.rrf_fusion import RrfFusion
+from retrieval.score_fusion import ScoreFusion
+from retrieval.settings import SearchSettings
+from retrieval.stages import QueryAnalysis, Ranked
+from retrieval.systems import split_limit, system_settings, validate
+
+TEXTS = {1: "cats purr", 2: "dogs bark loudly", 3: "the cat sat", 4: "birds sing"}
+
+
+class WordSource:
+    """Ranks TEXTS by how many query words each contains (a deterministic stand-in retriever)."""
+
+    def __init__(self, name: str, bonus: dict[int, float] | None = None) -> None:
+        self.name = name
+        self.bonus = bonus or {}
+        self.seen: list[list[str]] = []
+
+    def search(self, queries: list[str], k: int) -> list[Ranked]:
+        self.seen.append(queries)
+        out = []
+        for q in queries:
+            words = set(q.lower().split())
+            scored = [(cid, len(words & set(t.split())) + self.bonus.get(cid, 0.0)) for cid, t in TEXTS.items()]
+            out.append(sorted([x for x in scored if x[1] > 0], key=lambda x: (-x[1], x[0]))[:k])
+        return out
+
+
+class FixedAnalyzer:
+    def __init__(self, queries: list[str]) -> None:
+        self.queries = queries
+
+    def analyze(self, question: str) -> QueryAnalysis:
+        return QueryAnalysis(question, self.queries)
+
+
+class FakeGenerator:
+    """Replies with fixed text and a P(yes) looked up by a word in the passage; counts calls."""
+
+    name = "fake"
+
+    def __init__(self, reply: str = "", yes: dict[str, float] | None = None, delay: float = 0.0) -> None:
+        self.reply = reply
+        self.yes = yes or {}
+        self.delay = delay
+        self.calls: list[list[Message]] = []
+        self.schemas: list[dict[str, Any] | None] = []
+
+    def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
+             stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
+        self.calls.append(messages)
+        self.schemas.append(schema)
+        return Completion(self.reply)
+
+    def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
+        self.calls.append(messages)
+        time.sleep(self.delay)
+        text = messages[-1]["content"]
+        p = next((v for word, v in self.yes.items() if word in text.split("Passage:")[1]), 0.1)
+        return p, Completion("")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def texts(ids: list[int]) -> dict[int, str]:
+    return {i: TEXTS[i] for i in ids if i in TEXTS}
+
+
+def test_single_source_passes_through_and_fusion_combines_two() -> None:
+    bm25 = WordSource("bm25")
+    alone = RetrievalPipeline([bm25], RrfFusion(), texts).run("cat sat", 10)
+    assert [cid for cid, _ in alone.ranked] == [3]
+    assert [t.stage for t in alone.trace] == ["bm25"]
+    dense = WordSource("dense", bonus={1: 0.5})
+    both = RetrievalPipeline([dense, bm25], ScoreFusion(normalization="minmax"), texts).run("cat sat", 10)
+    assert [t.stage for t in both.trace] == ["dense", "bm25", "fusion:score"]
+    assert [cid for cid, _ in both.ranked] == [3, 1]
+
+
+def test_analyzer_queries_reach_every_source_and_generated_ones_weigh_less() -> None:
+    bm25 = WordSource("bm25")
+    pipe = RetrievalPipeline([bm25], RrfFusion(k=1, generated_weight=0.4), texts,
+                             analyzer=FixedAnalyzer(["dogs bark", "birds"]))
+    result = pipe.run("cat", 10)
+    assert bm25.seen == [["cat", "dogs bark", "birds"]]
+    assert result.trace[0].stage == "analysis" and result.trace[0].extra["queries"][0] == "cat"
+    scores = dict(result.ranked)
+    assert [cid for cid, _ in result.ranked][0] == 3  # the question's own match ranks first
+    assert scores[3] == 1 / 2 and scores[2] == 0.4 / 2 and scores[4] == 0.4 / 2
+
+
+def test_rerankers_run_in_order_on_the_head_only() -> None:
+    gen = FakeGenerator(yes={"birds": 0.9, "dogs": 0.8})
+    reranker = LlmReranker(gen, top_n=2, budget_s=60, blend=1.0)
+    pipe = RetrievalPipeline([WordSource("bm25", bonus={4: 0.1, 2: 0.2, 1: 0.3})], RrfFusion(), texts,
+                             rerankers=[reranker])
+    result = pipe.run("cat", 10)
+    # first stage: 3 (1 + 0), 1 (0.3), 2 (0.2), 4 (0.1); the LLM judges 3 and 1 only
+    assert [cid for cid, _ in result.ranked] == [3, 1, 2, 4]
+    assert len(gen.calls) == 2 and result.trace[-1].extra["scored"] == 2
+    assert gen.calls[0][-1]["content"].startswith("Query: cat\n")  # query first: shared KV prefix
+
+    gen2 = FakeGenerator(yes={"purr": 0.95})
+    ranked = [(3, 2.0), (2, 1.0), (1, 0.5), (4, 0.1)]
+    wide = LlmReranker(gen2, top_n=3, blend=1.0).rerank("cat", ranked, texts([3, 2, 1]))
+    assert [cid for cid, _ in wide[0]] == [1, 3, 2, 4]
+
+
+def test_llm_reranker_stops_at_its_time_budget() -> None:
+    gen = FakeGenerator(yes={"birds": 0.99}, delay=0.05)
+    ranked = [(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]
+    out, info = LlmReranker(gen, top_n=4, budget_s=0.01, blend=1.0).rerank("q", ranked, texts([1, 2, 3, 4]))
+    assert info["scored"] == 1 and info["budget_hit"]  # one judgement always runs, then the budget stops it
+    assert out == [(1, 1.0), (2, 3.0), (3, 2.0), (4, 1.0)]  # a head of one keeps its place
+
+
+def test_query_analyzer_schema_parse_and_cache(tmp_path: Path) -> None:
+    reply = json.dumps({"queries": ["feline rest", "Cat", "feline rest", "cat posture"], "passage": "Cats sit."})
+    gen = FakeGenerator(reply=reply)
+    analyzer = LlmQueryAnalyzer(gen, max_queries=2, cache=QueryCache(tmp_path))
+    first = analyzer.analyze("cat")
+    assert first.queries == ["feline rest", "cat posture"]  # deduplicated, the question itself dropped, capped
+    assert first.search_queries() == ["cat", "feline rest", "cat posture", "Cats sit."]
+    schema = gen.schemas[0]
+    assert schema["properties"]["queries"]["maxItems"] == 2 and "passage" in schema["required"]
+    again = analyzer.analyze("cat")
+    assert again.cached and again.queries == first.queries and len(gen.calls) == 1
+    # A new analyzer (a new process) finds the rewrite on disk.
+    other = LlmQueryAnalyzer(FakeGenerator(reply="{}"), max_queries=2, cache=QueryCache(tmp_path))
+    other.model.name = "fake"
+    assert other.analyze("cat").queries == first.queries and not other.model.calls
+    no_hyde = LlmQueryAnalyzer(FakeGenerator(reply=reply), modes=("expand",), cache=QueryCache())
+    assert "passage" not in no_hyde.schema()["properties"] and no_hyde.analyze("cat").passage == ""
+
+
+def test_query_analyzer_cut_off_reply_is_reported_not_fatal() -> None:
+    analyzer = LlmQueryAnalyzer(FakeGenerator(reply='{"queries": ["unfinished'), cache=QueryCache())
+    result = analyzer.analyze("cat")
+    assert result.queries == [] and "unusable reply" in result.error
+    assert result.search_queries() == ["cat"]
+    with pytest.raises(ValueError):
+        LlmQueryAnalyzer(FakeGenerator(), modes=("guess",))
+
+
+def test_query_cache_lru_is_bounded() -> None:
+    cache = QueryCache(size=2)
+    for i in range(3):
+        cache.put(str(i), i)
+    assert cache.get("0") is None and cache.get("2") == 2
+
+
+def test_system_names_compose_stages() -> None:
+    base = SearchSettings()
+    s = system_settings("expand+fused+llm", base)
+    assert s.analysis.enabled and s.analysis.modes == ["expand"] and s.fusion == "score"
+    assert s.rerank.stages == ["llm"] and s.sources == ["dense", "bm25"]
+    h = system_settings("hybrid+late+llm-writer", base)
+    assert h.fusion == "rrf" and h.rerank.stages == ["late", "llm"] and h.rerank.llm_model == "writer"
+    assert system_settings("bm25", base).sources == ["bm25"] and not system_settings("bm25", base).rerank.stages
+    assert system_settings("analyze+fused", base).analysis.modes == ["expand", "decompose", "hyde"]
+    assert system_settings("full", base) == base
+    assert split_limit("fused+llm@100") == ("fused+llm", 100) and split_limit("fused") == ("fused", None)
+    validate(["bm25-plain", "full", "hyde+dense"])
+    for bad in ("fusd", "bm25+dense", "", "fused+llm@x"):
+        with pytest.raises(InvalidRequestError):
+            validate([split_limit(bad)[0]])
+
+
+def test_factory_switches_stages_by_settings(make_components: Any) -> None:
+    comps = make_components()
+    with comps.open_index(writable=True) as index:
+        factory = comps.pipeline_factory(index)
+        fast = factory.build(SearchSettings())
+        assert fast.describe() == "dense+bm25 -> fusion:score" and fast.analyzer is None and not fast.rerankers
+        deep = factory.build(system_settings("expand+hybrid+late+llm", SearchSettings()))
+        assert deep.describe() == "analysis -> dense+bm25 -> fusion:rrf -> late -> llm"
+        with pytest.raises(ConfigError):
+            factory.build(system_settings("fused+ce", SearchSettings()))
