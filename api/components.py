@@ -9,8 +9,9 @@ from typing import Any
 from api.settings import Settings
 from generate.llama_cpp_generator import LlamaCppGenerator
 from ingest.chunker import StructureChunker
-from ingest.context import StructureContextualizer
+from ingest.context import Contextualizer, StructureContextualizer
 from ingest.embedder import SentenceTransformerEmbedder
+from ingest.llm_context import LlmContextualizer
 from ingest.models import ModelResolver
 from ingest.parser import Parser, UnstructuredParser
 from ingest.pooled_parser import PooledParser
@@ -72,15 +73,24 @@ class Components:
 
     def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
         s = self.settings
-        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode}
+        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode,
+                    "context_model": s.models.fast if s.ingest.context_mode == "llm" else None}
         return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable)
 
     def ingestor(self, index: LocalIndex, progress: Progress | None = None) -> Ingestor:
         s = self.settings
         embedder = self.embedder
         chunker = StructureChunker(embedder, min(s.ingest.chunk_tokens, embedder.max_tokens))
-        contextualizer = StructureContextualizer(s.ingest.context_mode, embedder, embedder.max_tokens)
-        return Ingestor(index, self.parser, chunker, embedder, contextualizer, s.ingest, progress)
+        return Ingestor(index, self.parser, chunker, embedder, self.contextualizer(index), s.ingest, progress)
+
+    def contextualizer(self, index: LocalIndex) -> Contextualizer:
+        """The setting's context mode; `llm` caches its sentences in the index's store."""
+        s = self.settings.ingest
+        embedder = self.embedder
+        if s.context_mode != "llm":
+            return StructureContextualizer(s.context_mode, embedder, embedder.max_tokens)
+        structure = StructureContextualizer("structure", embedder, embedder.max_tokens)
+        return LlmContextualizer(self.fast_model, structure, index.store, s)
 
     def searcher(self, index: LocalIndex) -> HybridSearcher:
         return HybridSearcher(index, self.embedder, self.settings.search.candidates, self.settings.search.rrf_k)
