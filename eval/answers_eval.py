@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,32 +23,45 @@ KS = (1, 3, 5, 10, 20)
 
 def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
-                progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                progress: Progress | None = None,
+                context_modes: list[str] | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    """Every system over one index per context mode; with several modes, systems are named `system/mode`."""
     progress = progress or NullProgress()
     started = time.perf_counter()
     ds = SquadWikiDataset.load(dataset_dir, limit)
-    comps = Components(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
-    index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
-                                lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
-    with comps.open_index(index_path) as index:
-        searcher = comps.searcher(index)
-        for name in systems:
-            system = build_system(name, searcher)
-            todo = [q for q in answerable if (name, q.id) not in done]
-            progress.stage(name, len(answerable))
-            progress.advance(name, len(answerable) - len(todo))
-            for q in todo:
-                t0 = time.perf_counter()
-                ranked = system(q.question, max(KS))
-                seconds = time.perf_counter() - t0
-                rows = index.chunks([cid for cid, _ in ranked])
-                texts = [rows[cid].text for cid, _ in ranked if cid in rows]
-                first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
-                folder.append({"system": name, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
-                progress.advance(name)
+    labels: list[str] = []
+    indexes: dict[str, Any] = {}
+    for mode in context_modes or [settings.ingest.context_mode]:
+        mode_settings = settings.model_copy(deep=True)
+        mode_settings.ingest.context_mode = mode  # type: ignore[assignment]
+        comps = Components(mode_settings)
+        t0 = time.perf_counter()
+        index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
+        indexes[mode] = {"path": str(index_path), "prepare_seconds": round(time.perf_counter() - t0, 1),
+                         "build": _build_record(index_path)}
+        with comps.open_index(index_path) as index:
+            searcher = comps.searcher(index)
+            for name in systems:
+                label = f"{name}/{mode}" if context_modes else name
+                labels.append(label)
+                system = build_system(name, searcher)
+                todo = [q for q in answerable if (label, q.id) not in done]
+                progress.stage(label, len(answerable))
+                progress.advance(label, len(answerable) - len(todo))
+                for q in todo:
+                    t0 = time.perf_counter()
+                    ranked = system(q.question, max(KS))
+                    seconds = time.perf_counter() - t0
+                    rows = index.chunks([cid for cid, _ in ranked])
+                    texts = [rows[cid].text for cid, _ in ranked if cid in rows]
+                    first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
+                    folder.append({"system": label, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
+                    progress.advance(label)
+    systems = labels
     rows_all = [r for r in folder.rows() if r["system"] in systems]
     table: dict[str, dict[str, float]] = {}
     for name in systems:
@@ -61,8 +75,8 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         table[name] = m
     results: dict[str, Any] = {
         "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
-        "questions_unanswerable": len(ds.questions) - len(answerable), "index": str(index_path),
-        "systems": {s: DESCRIPTIONS.get(s, s) for s in systems}, "metrics": table,
+        "questions_unanswerable": len(ds.questions) - len(answerable), "indexes": indexes,
+        "systems": {s: _describe(s) for s in systems}, "metrics": table,
         "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
     }
     curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in systems}
@@ -73,6 +87,21 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     return folder, results
 
 
+def _describe(label: str) -> str:
+    name, _, mode = label.partition("/")
+    return DESCRIPTIONS.get(name, name) + (f", context mode {mode}" if mode else "")
+
+
+def _build_record(index_path: Path) -> dict[str, Any]:
+    """How the cached index was built (its ingest summary: seconds per stage, contexts, failures)."""
+    marker = index_path / "eval-complete"
+    if not marker.exists():
+        return {}
+    data = json.loads(marker.read_text())
+    return {k: data.get(k) for k in ("seconds", "chunks_added", "contexts_generated", "contexts_cached",
+                                     "context_failed")}
+
+
 def answers_report(results: dict[str, Any]) -> str:
     cols = [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
     lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
@@ -80,6 +109,13 @@ def answers_report(results: dict[str, Any]) -> str:
     for name, m in results["metrics"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{m[c]:.1f}" if c.startswith("latency") else f"{m[c]:.4f}" for c in cols) + " |")
+    lines += [""]
+    for mode, info in results.get("indexes", {}).items():
+        build = info.get("build") or {}
+        failed = len(build.get("context_failed") or [])
+        lines.append(f"- index for context mode `{mode}`: {build.get('chunks_added')} chunks, build seconds per "
+                     f"stage {build.get('seconds')}, contexts generated {build.get('contexts_generated')}, "
+                     f"context failures {failed}; prepared in {info['prepare_seconds']} s this run")
     lines += ["", f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
