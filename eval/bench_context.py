@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from api.components import Components
 from api.settings import Settings
@@ -57,7 +57,9 @@ def load_chunked(folder: Path, comps: Components, docs: int, max_chunks: int) ->
 
 
 def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: int = 8,
-                  progress: Progress | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None,
+                  on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Figures for both paths; `on_row` receives each document's timings as soon as both paths are done."""
     progress = progress or NullProgress()
     comps = Components(settings)
     chunked = load_chunked(folder, comps, docs, max_chunks)
@@ -88,6 +90,8 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
             row[f"{name}_s"] = round(took, 2)
             contexts[name].extend(c.context for c in doc.chunks)
         per_doc.append(row)
+        if on_row is not None:
+            on_row(row)
     same = sum(a == b for a, b in zip(contexts["naive"], contexts["optimized"]))
     result: dict[str, Any] = {"folder": str(folder), "documents": len(chunked), "chunks": n_chunks,
                               "model": model.name, "settings": {k: v for k, v in settings.ingest.model_dump().items()

@@ -70,9 +70,9 @@ def bench_context_cmd(
     from eval.bench_context import bench_context
     from eval.run_folder import RunFolder
 
-    with _progress(quiet) as progress:
-        result = bench_context(folder, load_settings(), docs, max_chunks, progress)
     run = RunFolder.new(out_dir, "bench-context", folder.name)
+    with _progress(quiet) as progress:
+        result = bench_context(folder, load_settings(), docs, max_chunks, progress, run.append)
     lines = [f"# llm context throughput: {result['documents']} documents, {result['chunks']} chunks of {folder}", "",
              "| path | seconds | chunks/s | prompt tokens | of which cached | generated | prefill s | decode s |",
              "|---|---|---|---|---|---|---|---|"]
