@@ -51,13 +51,16 @@ def ingest(
     index: Optional[Path] = IndexOpt,
     include: list[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
-    context_mode: Optional[str] = typer.Option(None, "--context-mode", help="none | structure"),
+    context_mode: Optional[str] = typer.Option(
+        None, "--context-mode", help="none | structure | llm (changing it re-contextualizes the index)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Parse, chunk, embed and store documents. Unchanged files are skipped; changed ones replaced."""
     from ingest.progress import NullProgress
 
+    if context_mode is not None and context_mode not in ("none", "structure", "llm"):
+        raise CitewiseError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
     settings = _settings(index, context_mode=context_mode)
     if include:
         settings.ingest.include = include
@@ -80,7 +83,7 @@ def ingest(
         out.print_json(json.dumps(data))
     elif not quiet or summary.failed:
         _print_summary(data)
-    if summary.failed:
+    if summary.failed or summary.context_failed:
         raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -89,8 +92,13 @@ def _print_summary(data: dict[str, Any]) -> None:
     err.print(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
               f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks added"
               + (f" ({secs})" if secs else ""))
+    if data["recontextualized"] or data["contexts_generated"] or data["contexts_cached"]:
+        err.print(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache; "
+                  f"{data['recontextualized']} stored documents re-contextualized")
     for row in data["failed"]:
         err.print(f"[red]failed[/red]  {row['path']}: {row['reason']}", highlight=False)
+    for row in data["context_failed"]:
+        err.print(f"[red]context failed[/red] {row['path']}: {row['reason']}", highlight=False)
     for row in data["skipped"]:
         err.print(f"[yellow]skipped[/yellow] {row['path']}: {row['reason']}", highlight=False)
     for row in data["warnings"]:

@@ -13,8 +13,9 @@ from generate.research import Researcher
 from generate.verifier import CitationVerifier
 from generate.writer import ReportWriter
 from ingest.chunker import StructureChunker
-from ingest.context import StructureContextualizer
+from ingest.context import Contextualizer, StructureContextualizer
 from ingest.embedder import SentenceTransformerEmbedder
+from ingest.llm_context import LlmContextualizer
 from ingest.models import ModelResolver
 from ingest.parser import Parser, UnstructuredParser
 from ingest.pooled_parser import PooledParser
@@ -78,7 +79,8 @@ class Components:
 
     def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
         s = self.settings
-        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode}
+        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode,
+                    "context_model": s.models.fast if s.ingest.context_mode == "llm" else None}
         return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable,
                           index_settings=s.index, threads=s.models.threads)
 
@@ -86,8 +88,16 @@ class Components:
         s = self.settings
         embedder = self.embedder
         chunker = StructureChunker(embedder, min(s.ingest.chunk_tokens, embedder.max_tokens))
-        contextualizer = StructureContextualizer(s.ingest.context_mode, embedder, embedder.max_tokens)
-        return Ingestor(index, self.parser, chunker, embedder, contextualizer, s.ingest, progress)
+        return Ingestor(index, self.parser, chunker, embedder, self.contextualizer(index), s.ingest, progress)
+
+    def contextualizer(self, index: LocalIndex) -> Contextualizer:
+        """The setting's context mode; `llm` caches its sentences in the index's store."""
+        s = self.settings.ingest
+        embedder = self.embedder
+        if s.context_mode != "llm":
+            return StructureContextualizer(s.context_mode, embedder, embedder.max_tokens)
+        structure = StructureContextualizer("structure", embedder, embedder.max_tokens)
+        return LlmContextualizer(self.fast_model, structure, index.store, s)
 
     def model(self, role: str) -> LlamaCppGenerator:
         """'fast' or 'writer': how retrieval stages ask for a language model without importing settings."""

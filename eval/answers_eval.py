@@ -1,7 +1,12 @@
-"""`citewise eval answers`: answer-hit@k of retrieved chunks on squad-wiki, per system, in one run."""
+"""`citewise eval answers`: answer-hit@k of retrieved chunks on squad-wiki, per system, in one run.
+
+With several context modes, one cached index is built per mode and systems are reported as
+`system/mode`; `NAME@N` runs a slow system on the first N answerable questions only.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,50 +27,63 @@ KS = (1, 3, 5, 10, 20)
 
 def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
-                progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                progress: Progress | None = None,
+                context_modes: list[str] | None = None) -> tuple[RunFolder, dict[str, Any]]:
     progress = progress or NullProgress()
     started = time.perf_counter()
     ds = SquadWikiDataset.load(dataset_dir, limit)
-    comps = Components(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
-    index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
-                                lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
     specs = [split_limit(s) for s in systems]
-    systems = [name for name, _ in specs]
-    with comps.open_index(index_path) as index:
-        factory = comps.pipeline_factory(index)
-        for name, cap in specs:
-            system = build_system(name, factory, settings.search, max(settings.search.candidates, max(KS)))
-            mine = answerable[:cap] if cap else answerable
-            todo = [q for q in mine if (name, q.id) not in done]
-            progress.stage(name, len(mine))
-            progress.advance(name, len(mine) - len(todo))
-            for q in todo:
-                t0 = time.perf_counter()
-                ranked = system(q.question, max(KS))
-                seconds = time.perf_counter() - t0
-                rows = index.chunks([cid for cid, _ in ranked])
-                texts = [rows[cid].text for cid, _ in ranked if cid in rows]
-                first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
-                folder.append({"system": name, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
-                progress.advance(name)
-    rows_all = [r for r in folder.rows() if r["system"] in systems]
-    ids = {name: {q.id for q in (answerable[:cap] if cap else answerable)} for name, cap in specs}
+    ids: dict[str, set[str]] = {}
+    descriptions: dict[str, str] = {}
+    indexes: dict[str, Any] = {}
+    for mode in context_modes or [settings.ingest.context_mode]:
+        mode_settings = settings.model_copy(deep=True)
+        mode_settings.ingest.context_mode = mode  # type: ignore[assignment]
+        comps = Components(mode_settings)
+        t0 = time.perf_counter()
+        index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
+        indexes[mode] = {"path": str(index_path), "prepare_seconds": round(time.perf_counter() - t0, 1),
+                         "build": _build_record(index_path)}
+        with comps.open_index(index_path) as index:
+            factory = comps.pipeline_factory(index)
+            for name, cap in specs:
+                label = f"{name}/{mode}" if context_modes else name
+                descriptions[label] = describe(name) + (f", context mode {mode}" if context_modes else "")
+                system = build_system(name, factory, mode_settings.search,
+                                      max(mode_settings.search.candidates, max(KS)))
+                mine = answerable[:cap] if cap else answerable
+                ids[label] = {q.id for q in mine}
+                todo = [q for q in mine if (label, q.id) not in done]
+                progress.stage(label, len(mine))
+                progress.advance(label, len(mine) - len(todo))
+                for q in todo:
+                    t1 = time.perf_counter()
+                    ranked = system(q.question, max(KS))
+                    seconds = time.perf_counter() - t1
+                    rows = index.chunks([cid for cid, _ in ranked])
+                    texts = [rows[cid].text for cid, _ in ranked if cid in rows]
+                    first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
+                    folder.append({"system": label, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
+                    progress.advance(label)
+    labels = list(ids)
+    rows_all = [r for r in folder.rows() if r["system"] in ids]
     table = _metrics(rows_all, ids)
     smallest = min(ids.values(), key=len)
     results: dict[str, Any] = {
         "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
-        "questions_unanswerable": len(ds.questions) - len(answerable), "index": str(index_path),
-        "systems": {s: describe(s) for s in systems}, "metrics": table,
+        "questions_unanswerable": len(ds.questions) - len(answerable), "indexes": indexes,
+        "systems": descriptions, "metrics": table,
         "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
     }
     if len(smallest) < len(answerable):
         results["subset"] = {"queries": len(smallest), "metrics": _metrics(rows_all, {n: smallest for n in ids})}
-    curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in systems}
+    curve = {s: {k: table[s][f"answer_hit@{k}"] for k in KS} for s in labels}
     charts = [recall_curve_chart(folder.path, curve, "answer_hit_at_k.png", "answer-hit@k"),
-              latency_chart(folder.path, {s: [r["seconds"] for r in rows_all if r["system"] == s] for s in systems})]
+              latency_chart(folder.path, {s: [r["seconds"] for r in rows_all if r["system"] == s] for s in labels})]
     results["charts"] = [c.name for c in charts]
     folder.write_results(results, answers_report(results))
     return folder, results
@@ -87,13 +105,32 @@ def _metrics(rows: list[dict[str, Any]], ids: dict[str, set[str]]) -> dict[str, 
     return table
 
 
+def _build_record(index_path: Path) -> dict[str, Any]:
+    """How the cached index was built (its ingest summary: seconds per stage, contexts, failures)."""
+    marker = index_path / "eval-complete"
+    if not marker.exists():
+        return {}
+    try:
+        data = json.loads(marker.read_text() or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return {k: data.get(k) for k in ("seconds", "chunks_added", "contexts_generated", "contexts_cached",
+                                     "context_failed")}
+
+
 def answers_report(results: dict[str, Any]) -> str:
-    cols = ["queries"] + [f"answer_hit@{k}" for k in KS] + ["fail@20", "latency_p50_ms", "latency_p95_ms"]
     lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
              *_table(results["metrics"])]
     if "subset" in results:
         lines += ["", f"Every system on the first {results['subset']['queries']} questions, the subset the capped "
                       "systems ran on:", "", *_table(results["subset"]["metrics"])]
+    lines += [""]
+    for mode, info in results.get("indexes", {}).items():
+        build = info.get("build") or {}
+        failed = len(build.get("context_failed") or [])
+        lines.append(f"- index for context mode `{mode}`: {build.get('chunks_added')} chunks, build seconds per "
+                     f"stage {build.get('seconds')}, contexts generated {build.get('contexts_generated')}, "
+                     f"context failures {failed}; prepared in {info['prepare_seconds']} s this run")
     lines += ["", f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ err = Console(stderr=True, soft_wrap=True)
 def bench_ingest_cmd(
     folder: Path = typer.Argument(..., help="Folder of documents to ingest into a fresh index."),
     baseline_sample: int = typer.Option(1000, help="Chunks re-embedded with the plain path for the ratio."),
+    context_mode: str = typer.Option("", "--context-mode", help="none | structure | llm (default: the setting)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -25,6 +26,12 @@ def bench_ingest_cmd(
     from eval.bench_ingest import bench_ingest
 
     settings = load_settings()
+    if context_mode:
+        if context_mode not in ("none", "structure", "llm"):
+            from ingest.errors import InvalidRequestError
+
+            raise InvalidRequestError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
+        settings.ingest.context_mode = context_mode  # type: ignore[assignment]
     if quiet or as_json:
         result = bench_ingest(folder, settings, None, baseline_sample)
     else:
@@ -42,6 +49,8 @@ def bench_ingest_cmd(
               f"peak RSS {result['peak_rss_mb']} MB (+ each of {result['parse_workers']} parser workers up to "
               f"{result['peak_rss_parser_worker_mb']} MB)", highlight=False)
     out.print("  seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds_per_stage"].items()))
+    out.print(f"  context mode {result['context_mode']}: {result['contexts_generated']} contexts generated, "
+              f"{len(result['context_failed'])} documents fell back to structure", highlight=False)
     out.print(f"  embedding ({result['backend']}): {result['embed_chunks_per_s']} chunks/s during ingest", highlight=False)
     out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "
               f"citewise {b['optimized_chunks_per_s_same_sample']} chunks/s -> {b['speedup']}x; "
@@ -96,6 +105,35 @@ def bench_search_cmd(
     la = r["load_average"]
     out.print(f"  machine load average {la['start']} at start, {la['end']} at end, on {la['cores']} cores "
               "(other processes inflate the tail latencies)", highlight=False)
+
+
+@eval_app.command("bench-context")
+def bench_context_cmd(
+    folder: Path = typer.Argument(..., help="Folder of documents (the first N by path are used)."),
+    docs: int = typer.Option(3, "--docs", help="How many documents."),
+    max_chunks: int = typer.Option(8, "--max-chunks", help="At most this many chunks per document."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """llm context throughput: naive per-chunk calls vs the document-prefix-reusing path, same chunks."""
+    from api.settings import load_settings
+    from eval.bench_context import bench_context
+    from eval.run_folder import RunFolder
+
+    run = RunFolder.new(out_dir, "bench-context", folder.name)
+    with _progress(quiet) as progress:
+        result = bench_context(folder, load_settings(), docs, max_chunks, progress, run.append)
+    lines = [f"# llm context throughput: {result['documents']} documents, {result['chunks']} chunks of {folder}", "",
+             "| path | seconds | chunks/s | prompt tokens | of which cached | generated | prefill s | decode s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in ("naive", "optimized"):
+        r = result[name]
+        lines.append(f"| {name} | {r['seconds']} | {r['chunks_per_s']} | {r['prompt_tokens']} | "
+                     f"{r['cached_prompt_tokens']} | {r['generated_tokens']} | {r['prefill_s']} | {r['decode_s']} |")
+    lines += ["", f"Speedup {result['speedup']}x; identical contexts {result['identical_contexts']}/{result['chunks']}.",
+              "", "Examples:", *[f"- {e!r}" for e in result["examples"]], ""]
+    run.write_results(result, "\n".join(lines))
+    _show(run.path)
 
 
 def _systems(value: str) -> list[str]:
@@ -160,6 +198,9 @@ def answers_cmd(
     limit: int = LimitOpt,
     systems: str = typer.Option("bm25,dense,hybrid,fused", "--systems",
                                 help="Comma-separated systems; NAME@N runs NAME on the first N questions only."),
+    context_modes: str = typer.Option(
+        "", "--context-modes", help="Comma-separated context modes (none,structure,llm): one cached index each, "
+                                    "systems reported as system/mode. Default: the ingest.context_mode setting."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     quiet: bool = QuietOpt,
@@ -168,8 +209,15 @@ def answers_cmd(
     from api.settings import load_settings
     from eval.answers_eval import run_answers
 
+    modes = [m.strip() for m in context_modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("none", "structure", "llm")]
+    if bad:
+        from ingest.errors import InvalidRequestError
+
+        raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm")
     with _progress(quiet) as progress:
-        folder, _ = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress)
+        folder, _ = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress,
+                                modes or None)
     _show(folder.path)
 
 

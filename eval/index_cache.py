@@ -18,6 +18,12 @@ def index_key(comps: Components, dataset_key: str) -> str:
     shaping = {"embedder": s.models.embedder, "chunk_tokens": s.ingest.chunk_tokens,
                "context_mode": s.ingest.context_mode, "stemmer": s.index.bm25_stemmer,
                "stopwords": s.index.bm25_stopwords}
+    if s.ingest.context_mode == "llm":
+        from ingest.llm_context import PROMPT_VERSION
+
+        shaping["llm_context"] = {"model": s.models.fast, "prompt": PROMPT_VERSION,
+                                  **{k: v for k, v in s.ingest.model_dump().items()
+                                     if k.startswith("context_") and k not in ("context_mode", "context_timeout_s")}}
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
     return f"{dataset_key}-{digest}"
 

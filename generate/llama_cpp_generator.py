@@ -238,6 +238,12 @@ class LlamaCppGenerator:
         return {"n_p_eval": int(data.n_p_eval), "n_eval": int(data.n_eval),
                 "t_p_eval_s": data.t_p_eval_ms / 1000.0, "t_eval_s": data.t_eval_ms / 1000.0}
 
+    def reset(self) -> None:
+        """Drop the KV cache of the previous prompt: the next call evaluates its whole prompt again."""
+        with self.lock:
+            if self._llm is not None:
+                self._llm.reset()
+
     def close(self) -> None:
         with self.lock:
             if self._llm is not None:

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from ingest.chunker import TokenCounter
+from ingest.progress import NullProgress, Progress
 from ingest.types import Chunk, ChunkedDocument
 
-ContextMode = Literal["none", "structure"]
+ContextMode = Literal["none", "structure", "llm"]
+
+
+@dataclass
+class ContextOutcome:
+    """What contextualizing one document did: contexts generated or taken from the cache, or why it fell back."""
+
+    mode: str
+    generated: int = 0
+    cached: int = 0
+    failure: str | None = None  # set when the document fell back to structure context
+
+
+class Contextualizer(Protocol):
+    """Sets `chunk.context` for every chunk of a document; never touches the chunk text."""
+
+    mode: str
+
+    def contextualize(self, doc: ChunkedDocument, progress: Progress | None = None) -> ContextOutcome: ...
+
+    def embed_text(self, chunk: Chunk) -> str: ...
 
 
 class StructureContextualizer:
@@ -18,13 +40,17 @@ class StructureContextualizer:
         self.counter = counter
         self.max_tokens = max_tokens
 
-    def contextualize(self, doc: ChunkedDocument) -> None:
-        if self.mode == "none":
-            return
-        title = doc.doc.title.strip()
+    def contextualize(self, doc: ChunkedDocument, progress: Progress | None = None) -> ContextOutcome:
         for chunk in doc.chunks:
-            trail = [h for h in chunk.headings if h and h != title]
-            chunk.context = " > ".join([title, *trail]) if title else " > ".join(trail)
+            chunk.context = "" if self.mode == "none" else self.trail(doc, chunk)
+        (progress or NullProgress()).advance("context", len(doc.chunks))
+        return ContextOutcome(self.mode)
+
+    @staticmethod
+    def trail(doc: ChunkedDocument, chunk: Chunk) -> str:
+        title = doc.doc.title.strip()
+        trail = [h for h in chunk.headings if h and h != title]
+        return " > ".join([title, *trail]) if title else " > ".join(trail)
 
     def embed_text(self, chunk: Chunk) -> str:
         """Context plus chunk within the embedder's window; only the context is ever shortened."""

@@ -1,7 +1,9 @@
 """The ingestion pipeline: discover -> read -> parse -> chunk -> context -> embed -> store, in batches.
 
 Each batch of whole documents is stored in one transaction, so an interrupted run keeps what it
-finished and a re-run picks up the rest (unchanged files are recognised by content hash).
+finished and a re-run picks up the rest (unchanged files are recognised by content hash). Stored
+documents whose contexts were made in another mode are re-contextualized from the store, without
+re-parsing, at the end of every run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ingest.chunker import StructureChunker
-from ingest.context import StructureContextualizer
+from ingest.context import Contextualizer
 from ingest.discovery import discover
 from ingest.embedder import Embedder
 from ingest.errors import DocumentError
@@ -33,6 +35,10 @@ class IngestSummary:
     unchanged: int = 0
     chunks_added: int = 0
     chunks_reused: int = 0  # vectors taken from identical text already in the index
+    recontextualized: int = 0  # stored documents given contexts of the current mode, without re-parsing
+    contexts_generated: int = 0  # llm mode: sentences written by the model in this run
+    contexts_cached: int = 0  # llm mode: sentences taken from the store's cache
+    context_failed: list[dict[str, str]] = field(default_factory=list)  # indexed with structure context
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
@@ -54,7 +60,7 @@ class Ingestor:
     """Runs the pipeline into one index; components are passed in, already configured."""
 
     def __init__(self, index: LocalIndex, parser: Parser, chunker: StructureChunker, embedder: Embedder,
-                 contextualizer: StructureContextualizer, settings: IngestSettings,
+                 contextualizer: Contextualizer, settings: IngestSettings,
                  progress: Progress | None = None) -> None:
         self.index = index
         self.parser = parser
@@ -64,6 +70,8 @@ class Ingestor:
         self.settings = settings
         self.progress = progress or NullProgress()
         self._embed_total = 0
+        self._context_total = 0
+        self._contextualized: set[str] = set()  # ids done in this run (a fallback is not retried at once)
 
     def ingest_paths(self, paths: list[Path]) -> IngestSummary:
         summary = IngestSummary()
@@ -78,6 +86,7 @@ class Ingestor:
         summary.files_seen = len(found)
         self.progress.stage("parse", len(todo))
         self.progress.stage("chunk", len(todo))
+        self.progress.stage("context", 0)
         self.progress.stage("embed", 0)
 
         def jobs() -> Iterator[tuple[str, bytes, str]]:
@@ -111,6 +120,7 @@ class Ingestor:
         """Ingest already-parsed documents (datasets given as records rather than files)."""
         summary = IngestSummary()
         self.progress.stage("chunk", len(docs))
+        self.progress.stage("context", 0)
         self.progress.stage("embed", 0)
 
         def fresh() -> Iterable[ParsedDocument]:
@@ -147,29 +157,60 @@ class Ingestor:
         return source, data, fmt
 
     def _ingest(self, docs: Iterable[ParsedDocument], summary: IngestSummary) -> None:
-        batch: list[ChunkedDocument] = []
-        for doc in docs:
-            started = time.perf_counter()
-            try:
-                chunked = self.chunker.chunk(doc)
-                self.contextualizer.contextualize(chunked)
-            except DocumentError as exc:
-                summary.failed.append({"path": exc.path, "reason": exc.reason})
-                continue
-            finally:
+        def chunked() -> Iterator[ChunkedDocument]:
+            for doc in docs:
+                started = time.perf_counter()
+                try:
+                    result: ChunkedDocument | None = self.chunker.chunk(doc)
+                except DocumentError as exc:
+                    summary.failed.append({"path": exc.path, "reason": exc.reason})
+                    result = None
                 summary.timed("chunk", started)
                 self.progress.advance("chunk")
-            batch.append(chunked)
-            if len(batch) >= self.settings.commit_every:
-                self._commit(batch, summary)
-                batch = []
-        if batch:
-            self._commit(batch, summary)
+                if result is not None:
+                    yield result
+
+        self._contextualize_and_store(chunked(), summary, restored=False)
+        self._recontextualize(summary)
         started = time.perf_counter()
         self.index.flush()
         summary.timed("publish", started)
 
-    def _commit(self, batch: list[ChunkedDocument], summary: IngestSummary) -> None:
+    def _recontextualize(self, summary: IngestSummary) -> None:
+        """Stored documents whose contexts are of another mode (or fell back) get this mode's contexts."""
+        legacy = str(self.index.manifest.get("context_mode") or "structure")
+        stale = [d for d in self.index.store.stale_context_documents(self.contextualizer.mode, legacy)
+                 if d not in self._contextualized]
+        if stale:
+            self.progress.log(f"re-contextualizing {len(stale)} stored documents for mode {self.contextualizer.mode}")
+            self._contextualize_and_store((self.index.store.load_document(d) for d in stale), summary, restored=True)
+
+    def _contextualize_and_store(self, docs: Iterable[ChunkedDocument], summary: IngestSummary,
+                                 restored: bool) -> None:
+        batch: list[ChunkedDocument] = []
+        total = 0
+        for chunked in docs:
+            total += len(chunked.chunks)
+            self._contextualized.add(document_id(chunked.doc.source))
+            self.progress.stage("context", self._context_total + total)
+            started = time.perf_counter()
+            outcome = self.contextualizer.contextualize(chunked, self.progress)
+            summary.timed("context", started)
+            summary.contexts_generated += outcome.generated
+            summary.contexts_cached += outcome.cached
+            chunked.context_mode = outcome.mode
+            if outcome.failure:
+                chunked.context_mode = "structure"
+                summary.context_failed.append({"path": chunked.doc.source, "reason": outcome.failure})
+            batch.append(chunked)
+            if len(batch) >= self.settings.commit_every:
+                self._commit(batch, summary, restored)
+                batch = []
+        if batch:
+            self._commit(batch, summary, restored)
+        self._context_total += total
+
+    def _commit(self, batch: list[ChunkedDocument], summary: IngestSummary, restored: bool = False) -> None:
         texts = [self.contextualizer.embed_text(c) for d in batch for c in d.chunks]
         self._embed_total += len(texts)
         self.progress.stage("embed", self._embed_total)
@@ -190,7 +231,11 @@ class Ingestor:
             rows.append((document_id(chunked.doc.source), chunked, vectors[offset : offset + n],
                          keys[offset : offset + n]))
             offset += n
-        summary.chunks_added += self.index.add_documents(rows)
-        summary.ingested += len(batch)
+        added = self.index.add_documents(rows)
+        if restored:
+            summary.recontextualized += len(batch)
+        else:
+            summary.chunks_added += added
+            summary.ingested += len(batch)
         summary.timed("store", started)
         self.progress.log(f"stored {len(batch)} documents ({len(texts)} chunks)")

@@ -61,9 +61,34 @@ class IngestSettings(BaseModel):
         default="torch",
         description="'torch' sorts by length and tunes threads; 'plain' is stock sentence-transformers.",
     )
-    context_mode: Literal["none", "structure"] = Field(
+    context_mode: Literal["none", "structure", "llm"] = Field(
         default="structure",
-        description="Text embedded and indexed with each chunk: none, or the title and section trail.",
+        description="Text embedded and indexed with each chunk: none; the title and section trail; or llm, "
+                    "a sentence from the fast model plus that trail. Changing it re-contextualizes the index.",
+    )
+    context_doc_chars: int = Field(
+        default=1200, ge=0,
+        description="llm mode: characters of the document's opening shown for every chunk; the prompt "
+                    "prefix they form is evaluated once per document and its KV state reused.",
+    )
+    context_neighbour_chars: int = Field(
+        default=240, ge=0, description="llm mode: characters of text just before the chunk shown with it."
+    )
+    context_chunk_chars: int = Field(
+        default=700, ge=100, description="llm mode: characters of the chunk itself shown to the model."
+    )
+    context_max_new_tokens: int = Field(
+        default=40, ge=8, le=256,
+        description="llm mode: most tokens generated per chunk; generation also stops at the first sentence end.",
+    )
+    context_timeout_s: float = Field(
+        default=900.0, gt=0,
+        description="llm mode: a document whose contexts take longer falls back to structure context.",
+    )
+    context_reuse_prefix: bool = Field(
+        default=True,
+        description="llm mode: reuse the document prefix's KV state across its chunks; false makes every "
+                    "chunk a fresh call (the naive baseline, for benchmarks).",
     )
     commit_every: int = Field(
         default=16, ge=1, description="Documents per store transaction; a crash loses at most this batch."

@@ -54,3 +54,4 @@ class ChunkedDocument:
     doc: ParsedDocument
     text: str
     chunks: list[Chunk]
+    context_mode: str = ""  # the mode its contexts were made in ("structure" after an llm fallback)

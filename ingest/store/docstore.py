@@ -11,7 +11,7 @@ from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from ingest.types import Chunk, ChunkedDocument
+from ingest.types import Chunk, ChunkedDocument, ParsedDocument
 
 T = TypeVar("T")
 
@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS chunks_embed_key ON chunks(embed_key);
+CREATE TABLE IF NOT EXISTS context_state (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    mode TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS context_cache (key TEXT PRIMARY KEY, context TEXT NOT NULL, created_at REAL NOT NULL);
 """
 
 
@@ -142,6 +147,9 @@ class SqliteDocStore:
                         for c, vec, key in zip(chunked.chunks, vectors, keys)
                     ],
                 )
+                if chunked.context_mode:
+                    conn.execute("INSERT OR REPLACE INTO context_state(doc_id, mode) VALUES (?, ?)",
+                                 (doc_id, chunked.context_mode))
                 added += len(chunked.chunks)
             self._bump()
             conn.execute("COMMIT")
@@ -164,7 +172,44 @@ class SqliteDocStore:
             raise
         return int(n)
 
+    def cache_context(self, key: str, context: str) -> None:
+        """Keep a generated context (autocommitted at once, so a crash keeps what was paid for)."""
+        self.conn.execute("INSERT OR REPLACE INTO context_cache(key, context, created_at) VALUES (?, ?, ?)",
+                          (key, context, time.time()))
+
     # -- reads ------------------------------------------------------------------------------
+    def cached_contexts(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for batch in _batches(sorted(set(keys)), 500):
+            marks = ",".join("?" * len(batch))
+            found.update(self.conn.execute(f"SELECT key, context FROM context_cache WHERE key IN ({marks})", batch))
+        return found
+
+    def stale_context_documents(self, mode: str, legacy_mode: str) -> list[str]:
+        """Ids of documents whose chunk contexts were made in another mode (or fell back to another).
+
+        Documents stored before modes were recorded per document count as `legacy_mode`, the mode
+        the index manifest recorded.
+        """
+        rows = self.conn.execute(
+            "SELECT d.id FROM documents d LEFT JOIN context_state s ON s.doc_id = d.id "
+            "WHERE COALESCE(s.mode, ?) != ? ORDER BY d.source", (legacy_mode, mode)).fetchall()
+        return [r[0] for r in rows]
+
+    def load_document(self, doc_id: str) -> ChunkedDocument:
+        """A stored document with its chunks, as the pipeline knows it: re-contextualized without re-parsing."""
+        source, title, fmt, content_hash, text, metadata = self.conn.execute(
+            "SELECT source, title, format, content_hash, text, metadata FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        rows = self.conn.execute(
+            "SELECT ordinal, start, end, headings, page, page_end, n_tokens, context FROM chunks "
+            "WHERE doc_id = ? ORDER BY ordinal", (doc_id,)).fetchall()
+        chunks = [Chunk(ordinal=o, start=a, end=b, text=text[a:b], headings=json.loads(h), page=p, page_end=pe,
+                        n_tokens=n, context=c) for o, a, b, h, p, pe, n, c in rows]
+        doc = ParsedDocument(source=source, title=title, elements=[], format=fmt, content_hash=content_hash,
+                             metadata=json.loads(metadata))
+        return ChunkedDocument(doc=doc, text=text, chunks=chunks)
+
     def content_hash(self, source: str) -> str | None:
         row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None

@@ -1,0 +1,126 @@
+"""Context benchmark: the naive per-chunk LLM call against the prefix-reusing path, on the same chunks.
+
+Both paths use the same prompt (document opening first, then the chunk), the same token budget and
+the same stop rule; the naive path drops the model's KV cache before every call, as independent
+per-chunk calls would. Documents are interleaved (naive then optimized on each) so that a change in
+machine load hits both alike. Neither path reads or writes the context cache.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from api.components import Components
+from api.settings import Settings
+from ingest.context import StructureContextualizer
+from ingest.discovery import discover
+from ingest.errors import DocumentError
+from ingest.llm_context import LlmContextualizer
+from ingest.parser import UnstructuredParser
+from ingest.progress import NullProgress, Progress
+from ingest.types import ChunkedDocument
+
+
+class _NoCache:
+    """Every context is generated: the benchmark measures the model, not the cache."""
+
+    def cached_contexts(self, keys: list[str]) -> dict[str, str]:
+        return {}
+
+    def cache_context(self, key: str, context: str) -> None:
+        pass
+
+
+def load_chunked(folder: Path, comps: Components, docs: int, max_chunks: int) -> list[ChunkedDocument]:
+    """The first `docs` documents (by path) of a folder, chunked, each cut to its first `max_chunks` chunks."""
+    s = comps.settings.ingest
+    found = sorted((f for f in discover([folder], s.include, s.exclude) if f.reason is None), key=lambda f: f.path)
+    parser = UnstructuredParser()
+    embedder = comps.embedder
+    from ingest.chunker import StructureChunker
+
+    chunker = StructureChunker(embedder, min(s.chunk_tokens, embedder.max_tokens))
+    out: list[ChunkedDocument] = []
+    for item in found:
+        if len(out) >= docs:
+            break
+        try:
+            chunked = chunker.chunk(parser.parse(str(item.path.resolve()), item.path.read_bytes(), item.fmt or "text"))
+        except DocumentError:
+            continue
+        chunked.chunks = chunked.chunks[:max_chunks]
+        if chunked.chunks:
+            out.append(chunked)
+    return out
+
+
+def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: int = 8,
+                  progress: Progress | None = None,
+                  on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Figures for both paths; `on_row` receives each document's timings as soon as both paths are done."""
+    progress = progress or NullProgress()
+    comps = Components(settings)
+    chunked = load_chunked(folder, comps, docs, max_chunks)
+    model = comps.fast_model
+    model.chat([{"role": "user", "content": "Say ok."}], max_tokens=2)  # load before timing
+    embedder = comps.embedder
+    structure = StructureContextualizer("structure", embedder, embedder.max_tokens)
+    paths: dict[str, LlmContextualizer] = {}
+    for name, reuse in (("naive", False), ("optimized", True)):
+        ingest = settings.ingest.model_copy(update={"context_reuse_prefix": reuse, "context_timeout_s": 1e9})
+        paths[name] = LlmContextualizer(model, structure, _NoCache(), ingest)
+    seconds = {name: 0.0 for name in paths}
+    contexts: dict[str, list[str]] = {name: [] for name in paths}
+    n_chunks = sum(len(d.chunks) for d in chunked)
+    for name in paths:
+        progress.stage(f"ctx-{name}", n_chunks)
+    per_doc: list[dict[str, Any]] = []
+    for doc in chunked:
+        row: dict[str, Any] = {"source": doc.doc.source, "chunks": len(doc.chunks)}
+        for name, ctx in paths.items():
+            model.reset()  # each path starts the document cold: the optimized one pays for its prefix once
+            t0 = time.perf_counter()
+            outcome = ctx.contextualize(doc, _Renamed(progress, f"ctx-{name}"))
+            took = time.perf_counter() - t0
+            if outcome.failure:
+                raise RuntimeError(f"{name} failed on {doc.doc.source}: {outcome.failure}")
+            seconds[name] += took
+            row[f"{name}_s"] = round(took, 2)
+            contexts[name].extend(c.context for c in doc.chunks)
+        per_doc.append(row)
+        if on_row is not None:
+            on_row(row)
+    same = sum(a == b for a, b in zip(contexts["naive"], contexts["optimized"]))
+    result: dict[str, Any] = {"folder": str(folder), "documents": len(chunked), "chunks": n_chunks,
+                              "model": model.name, "settings": {k: v for k, v in settings.ingest.model_dump().items()
+                                                                if k.startswith("context_")},
+                              "identical_contexts": same, "per_document": per_doc,
+                              "examples": contexts["optimized"][:6]}
+    for name, ctx in paths.items():
+        u = ctx.usage
+        result[name] = {"seconds": round(seconds[name], 2),
+                        "chunks_per_s": round(n_chunks / seconds[name], 3) if seconds[name] else None,
+                        "prompt_tokens": u.prompt_tokens, "cached_prompt_tokens": u.cached_tokens,
+                        "generated_tokens": u.completion_tokens, "prefill_s": round(u.prefill_s, 2),
+                        "decode_s": round(u.decode_s, 2)}
+    result["speedup"] = round(seconds["naive"] / seconds["optimized"], 2) if seconds["optimized"] else None
+    return result
+
+
+class _Renamed:
+    """Progress for one path under its own bar (the contextualizer reports to the 'context' stage)."""
+
+    def __init__(self, inner: Progress, name: str) -> None:
+        self.inner = inner
+        self.name = name
+
+    def stage(self, name: str, total: int | None) -> None:
+        self.inner.stage(self.name, total)
+
+    def advance(self, name: str, n: int = 1) -> None:
+        self.inner.advance(self.name, n)
+
+    def log(self, message: str) -> None:
+        self.inner.log(message)

@@ -1,0 +1,145 @@
+"""`llm` context mode: the fast model writes one sentence situating each chunk in its document.
+
+Cost on 2 cores is prefill, so the prompt is built for reuse: the document part (its title and
+opening) comes first and is the same for every chunk of that document, so the generator keeps its
+KV state and each chunk pays only for its own part (section trail, a little preceding text, the
+chunk). Generation is greedy, bounded and stops at the first sentence end. Contexts are cached in the
+store by a hash of the exact prompt and model, so re-ingesting or switching modes back costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from typing import Protocol
+
+from generate.generator import Generator, Message, Usage
+from ingest.context import ContextOutcome, StructureContextualizer
+from ingest.errors import GenerationError
+from ingest.progress import NullProgress, Progress
+from ingest.settings import IngestSettings
+from ingest.types import Chunk, ChunkedDocument
+
+#: Bump when the prompt changes, so cached contexts from the old prompt are not reused.
+PROMPT_VERSION = "1"
+
+SYSTEM = ("You help a search engine. You are shown the start of a document and one passage from it. "
+          "Write one short sentence saying what the passage is about, naming the document's subject and the "
+          "specific people, places, things or events the passage refers to. Write only that sentence.")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+STOP = [". ", ".\n", "\n", "! ", "? "]
+
+
+class ContextCache(Protocol):
+    """Where generated contexts are kept between runs (the index's SQLite store)."""
+
+    def cached_contexts(self, keys: list[str]) -> dict[str, str]: ...
+
+    def cache_context(self, key: str, context: str) -> None: ...
+
+
+class ContextTimeout(GenerationError):
+    """A document's contexts took longer than the setting allows."""
+
+
+class LlmContextualizer:
+    """Structure trail plus a generated sentence per chunk; a failing document keeps the structure trail."""
+
+    mode = "llm"
+
+    def __init__(self, generator: Generator, structure: StructureContextualizer, cache: ContextCache,
+                 settings: IngestSettings) -> None:
+        self.generator = generator
+        self.structure = structure
+        self.cache = cache
+        self.settings = settings
+        self.usage = Usage()
+
+    def embed_text(self, chunk: Chunk) -> str:
+        return self.structure.embed_text(chunk)
+
+    def contextualize(self, doc: ChunkedDocument, progress: Progress | None = None) -> ContextOutcome:
+        progress = progress or NullProgress()
+        outcome = ContextOutcome(self.mode)
+        trails = [self.structure.trail(doc, c) for c in doc.chunks]
+        prompts = [self.prompt(doc, c, t) for c, t in zip(doc.chunks, trails)]
+        keys = [self.cache_key(p) for p in prompts]
+        known = self.cache.cached_contexts(keys)
+        sentences: list[str] = []
+        started = time.perf_counter()
+        try:
+            for prompt, key in zip(prompts, keys):
+                if key in known:
+                    sentences.append(known[key])
+                    outcome.cached += 1
+                else:
+                    elapsed = time.perf_counter() - started
+                    if elapsed > self.settings.context_timeout_s:
+                        raise ContextTimeout(f"context generation took over {self.settings.context_timeout_s:g} s "
+                                             "(setting ingest.context_timeout_s)")
+                    sentence = self._generate(prompt)
+                    self.cache.cache_context(key, sentence)
+                    sentences.append(sentence)
+                    outcome.generated += 1
+                progress.advance("context")
+        except GenerationError as exc:
+            progress.advance("context", len(doc.chunks) - len(sentences))
+            outcome.failure = f"context generation failed, indexed with structure context: {exc.message}"
+            sentences = []
+        for i, chunk in enumerate(doc.chunks):
+            sentence = sentences[i] if sentences else ""
+            chunk.context = "\n".join(p for p in (trails[i], sentence) if p)
+        return outcome
+
+    def prompt(self, doc: ChunkedDocument, chunk: Chunk, trail: str) -> list[Message]:
+        """Document part first (shared by all its chunks, so its KV state is reused), chunk part last."""
+        s = self.settings
+        text = doc.text
+        lead = _cut_end(text, s.context_doc_chars)
+        shared = f"Document: {doc.doc.title.strip() or '(untitled)'}\n\n{lead}\n\n"
+        before = ""
+        if s.context_neighbour_chars and chunk.start > len(lead):
+            before = _cut_start(text[max(0, chunk.start - s.context_neighbour_chars): chunk.start])
+        own = f"---\nSection: {trail or '(none)'}\n"
+        if before:
+            own += f"Text just before the passage: ...{before}\n"
+        own += f"Passage:\n{_cut_end(chunk.text, s.context_chunk_chars)}\n---\n"
+        own += "One sentence on what this passage is about:"
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": shared + own}]
+
+    def cache_key(self, prompt: list[Message]) -> str:
+        ident = [PROMPT_VERSION, self.generator.name, self.settings.context_max_new_tokens, prompt]
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def _generate(self, prompt: list[Message]) -> str:
+        if not self.settings.context_reuse_prefix:
+            self.generator.reset()
+        completion = self.generator.chat(prompt, max_tokens=self.settings.context_max_new_tokens, stop=STOP)
+        self.usage.add(completion, self.generator.name)
+        return first_sentence(completion.text)
+
+
+def first_sentence(text: str) -> str:
+    """The reply's first sentence, on one line, ending with a full stop."""
+    text = " ".join(text.split())
+    text = _SENTENCE_END.split(text, maxsplit=1)[0].strip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    return text
+
+
+def _cut_end(text: str, limit: int) -> str:
+    """At most `limit` characters from the start, ending at a word boundary."""
+    if len(text) <= limit:
+        return text.strip()
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).strip()
+
+
+def _cut_start(text: str) -> str:
+    """Drop a partial first word."""
+    space = text.find(" ")
+    return (text[space + 1:] if 0 <= space < len(text) // 2 else text).strip()

@@ -1,0 +1,172 @@
+"""Context modes: llm contexts stored apart from the text, cached, re-contextualized on a mode switch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from generate.generator import Completion, Message
+from ingest.errors import GenerationError
+from ingest.llm_context import first_sentence
+from ingest.store.local_index import LocalIndex
+from tests.conftest import run_cli
+
+
+class CountingGenerator:
+    """Deterministic stand-in for the fast model: names the passage's first words, counts its calls."""
+
+    name = "counting-fake"
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls = 0
+        self.resets = 0
+        self.fail_on = fail_on
+
+    def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
+             stop: list[str] | None = None, on_text: Callable[[str], None] | None = None,
+             prefix: str = "") -> Completion:
+        self.calls += 1
+        prompt = messages[-1]["content"]
+        if self.fail_on and self.fail_on in prompt:
+            raise GenerationError("the fake model broke")
+        passage = prompt.split("Passage:\n", 1)[1].split()
+        return Completion(text=f"Zorblax context on {' '.join(passage[:3])}. A second sentence is cut",
+                          completion_tokens=8)
+
+    def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
+        return 0.5, Completion(text="")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def _docs(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpacas\n\n## Voice\n\nThey hum to talk with the herd.\n\n"
+                               "## Food\n\nThey graze on grass in the Andes.\n")
+    (docs / "b.md").write_text("# Bison\n\nThey wallow in dust to shed insects.\n")
+    return docs
+
+
+def _ingest(make_components: Callable[..., Any], docs: Path, mode: str, fake: CountingGenerator | None = None):
+    comps = make_components(context_mode=mode, parse_workers=0)
+    if fake is not None:
+        comps.__dict__["fast_model"] = fake
+    with comps.open_index(writable=True) as index:
+        summary = comps.ingestor(index).ingest_paths([docs])
+        rows = index.chunks(index.store.chunk_ids().tolist())
+        state = (set(index.store.chunk_ids().tolist()), set(index.faiss.ids().tolist()), set(index.bm25._ids.tolist()))
+        assert state[0] == state[1] == state[2]
+        zorblax = index.search_bm25("zorblax", 10)
+    contexts = {(r.source, r.ordinal): r.context for r in rows.values()}
+    texts = {(r.source, r.ordinal): r.text for r in rows.values()}
+    return summary, contexts, texts, zorblax, comps
+
+
+def test_mode_switches_recontextualize_incrementally_and_llm_contexts_are_cached(tmp_path: Path,
+                                                                                   make_components) -> None:
+    docs = _docs(tmp_path)
+    first, structure_ctx, texts, _, _ = _ingest(make_components, docs, "structure")
+    assert first.ingested == 2 and all(" > " in c or c in ("Alpacas", "Bison") for c in structure_ctx.values())
+    n_chunks = len(structure_ctx)
+
+    fake = CountingGenerator()
+    switched, llm_ctx, llm_texts, zorblax, comps = _ingest(make_components, docs, "llm", fake)
+    assert (switched.ingested, switched.unchanged, switched.recontextualized) == (0, 2, 2)  # no re-parse
+    assert switched.contexts_generated == fake.calls == n_chunks and fake.resets == 0
+    assert llm_texts == texts  # the chunk text (what quotes come from) is untouched
+    for key, context in llm_ctx.items():
+        trail, sentence = context.split("\n")
+        assert trail == structure_ctx[key] and sentence.startswith("Zorblax context on ")
+        assert sentence.endswith(".") and "second sentence" not in sentence and "Zorblax" not in texts[key]
+    assert len(zorblax) == n_chunks  # the generated context is BM25-indexed with its chunk
+    manifest = json.loads((comps.settings.index.path / "manifest.json").read_text())
+    assert manifest["context_mode"] == "llm" and manifest["context_model"] == comps.settings.models.fast
+
+    again, again_ctx, _, _, _ = _ingest(make_components, docs, "llm", fake)
+    assert (again.recontextualized, again.contexts_generated, fake.calls) == (0, 0, n_chunks)
+    assert again_ctx == llm_ctx
+
+    back, back_ctx, _, zorblax, _ = _ingest(make_components, docs, "structure", fake)
+    assert back.recontextualized == 2 and back_ctx == structure_ctx and zorblax == [] and fake.calls == n_chunks
+
+    # Back to llm: every sentence comes from the cache (same prompt, same model), none regenerated.
+    cached, cached_ctx, _, _, _ = _ingest(make_components, docs, "llm", fake)
+    assert (cached.recontextualized, cached.contexts_cached, cached.contexts_generated) == (2, n_chunks, 0)
+    assert fake.calls == n_chunks and cached_ctx == llm_ctx
+
+    nothing, none_ctx, _, _, _ = _ingest(make_components, docs, "none", fake)
+    assert nothing.recontextualized == 2 and set(none_ctx.values()) == {""}
+
+
+def test_failed_generation_keeps_the_document_with_structure_context_and_retries_later(tmp_path: Path,
+                                                                                        make_components) -> None:
+    docs = _docs(tmp_path)
+    broken = CountingGenerator(fail_on="Bison")
+    summary, contexts, _, _, _ = _ingest(make_components, docs, "llm", broken)
+    assert summary.ingested == 2 and summary.failed == []
+    (failure,) = summary.context_failed
+    assert failure["path"].endswith("b.md") and "the fake model broke" in failure["reason"]
+    bison = [c for (source, _), c in contexts.items() if source.endswith("b.md")]
+    assert bison == ["Bison"]  # indexed, with the structure context
+    assert all("Zorblax" in c for (source, _), c in contexts.items() if source.endswith("a.md"))
+
+    fixed = CountingGenerator()
+    retry, retried, _, _, _ = _ingest(make_components, docs, "llm", fixed)
+    assert (retry.recontextualized, retry.context_failed, fixed.calls) == (1, [], 1)  # only the failed one
+    assert all("Zorblax" in c for c in retried.values())
+
+
+def test_naive_path_resets_the_model_before_every_chunk(tmp_path: Path, make_components) -> None:
+    fake = CountingGenerator()
+    comps = make_components(context_mode="llm", parse_workers=0, context_reuse_prefix=False)
+    comps.__dict__["fast_model"] = fake
+    with comps.open_index(writable=True) as index:
+        summary = comps.ingestor(index).ingest_paths([_docs(tmp_path)])
+    assert fake.resets == fake.calls == summary.contexts_generated > 0
+
+
+def test_first_sentence_is_one_line_with_a_full_stop() -> None:
+    assert first_sentence("  The Normans\nruled. Then more") == "The Normans ruled."
+    assert first_sentence("No stop at the end") == "No stop at the end."
+    assert first_sentence("") == ""
+
+
+def test_real_fast_model_writes_a_context_stored_apart_from_the_text(tmp_path: Path, make_components) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "w.md").write_text(
+        "# William the Conqueror\n\nWilliam was the first Norman king of England, from 1066.\n\n"
+        "## Succession\n\nHe was succeeded by his son, William Rufus, in 1087.\n")
+    comps = make_components(context_mode="llm", parse_workers=0, context_max_new_tokens=16)
+    with comps.open_index(writable=True) as index:
+        ingestor = comps.ingestor(index)
+        summary = ingestor.ingest_paths([docs])
+        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
+        text = index.store.document_text(rows[0].doc_id)
+    assert summary.context_failed == [] and summary.contexts_generated == len(rows) == 2
+    for row in rows:
+        trail, sentence = row.context.split("\n", 1)
+        assert trail.startswith("William the Conqueror") and len(sentence.split()) >= 2
+        assert row.text == text[row.start:row.end] and sentence not in text
+    assert ingestor.contextualizer.usage.cached_tokens > 0  # the second chunk reused the document prefix
+
+
+def test_cli_rejects_an_unknown_context_mode(tmp_path: Path) -> None:
+    result = run_cli("ingest", str(tmp_path), "--index", str(tmp_path / "ix"), "--context-mode", "magic")
+    assert result.returncode == 2 and "--context-mode must be none, structure or llm" in result.stderr
+
+
+def test_index_records_the_mode_per_document(tmp_path: Path, make_components) -> None:
+    docs = _docs(tmp_path)
+    _ingest(make_components, docs, "none")
+    comps = make_components(context_mode="none")
+    with comps.open_index() as index:
+        assert isinstance(index, LocalIndex)
+        assert index.store.stale_context_documents("none", "structure") == []
+        assert len(index.store.stale_context_documents("structure", "structure")) == 2
