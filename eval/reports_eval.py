@@ -59,11 +59,14 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     comps = Components(settings)
     is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
     if is_beir:
-        ds: Any = BeirDataset.load(dataset_dir, "train", limit)
+        ds: Any = BeirDataset.load(dataset_dir, "train")
         docs = ds.documents()
         index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
-        items = [(qid, text) for qid, text in ds.queries.items()]
+        # Claims with gold evidence only: a claim the corpus neither supports nor contradicts has no
+        # citation to find (qrels list documents for those too).
+        items = [(qid, text) for qid, text in ds.queries.items() if ds.query_metadata[qid].get("evidence")]
+        items = items[:limit] if limit else items
         task = "check"
     else:
         ds = SquadWikiDataset.load(dataset_dir)
