@@ -23,9 +23,10 @@ def natural(key: str) -> tuple[int, str]:
     return (int(key), key) if key.isdigit() else (1 << 62, key)
 
 
-def load_beir(path: Path, split: str = "train", limit: int | None = None):
+def load_beir(path: Path, split: str = "train", limit: int | None = None, evidence_only: bool = False):
     """Mirror of citewise's BeirDataset.load: claims that appear in qrels/<split>.tsv with a positive
-    score, natural id order, first `limit`. Returns (corpus, queries, qrels, query_metadata)."""
+    score, natural id order, first `limit`; with `evidence_only`, only claims with gold evidence (as
+    `citewise eval reports` selects them). Returns (corpus, queries, qrels, query_metadata)."""
     qrels: dict[str, dict[str, int]] = {}
     with open(path / "qrels" / f"{split}.tsv", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
@@ -40,6 +41,8 @@ def load_beir(path: Path, split: str = "train", limit: int | None = None):
                 queries[q["_id"]] = q["text"]
                 meta[q["_id"]] = q.get("metadata", {})
     ids = sorted(queries, key=natural)
+    if evidence_only:
+        ids = [i for i in ids if meta[i].get("evidence")]
     ids = ids[:limit] if limit else ids
     corpus: dict[str, dict[str, str]] = {}
     with open(path / "corpus.jsonl") as fh:

@@ -49,7 +49,7 @@ def main() -> None:
     from llama_index.llms.llama_cpp import LlamaCPP
 
     torch.set_num_threads(args.threads)
-    corpus, queries, qrels, _ = load_beir(args.dataset, "train", args.limit)
+    corpus, queries, qrels, _ = load_beir(args.dataset, "train", args.limit, evidence_only=True)
     args.out.mkdir(parents=True, exist_ok=True)
     vector, bm25, _ = build_retrievers(corpus, args.out / "li-index", TOP_K)
     llm = LlamaCPP(model_path=GGUF, temperature=0.0, max_new_tokens=args.max_new_tokens, context_window=4096,
