@@ -24,7 +24,7 @@ from ingest.progress import Progress
 from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
 from retrieval.evidence import EvidenceSelector
-from retrieval.hybrid import HybridSearcher, SearchHit
+from retrieval.hybrid import HybridSearcher
 from retrieval.pipeline_factory import PipelineFactory
 
 
@@ -118,15 +118,11 @@ class Components:
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity)
-        planner = None if r.plan == "never" else ResearchPlanner(self.fast_model, r.max_queries)
-        return Researcher(_HybridSearch(self.searcher(index)), selector, writer, verifier, planner, r)
+        planner = None if r.plan == "never" else self.planner
+        return Researcher(self.searcher(index), selector, writer, verifier, planner, r)
 
+    @cached_property
+    def planner(self) -> ResearchPlanner:
+        """Shared, so its cache of planned queries outlives one request."""
+        return ResearchPlanner(self.fast_model, self.settings.research.max_queries)
 
-class _HybridSearch:
-    """The configured retrieval pipeline (default: fused dense + BM25) as the research loop sees it."""
-
-    def __init__(self, searcher: HybridSearcher) -> None:
-        self.searcher = searcher
-
-    def search(self, query: str, k: int) -> list[SearchHit]:
-        return self.searcher.search(query, k, "hybrid")

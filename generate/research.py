@@ -122,7 +122,8 @@ class Researcher:
         else:  # nothing to cite: no model call can change the outcome
             draft = Draft(answerable=False, answer=NOT_ANSWERED, statements=[], completion=Completion(text=""),
                           raw="")
-        usage.add(draft.completion, self.writer.model.name)
+        if evidence:
+            usage.add(draft.completion, self.writer.model.name)
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
                                {"model": self.writer.model.name, **draft.completion.timings()}))
         t0 = time.perf_counter()
