@@ -115,7 +115,8 @@ class Components:
     def researcher(self, index: LocalIndex) -> Researcher:
         """The ask path over one opened index; models are the shared ones above."""
         r = self.settings.research
-        selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens)
+        selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
+                                    max_documents=r.evidence_documents)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity)
         planner = None if r.plan == "never" else self.planner

@@ -73,10 +73,11 @@ class BeirDataset:
         return source.rsplit("/", 1)[-1]
 
     def fingerprint(self) -> str:
+        """The corpus's content hash: a copied or re-extracted dataset (new mtimes) still finds its index."""
         digest = hashlib.sha256()
-        for name in ("corpus.jsonl",):
-            st = (self.path / name).stat()
-            digest.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        with open(self.path / "corpus.jsonl", "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
         return digest.hexdigest()[:12]
 
 

@@ -11,7 +11,7 @@ from generate.planner import ResearchPlanner
 from generate.report import Report, Statement, TraceStep
 from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
-from generate.writer import ANSWER_MAX_CHARS, Draft, ReportWriter
+from generate.writer import ANSWER_MAX_CHARS, Draft, ReportWriter, grouped
 from ingest.errors import InvalidRequestError
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.hybrid import SearchHit, rrf
@@ -20,6 +20,10 @@ from retrieval.hybrid import SearchHit, rrf
 Events = Callable[[str, dict[str, Any]], None]
 
 NOT_ANSWERED = "The indexed documents do not answer this question."
+NOT_DECIDED = "The indexed documents do not decide this claim."
+#: A claim check's answer line, from the verdict its cited statements carry.
+VERDICT_ANSWERS = {"supports": "The cited evidence supports the claim.",
+                   "contradicts": "The cited evidence contradicts the claim."}
 MAX_QUESTION_CHARS = 2000
 
 
@@ -89,7 +93,7 @@ class Researcher:
             evidence = self.selector.select(queries, pooled, found_by)
             kept = [ev for ev in evidence if not addresses_the_model(ev.text)]
             dropped = [ev.text for ev in evidence if ev not in kept]
-            evidence = [_renumber(ev, i) for i, ev in enumerate(kept, 1)]
+            evidence = grouped(kept)
             took = time.perf_counter() - t0
             timings["select_s"] += took
             best = max((ev.similarity for ev in evidence), default=0.0)
@@ -130,21 +134,25 @@ class Researcher:
         checked = self.verifier.verify(draft.statements, evidence) if draft.answerable else []
         cited = [st for st in checked if st.status == "cited"]
         unsupported = [st for st in checked if st.status != "cited"]
-        answer = _whole_sentences(draft.answer)
-        answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
-        # An answer none of its own citations supports is the model's memory, not the documents:
-        # the report then says the documents do not answer; verified statements stay as related findings.
-        # A verdict's explanation ("the evidence supports the claim") is checked through its statements.
-        answered = draft.answerable and bool(cited) and (task == "check" or answer_support >= s.support_similarity)
+        if task == "answer":
+            answer = _whole_sentences(draft.answer)
+            answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
+            # An answer none of its own citations supports is the model's memory, not the documents:
+            # the report then says the documents do not answer; verified statements stay as related findings.
+            answered = draft.answerable and bool(cited) and answer_support >= s.support_similarity
+        else:  # a verdict is checked through its statements
+            answer_support = 0.0
+            answered = draft.answerable and bool(cited)
+            answer = VERDICT_ANSWERS.get(draft.verdict or "", "")
         if not answered:
-            answer = NOT_ANSWERED
+            answer = NOT_ANSWERED if task == "answer" else NOT_DECIDED
         verify_s = time.perf_counter() - t0
         trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
             "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
             "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
             "problems": [p for st in unsupported for p in st.problems]}))
         if draft.answerable and not cited:
-            unsupported = unsupported or [Statement(text=draft.answer, status="unsupported",
+            unsupported = unsupported or [Statement(text=draft.answer or answer, status="unsupported",
                                                     problems=["no statement with a verified citation"])]
         total = time.perf_counter() - started
         llm = usage.prefill_s + usage.decode_s
@@ -152,7 +160,8 @@ class Researcher:
                         "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
         return Report(
             question=question, answered=answered, answer=answer,
-            verdict=(draft.verdict if answered else "not enough evidence") if task == "check" else None, statements=cited, unsupported=unsupported,
+            verdict=(draft.verdict if answered else "not enough evidence") if task == "check" else None,
+            statements=cited, unsupported=unsupported,
             evidence=evidence, trace=trace, stop_reason=stop, timings={k: round(v, 3) for k, v in timings.items()},
             tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
                     "cached": usage.cached_tokens, "calls": usage.calls},
@@ -182,9 +191,4 @@ def _whole_sentences(text: str, limit: int = ANSWER_MAX_CHARS) -> str:
         return text
     end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
     return text[: end + 1] if end > 0 else text + "…"
-
-
-def _renumber(ev: Evidence, number: int) -> Evidence:
-    ev.number = number
-    return ev
 

@@ -19,14 +19,16 @@ class ResearchSettings(BaseModel):
     max_queries: int = Field(default=3, ge=1, le=6, description="Queries the planner may add per round.")
     chunks_per_query: int = Field(default=8, ge=1, le=50, description="Chunks retrieved for each query.")
     pool_chunks: int = Field(default=12, ge=1, le=100, description="Chunks whose sentences compete as evidence.")
-    evidence_sentences: int = Field(default=8, ge=1, le=40, description="Evidence sentences the writer reads.")
-    evidence_tokens: int = Field(default=320, ge=32, description="Word-piece budget for all evidence sentences.")
+    evidence_sentences: int = Field(default=6, ge=1, le=40, description="Evidence sentences the writer reads.")
+    evidence_documents: int = Field(default=3, ge=0, le=20,
+                                    description="Documents the evidence sentences may come from (0: any).")
+    evidence_tokens: int = Field(default=256, ge=32, description="Word-piece budget for all evidence sentences.")
     enough_similarity: float = Field(
         default=0.55, ge=0, le=1,
         description="Stop searching once the best evidence sentence is this similar to the question.",
     )
     writer_max_tokens: int = Field(default=300, ge=16, description="Tokens the writer may generate.")
-    max_statements: int = Field(default=4, ge=1, le=10, description="Cited statements in a report at most.")
+    max_statements: int = Field(default=3, ge=1, le=10, description="Cited statements in a report at most.")
     support_similarity: float = Field(
         default=0.3, ge=0, le=1,
         description="A citation counts only if statement and quote are at least this similar (embedder cosine).",

@@ -43,14 +43,17 @@ class EvidenceSelector:
     """Scores every sentence of the retrieved chunks against the question with the embedder.
 
     A sentence's score is its cosine similarity to the question plus a small prior from its
-    chunk's first-stage rank, so a sentence from the best chunk wins a near tie.
+    chunk's first-stage rank, so a sentence from the best chunk wins a near tie. Sentences come
+    from a few documents at most: each document costs the writer a header line, and every extra
+    source is one more the writer can cite by mistake.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
-                 rank_weight: float = 0.1) -> None:
+                 rank_weight: float = 0.1, max_documents: int = 0) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
+        self.max_documents = max_documents  # 0: no limit
         self.min_words = min_words
         self.rank_weight = rank_weight
 
@@ -86,16 +89,20 @@ class EvidenceSelector:
         scores = cosine + self.rank_weight * prior
         chosen: list[Evidence] = []
         seen: set[str] = set()
+        docs: set[str] = set()
         used = 0
         for i in np.argsort(-scores, kind="stable"):
             rank, hit, s, e = cands[i]
             key = " ".join(texts[i].split()).lower()
             if key in seen:
                 continue
+            if self.max_documents and hit.chunk.doc_id not in docs and len(docs) >= self.max_documents:
+                continue
             cost = self.embedder.count_tokens(texts[i])
             if chosen and used + cost > self.max_tokens:
                 continue
             seen.add(key)
+            docs.add(hit.chunk.doc_id)
             used += cost
             c = hit.chunk
             chosen.append(Evidence(

@@ -149,13 +149,14 @@ def test_claim_check_reports_a_verdict_backed_by_citations() -> None:
         assert messages[-1]["content"].rstrip().splitlines()[-1].startswith("Claim:")
         lines = messages[-1]["content"].splitlines()
         number = next(int(l[1:l.index("]")]) for l in lines if "rebuilt in 1910" in l)
-        return json.dumps({"answer": "The evidence contradicts it.", "verdict": "contradicts",
+        return json.dumps({"verdict": "contradicts",
                            "statements": [{"text": "The harbour was rebuilt in 1910 after a storm.",
                                            "evidence": [number]}]})
 
     r, _, _ = researcher([reply])
     report = r.run("The old harbour was never rebuilt after the storm.", task="check")
     assert report.answered and report.verdict == "contradicts"
+    assert report.answer == "The cited evidence contradicts the claim."
     assert report.statements[0].citations[0].quote.startswith("It was rebuilt in 1910")
 
 
