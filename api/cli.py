@@ -92,8 +92,9 @@ def _print_summary(data: dict[str, Any]) -> None:
     err.print(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
               f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks added"
               + (f" ({secs})" if secs else ""))
-    if data["recontextualized"] or data["contexts_generated"] or data["contexts_cached"]:
-        err.print(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache; "
+    if data["recontextualized"] or data["contexts_generated"] or data["contexts_cached"] or data["contexts_skipped"]:
+        err.print(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache, "
+                  f"{data['contexts_skipped']} skipped (subject named); "
                   f"{data['recontextualized']} stored documents re-contextualized")
     for row in data["failed"]:
         err.print(f"[red]failed[/red]  {row['path']}: {row['reason']}", highlight=False)

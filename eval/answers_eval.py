@@ -115,7 +115,7 @@ def _build_record(index_path: Path) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return {k: data.get(k) for k in ("seconds", "chunks_added", "contexts_generated", "contexts_cached",
-                                     "context_failed")}
+                                     "contexts_skipped", "context_failed")}
 
 
 def answers_report(results: dict[str, Any]) -> str:

@@ -83,6 +83,7 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
         "backend": settings.ingest.embed_backend,
         "context_mode": settings.ingest.context_mode,
         "contexts_generated": summary.contexts_generated,
+        "contexts_skipped": summary.contexts_skipped,
         "context_failed": summary.context_failed,
         "peak_rss_mb": round(rss, 1),
         "peak_rss_parser_worker_mb": round(child_rss, 1),

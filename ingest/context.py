@@ -19,6 +19,7 @@ class ContextOutcome:
     mode: str
     generated: int = 0
     cached: int = 0
+    skipped: int = 0  # llm mode: chunks whose structure trail already names their subject
     failure: str | None = None  # set when the document fell back to structure context
 
 

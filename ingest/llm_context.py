@@ -47,8 +47,6 @@ class ContextTimeout(GenerationError):
 class LlmContextualizer:
     """Structure trail plus a generated sentence per chunk; a failing document keeps the structure trail."""
 
-    mode = "llm"
-
     def __init__(self, generator: Generator, structure: StructureContextualizer, cache: ContextCache,
                  settings: IngestSettings) -> None:
         self.generator = generator
@@ -56,6 +54,8 @@ class LlmContextualizer:
         self.cache = cache
         self.settings = settings
         self.usage = Usage()
+        # Recorded per document, so switching the skip rule re-contextualizes (cached sentences are reused).
+        self.mode = "llm" if settings.context_skip == "never" else f"llm+{settings.context_skip}"
 
     def embed_text(self, chunk: Chunk) -> str:
         return self.structure.embed_text(chunk)
@@ -70,8 +70,11 @@ class LlmContextualizer:
         sentences: list[str] = []
         started = time.perf_counter()
         try:
-            for prompt, key in zip(prompts, keys):
-                if key in known:
+            for chunk, prompt, key in zip(doc.chunks, prompts, keys):
+                if self.subject_named(doc, chunk):
+                    sentences.append("")
+                    outcome.skipped += 1
+                elif key in known:
                     sentences.append(known[key])
                     outcome.cached += 1
                 else:
@@ -92,6 +95,18 @@ class LlmContextualizer:
             sentence = sentences[i] if sentences else ""
             chunk.context = "\n".join(p for p in (trails[i], sentence) if p)
         return outcome
+
+    def subject_named(self, doc: ChunkedDocument, chunk: Chunk) -> bool:
+        """Whether a generated sentence could add little: the chunk is the whole document, or names its title.
+
+        The model's job is to name the subject a chunk leaves implicit; such a chunk leaves none.
+        """
+        if self.settings.context_skip != "named":
+            return False
+        if len(doc.chunks) == 1:
+            return True
+        title = " ".join(doc.doc.title.split()).lower()
+        return len(title) >= 4 and title in " ".join(chunk.text.split()).lower()
 
     def prompt(self, doc: ChunkedDocument, chunk: Chunk, trail: str) -> list[Message]:
         """Document part first (shared by all its chunks, so its KV state is reused), chunk part last."""

@@ -38,6 +38,7 @@ class IngestSummary:
     recontextualized: int = 0  # stored documents given contexts of the current mode, without re-parsing
     contexts_generated: int = 0  # llm mode: sentences written by the model in this run
     contexts_cached: int = 0  # llm mode: sentences taken from the store's cache
+    contexts_skipped: int = 0  # llm mode: chunks that name their subject kept the structure trail alone
     context_failed: list[dict[str, str]] = field(default_factory=list)  # indexed with structure context
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -198,6 +199,7 @@ class Ingestor:
             summary.timed("context", started)
             summary.contexts_generated += outcome.generated
             summary.contexts_cached += outcome.cached
+            summary.contexts_skipped += outcome.skipped
             chunked.context_mode = outcome.mode
             if outcome.failure:
                 chunked.context_mode = "structure"

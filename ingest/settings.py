@@ -90,6 +90,11 @@ class IngestSettings(BaseModel):
         description="llm mode: reuse the document prefix's KV state across its chunks; false makes every "
                     "chunk a fresh call (the naive baseline, for benchmarks).",
     )
+    context_skip: Literal["never", "named"] = Field(
+        default="never",
+        description="llm mode: 'named' keeps the structure trail alone, with no model call, for a chunk that is "
+                    "its whole document or whose own text names the document's title.",
+    )
     commit_every: int = Field(
         default=16, ge=1, description="Documents per store transaction; a crash loses at most this batch."
     )

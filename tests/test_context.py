@@ -170,3 +170,24 @@ def test_index_records_the_mode_per_document(tmp_path: Path, make_components) ->
         assert isinstance(index, LocalIndex)
         assert index.store.stale_context_documents("none", "structure") == []
         assert len(index.store.stale_context_documents("structure", "structure")) == 2
+
+
+def test_skip_rule_calls_the_model_only_for_chunks_that_leave_their_subject_unnamed(tmp_path: Path,
+                                                                                     make_components) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "c.md").write_text("# Camels\n\n## Humps\n\nCamels store fat in their humps for the long trek.\n\n"
+                               "## Feet\n\nThey walk on soft sand without sinking into it.\n")
+    (docs / "b.md").write_text("# Bison\n\nThey wallow in dust to shed insects.\n")
+    fake = CountingGenerator()
+    comps = make_components(context_mode="llm", parse_workers=0, context_skip="named")
+    comps.__dict__["fast_model"] = fake
+    with comps.open_index(writable=True) as index:
+        summary = comps.ingestor(index).ingest_paths([docs])
+        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
+    contexts = {next(w for w in ("store", "walk", "wallow") if w in r.text): r.context for r in rows}
+    # "They walk..." never names camels: the model is asked. "Camels store..." names its subject, and
+    # the bison document is one chunk: both keep the structure trail alone.
+    assert (summary.contexts_generated, summary.contexts_skipped, fake.calls) == (1, 2, 1)
+    assert contexts["walk"].startswith("Camels > Feet\nZorblax context on")
+    assert (contexts["store"], contexts["wallow"]) == ("Camels > Humps", "Bison")

@@ -9,7 +9,7 @@ from generate.planner import ResearchPlanner
 from generate.research import NOT_ANSWERED, Researcher
 from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
-from generate.writer import ReportWriter
+from generate.writer import ReportWriter, evidence_block, grouped
 from retrieval.evidence import EvidenceSelector
 from tests.fakes import HashingEmbedder, ListSearch, ScriptedGenerator
 
@@ -164,3 +164,21 @@ def test_no_evidence_means_no_model_call_and_a_plain_refusal() -> None:
     r, _, writer = researcher([])
     report = r.run("zzz qqq xxx")
     assert not report.answered and report.answer == NOT_ANSWERED and writer.calls == []
+
+
+def test_evidence_comes_from_few_documents_grouped_under_one_header_each() -> None:
+    docs = {f"doc{i}": f"Doc {i}\n\nThe harbour story number {i} tells of boats and storms at the harbour. "
+                       f"Harbour boats sailed out in storm {i} again." for i in range(5)}
+    search = ListSearch(docs)
+    hits = search.search("harbour boats storms", 10)
+    capped = EvidenceSelector(HashingEmbedder(), 10, 1000, max_documents=2).select(["harbour boats storms"], hits)
+    assert len({ev.doc_id for ev in capped}) == 2
+    uncapped = EvidenceSelector(HashingEmbedder(), 10, 1000).select(["harbour boats storms"], hits)
+    assert len({ev.doc_id for ev in uncapped}) == 5
+
+    ordered = grouped(uncapped)
+    assert [ev.number for ev in ordered] == list(range(1, len(ordered) + 1))
+    block = evidence_block(ordered).splitlines()
+    headers = [line for line in block if line.startswith("From: ")]
+    assert len(headers) == 5  # one per document, not one per sentence
+    assert len(block) == len(ordered) + len(headers)
