@@ -18,6 +18,13 @@ def index_key(comps: Components, dataset_key: str) -> str:
     shaping = {"embedder": s.models.embedder, "chunk_tokens": s.ingest.chunk_tokens,
                "context_mode": s.ingest.context_mode, "stemmer": s.index.bm25_stemmer,
                "stopwords": s.index.bm25_stopwords}
+    # The FAISS type and build parameters shape the index too; listed only when changed from the
+    # defaults, so indexes cached before they were keyed stay valid. (ef_search is a query-time knob.)
+    dense = {k: v for k, v in s.index.model_dump().items()
+             if k in ("dense_index", "exact_below", "hnsw_m", "hnsw_ef_construction")
+             and v != type(s.index).model_fields[k].default}
+    if dense:
+        shaping["dense"] = dense
     if s.ingest.context_mode == "llm":
         from ingest.llm_context import PROMPT_VERSION
 

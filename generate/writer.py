@@ -65,14 +65,17 @@ def evidence_block(evidence: list[Evidence]) -> str:
 
 
 def grouped(evidence: list[Evidence]) -> list[Evidence]:
-    """Sentences of one document together, documents in order of their best sentence, renumbered from 1.
+    """Sentences of one document (and section) together, in order of their best sentence, renumbered from 1.
 
     Keeps the prompt's headers few and lets the writer read a document's sentences side by side.
     """
-    order: dict[str, int] = {}
+    docs: dict[str, int] = {}
+    sections: dict[tuple[str, tuple[str, ...]], int] = {}
     for ev in evidence:
-        order.setdefault(ev.doc_id, len(order))
-    out = sorted(evidence, key=lambda ev: order[ev.doc_id])  # stable: best first within a document
+        docs.setdefault(ev.doc_id, len(docs))
+        sections.setdefault((ev.doc_id, tuple(ev.headings)), len(sections))
+    # stable: best first within a section
+    out = sorted(evidence, key=lambda ev: (docs[ev.doc_id], sections[(ev.doc_id, tuple(ev.headings))]))
     for i, ev in enumerate(out, 1):
         ev.number = i
     return out
