@@ -30,3 +30,17 @@ _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE
 def addresses_the_model(text: str) -> bool:
     """True when the sentence reads as an instruction to an AI system rather than content."""
     return bool(_INSTRUCTION.search(text))
+
+
+_ABSENCE = re.compile(
+    r"\b(?:not|no)\b[^.]{0,40}?\b(?:mentioned|provided|stated|given|specified|information)\b[^.]{0,20}?"
+    r"\b(?:in|by) the (?:given |provided |available )?(?:evidence|documents?|passages?|sentences?|text|context)\b",
+    re.IGNORECASE)
+
+
+def says_evidence_is_silent(text: str) -> bool:
+    """True for "X is not mentioned in the evidence": a remark about the evidence, not a finding from it.
+
+    Written as a statement first, the small writer sometimes "cites" a sentence for the absence of an answer.
+    """
+    return bool(_ABSENCE.search(text))

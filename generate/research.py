@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from generate.generator import Completion, Usage
-from generate.guard import addresses_the_model
+from generate.guard import addresses_the_model, says_evidence_is_silent
 from generate.planner import ResearchPlanner
 from generate.report import Report, Statement, TraceStep
 from generate.settings import ResearchSettings
@@ -131,7 +131,11 @@ class Researcher:
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
                                {"model": self.writer.model.name, **draft.completion.timings()}))
         t0 = time.perf_counter()
-        checked = self.verifier.verify(draft.statements, evidence) if draft.answerable else []
+        # Statements about the evidence's silence are no findings; an answer that says so answers nothing.
+        findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
+        if task == "answer" and (not findings or says_evidence_is_silent(draft.answer)):
+            draft.answerable = False
+        checked = self.verifier.verify(findings, evidence) if draft.answerable else []
         cited = [st for st in checked if st.status == "cited"]
         unsupported = [st for st in checked if st.status != "cited"]
         if task == "answer":

@@ -31,6 +31,8 @@ CHECK_SYSTEM = (
 VERDICTS = ("supports", "contradicts", "not enough evidence")
 
 ANSWER_MAX_CHARS = 240
+#: A sentence, not a bare "true"/"false": the 1.5B sometimes echoed the answerable flag into the answer.
+ANSWER_MIN_CHARS = 12
 #: A statement restates one or two sentences; every character is decode time (~60 ms a token on the 1.5B).
 STATEMENT_MAX_CHARS = 160
 
@@ -88,17 +90,17 @@ def report_schema(n_evidence: int, max_statements: int, task: str = "answer") ->
     verdict) must carry at least one cited statement: the model cannot answer from memory
     without citing. `task` is "answer" for questions, "check" for claims.
     """
-    answer = {"type": "string", "maxLength": ANSWER_MAX_CHARS}
+    answer = {"type": "string", "minLength": ANSWER_MIN_CHARS, "maxLength": ANSWER_MAX_CHARS}
     decided, undecided = ({"const": True}, {"const": False}) if task == "answer" else (
         {"enum": list(VERDICTS[:2])}, {"const": VERDICTS[2]})
     flag = "answerable" if task == "answer" else "verdict"
 
     def shape(flag_schema: dict[str, Any], statements: dict[str, Any]) -> dict[str, Any]:
-        # A claim check cites first and decides after: written first, the verdict was the lazy
-        # "not enough evidence" even with the deciding sentence in view (1.5B, SciFact train). It
-        # writes no free-text answer: its statements are the explanation, and the ~40 tokens an
-        # answer costs are 3 s of decoding on 2 cores.
-        order = ["answer", flag, "statements"] if task == "answer" else ["statements", flag]
+        # Cite first, decide after: written first, a claim's verdict was the lazy "not enough
+        # evidence", and a question's answer a bare "false", with the deciding sentence in view
+        # (1.5B). A claim check writes no free-text answer: its statements are the explanation,
+        # and the ~40 tokens an answer costs are 3 s of decoding on 2 cores.
+        order = ["statements", flag, "answer"] if task == "answer" else ["statements", flag]
         props = {"answer": answer, flag: flag_schema, "statements": statements}
         return {"type": "object", "properties": {k: props[k] for k in order}, "required": order}
 

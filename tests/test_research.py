@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from generate.guard import addresses_the_model
+from generate.guard import addresses_the_model, says_evidence_is_silent
 from generate.planner import ResearchPlanner
 from generate.research import NOT_ANSWERED, Researcher
 from generate.settings import ResearchSettings
@@ -182,3 +182,21 @@ def test_evidence_comes_from_few_documents_grouped_under_one_header_each() -> No
     headers = [line for line in block if line.startswith("From: ")]
     assert len(headers) == 5  # one per document, not one per sentence
     assert len(block) == len(ordered) + len(headers)
+
+
+def test_a_statement_about_the_evidence_being_silent_is_not_a_finding() -> None:
+    assert says_evidence_is_silent("The population of the island is not mentioned in the given evidence.")
+    assert says_evidence_is_silent("No information about the population is given in the documents.")
+    assert not says_evidence_is_silent("The study found no effect of the drug in the given text.")
+    assert not says_evidence_is_silent("Not all patients were included in the trial.")
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        lines = messages[-1]["content"].splitlines()
+        number = next(int(l[1:l.index("]")]) for l in lines if "built in 1820" in l)
+        return json.dumps({"statements": [{"text": "The harbour's depth is not stated in the evidence.",
+                                           "evidence": [number]}],
+                           "answerable": True, "answer": "The depth is not stated in the evidence."})
+
+    r, _, _ = researcher([reply])
+    report = r.run("How deep is the old harbour built in 1820?")
+    assert not report.answered and report.answer == NOT_ANSWERED and not report.statements
