@@ -80,10 +80,11 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
     paths: dict[str, LlmContextualizer] = {}
     for name, reuse, doc_chars in (("naive", False, whole), ("window", False, settings.ingest.context_doc_chars),
                                    ("optimized", True, settings.ingest.context_doc_chars)):
-        ingest = settings.ingest.model_copy(update={"context_reuse_prefix": reuse, "context_timeout_s": 1e9,
-                                                    "context_doc_chars": doc_chars, "context_skip": "never"})
-        if name == "naive":
-            ingest.context_neighbour_chars = 0  # the text before the chunk is in the prompt already
+        # naive: no "text before the chunk" part, the whole document is in the prompt already
+        neighbour = 0 if name == "naive" else settings.ingest.context_neighbour_chars
+        ingest = settings.ingest.model_copy(update={
+            "context_reuse_prefix": reuse, "context_timeout_s": 1e9, "context_doc_chars": doc_chars,
+            "context_neighbour_chars": neighbour, "context_skip": "never"})
         paths[name] = LlmContextualizer(model, structure, _NoCache(), ingest)
     seconds = {name: 0.0 for name in paths}
     contexts: dict[str, list[str]] = {name: [] for name in paths}
