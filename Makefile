@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_INDEX ?= .citewise/demo-index
 DEMO_QUERY ?= What is the walrus operator and why was it added?
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test install browser clean-demo
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,17 @@ demo: install
 	$(BIN)/citewise search "$(DEMO_QUERY)" --index $(DEMO_INDEX) -k 3
 	$(BIN)/citewise ask "$(DEMO_QUERY)" --index $(DEMO_INDEX)
 
-test: install
+# The web page's end-to-end test drives Debian's Chromium (Playwright's own browser download is
+# neither needed nor reachable); installed once through apt when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian's chromium for the browser test"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	  || { $$SUDO apt-get update -qq && \
+	       $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }; }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 clean-demo:

@@ -219,14 +219,14 @@ def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to bind (setting server.host)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (setting server.port)."),
 ) -> None:
-    """Serve the HTTP API (POST /v1/reports, GET /v1/search, /v1/documents) and a web page at /."""
+    """Serve the HTTP API (reports, search, documents, ingest jobs, OpenAI-compatible chat) and the web page at /."""
     import uvicorn
 
     from api.app import create_app
 
     settings = _settings(index)
     uvicorn.run(create_app(settings), host=host or settings.server.host, port=port or settings.server.port,
-                log_level="info")
+                log_level="info", timeout_graceful_shutdown=10)
 
 
 def _trace_rows(idx: Any, result: Any) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from api.settings import Settings
 from generate.llama_cpp_generator import LlamaCppGenerator
 from generate.planner import ResearchPlanner
 from generate.research import Researcher
+from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
 from generate.writer import ReportWriter
 from ingest.chunker import StructureChunker
@@ -112,9 +113,9 @@ class Components:
         pipeline = self.pipeline_factory(index).build(s)
         return HybridSearcher(index, self.embedder, s.candidates, s.rrf_k, pipeline)
 
-    def researcher(self, index: LocalIndex) -> Researcher:
-        """The ask path over one opened index; models are the shared ones above."""
-        r = self.settings.research
+    def researcher(self, index: LocalIndex, research: ResearchSettings | None = None) -> Researcher:
+        """The ask path over one opened index; models are the shared ones above. `research` overrides settings."""
+        r = research or self.settings.research
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
                                     max_documents=r.evidence_documents)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)

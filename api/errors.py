@@ -1,8 +1,12 @@
-"""The one place where failures become HTTP responses: JSON `{type, code, message}`."""
+"""The one place where failures become HTTP responses: JSON `{"error": {type, code, message}}`.
+
+Nothing else in `api/` builds an error body, and no response ever carries a stack trace.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,28 +17,42 @@ from ingest.errors import CitewiseError
 
 log = logging.getLogger("citewise.api")
 
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+              415: "unsupported_media_type"}
 
-def error_body(type_: str, code: str, message: str) -> dict[str, str]:
-    return {"type": type_, "code": code, "message": message}
+
+def error_body(type_: str, code: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": type_, "code": code, "message": message}}
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """The body for any exception: a CitewiseError speaks for itself, anything else is an internal error."""
+    if isinstance(exc, CitewiseError):
+        return error_body(type(exc).__name__, exc.code, str(exc))
+    return error_body("InternalError", "internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def validation_message(errors: list[Any]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CitewiseError)
     async def citewise_error(_: Request, exc: CitewiseError) -> JSONResponse:
-        return JSONResponse(error_body(type(exc).__name__, exc.code, str(exc)), status_code=exc.http_status)
+        return JSONResponse(error_of(exc), status_code=exc.http_status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(error_body("InvalidRequestError", "invalid_request", problems), status_code=422)
+        return JSONResponse(error_body("InvalidRequestError", "invalid_request", validation_message(exc.errors())),
+                            status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else "method_not_allowed" if exc.status_code == 405 else "http_error"
-        return JSONResponse(error_body("HTTPError", code, str(exc.detail)), status_code=exc.status_code)
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body("HTTPError", code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return JSONResponse(error_body("InternalError", "internal_error", f"{type(exc).__name__}: {exc}"),
-                            status_code=500)
+        return JSONResponse(error_of(exc), status_code=500)

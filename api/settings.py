@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from generate.settings import ResearchSettings
@@ -20,8 +20,19 @@ from retrieval.settings import SearchSettings
 
 
 class ServerSettings(BaseModel):
+    """`citewise serve`: where it listens, who may call it, and how much it accepts at once."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="When set, every route but /healthz and /readyz needs "
+        "`Authorization: Bearer KEY` (CITEWISE_SERVER__API_KEYS='[\"key1\", \"key2\"]').")
+    queue_size: int = Field(default=8, ge=0, le=1000, description=(
+        "Report requests that may wait while one is generated; more get 429 with Retry-After."))
+    max_upload_mb: float = Field(default=50.0, gt=0, description="Largest upload request body (all files).")
+    max_body_kb: int = Field(default=256, ge=1, description="Largest JSON body of any other request.")
+    max_upload_files: int = Field(default=100, ge=1, description="Files in one upload request at most.")
+    preload: bool = Field(default=True, description="Load models and open the index at start-up (see /readyz).")
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any, Callable, Protocol
 
 from generate.generator import Completion, Usage
@@ -129,7 +130,8 @@ class Researcher:
         if evidence:
             usage.add(draft.completion, self.writer.model.name)
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
-                               {"model": self.writer.model.name, **draft.completion.timings()}))
+                               {"model": self.writer.model.name, **draft.completion.timings(),
+                                "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))
         t0 = time.perf_counter()
         # Statements about the evidence's silence are no findings; an answer that says so answers nothing.
         findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
@@ -155,6 +157,7 @@ class Researcher:
             "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
             "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
             "problems": [p for st in unsupported for p in st.problems]}))
+        _emit_citations(cited, emit)
         if draft.answerable and not cited:
             unsupported = unsupported or [Statement(text=draft.answer or answer, status="unsupported",
                                                     problems=["no statement with a verified citation"])]
@@ -186,6 +189,15 @@ class Researcher:
         trace.append(TraceStep("plan", round_no, round(took, 3), {
             "queries": fresh, "cached": completion is None, **(completion.timings() if completion else {})}))
         return fresh[: self.settings.max_queries]
+
+
+def _emit_citations(cited: list[Statement], emit: Events) -> None:
+    """One event per verified citation, numbered as the report's sources list numbers them."""
+    numbers: dict[tuple[str, int, int], int] = {}
+    for i, st in enumerate(cited):
+        for c in st.citations:
+            n = numbers.setdefault((c.doc_id, c.start, c.end), len(numbers) + 1)
+            emit("citation", {"number": n, "statement": i, "statement_text": st.text, **asdict(c)})
 
 
 def _whole_sentences(text: str, limit: int = ANSWER_MAX_CHARS) -> str:

@@ -156,6 +156,8 @@ def parse_draft(completion: Completion, n_evidence: int) -> Draft:
         data = json.loads(raw)
     except json.JSONDecodeError:
         data = _salvage(raw)
+        if data is None and completion.finish_reason == "length":
+            data = {}  # cut off before one statement was whole: nothing to cite (the trace shows the reason)
         if data is None:
             raise GenerationError(f"the writer's reply is not valid JSON ({completion.finish_reason or 'unknown'} "
                                   f"after {completion.completion_tokens} tokens): {raw[:200]!r}")

@@ -12,6 +12,7 @@ class CitewiseError(Exception):
 
     code: str = "internal_error"
     http_status: int = 500
+    headers: dict[str, str] = {}  # extra HTTP response headers (Retry-After, WWW-Authenticate)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -83,3 +84,54 @@ class GenerationError(CitewiseError):
 
     code = "generation_failed"
     http_status = 500
+
+
+class RequestCancelled(CitewiseError):
+    """The client went away: the work it asked for is stopped and its place in the queue freed."""
+
+    code = "cancelled"
+    http_status = 499
+
+
+class QueueFullError(CitewiseError):
+    """Every place in the generation queue is taken; the client should retry after a while."""
+
+    code = "queue_full"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class AuthenticationError(CitewiseError):
+    """An API key is required and was missing or wrong."""
+
+    code = "unauthorized"
+    http_status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class PayloadTooLargeError(CitewiseError):
+    """A request body is over the configured limit; nothing of it was kept."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaError(CitewiseError):
+    """An upload's content is not a format citewise ingests, or does not match its name."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class NotReadyError(CitewiseError):
+    """Models or the index are still loading."""
+
+    code = "not_ready"
+    http_status = 503

@@ -1,8 +1,11 @@
 """Sentence offsets, the streamed-field extractor and the writer's JSON recovery."""
 
+import pytest
+
 from generate.field_stream import JsonFieldStreamer
 from generate.generator import Completion
 from generate.writer import parse_draft, report_schema
+from ingest.errors import GenerationError
 from retrieval.sentences import sentence_spans
 
 
@@ -38,3 +41,10 @@ def test_schema_allows_only_shown_evidence_numbers_and_no_answer_without_evidenc
     assert yes["statements"]["minItems"] == 1
     assert report_schema(0, 4)["properties"]["answerable"] == {"const": False}
     assert schema["anyOf"][1]["properties"]["statements"] == {"const": []}
+
+
+def test_a_reply_cut_off_before_any_whole_statement_cites_nothing() -> None:
+    draft = parse_draft(Completion(text='{"statements": [{"text": "Half a sen', finish_reason="length"), 3)
+    assert not draft.answerable and draft.statements == []
+    with pytest.raises(GenerationError):
+        parse_draft(Completion(text='{"statements": [{"text": "Half a sen', finish_reason="stop"), 3)

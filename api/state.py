@@ -1,0 +1,131 @@
+"""Everything one server process shares: models, the read-side index, the report queue, ingest jobs, metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from api.components import Components
+from api.generation_queue import GenerationQueue, Ticket
+from api.ingest_jobs import IngestJobs, JobProgress
+from api.job_store import Job, JobStore
+from api.metrics import ApiMetrics
+from api.report_runner import ReportRunner
+from api.settings import Settings
+from generate.report import Report
+from generate.research import Researcher
+from generate.settings import ResearchSettings
+from ingest.errors import NotReadyError, QueueFullError
+from ingest.store.local_index import MANIFEST, LocalIndex
+
+log = logging.getLogger("citewise.api")
+
+
+class AppState:
+    """Built once per app. Heavy parts load in the background at start-up (see `readiness`)."""
+
+    def __init__(self, settings: Settings, components: Components | None = None) -> None:
+        self.settings = settings
+        self.components = components or Components(settings)
+        self.index_dir = Path(settings.index.path)
+        self.write_lock = threading.Lock()  # one writer in this process (the index's file lock guards others)
+        self._reader: LocalIndex | None = None
+        self._read_lock = threading.Lock()
+        self.queue = GenerationQueue(settings.server.queue_size)
+        self.jobs = IngestJobs(JobStore(self.index_dir / "jobs.sqlite"), self.index_dir, self._ingest,
+                               self._job_finished)
+        self.metrics = ApiMetrics(self.queue, self.jobs.pending)
+        self.runner = ReportRunner(self.queue, self.researcher, self._report_finished)
+        self.loading: dict[str, str] = {}
+        self._preload_lock = threading.Lock()
+        self._preloading = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        interrupted = self.jobs.start()
+        if interrupted:
+            log.warning("ingest jobs interrupted by the last shutdown: %s", ", ".join(interrupted))
+        if self.settings.server.preload:
+            self.start_preload()
+
+    def close(self) -> None:
+        self.jobs.stop()
+        self.runner.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        self.jobs.store.close()
+
+    def start_preload(self) -> None:
+        with self._preload_lock:
+            if self._preloading:
+                return
+            self._preloading = True
+        threading.Thread(target=self._preload, name="citewise-preload", daemon=True).start()
+
+    def _preload(self) -> None:
+        """Open the index and load every model a report needs, recording each outcome for /readyz."""
+        c = self.components
+        steps = {"index": self.reader, "embedder": lambda: c.embedder.embed(["ready"]),
+                 "writer": lambda: c.writer_model.count_tokens("ready")}
+        if self.settings.research.plan != "never":
+            steps["planner"] = lambda: c.fast_model.count_tokens("ready")
+        for name in steps:
+            self.loading[name] = "loading"
+        for name, load in steps.items():
+            try:
+                load()
+                self.loading[name] = "ready"
+            except Exception as exc:  # shown by /readyz; requests that need it fail with the same error
+                self.loading[name] = f"failed: {exc}"
+                log.warning("could not load %s: %s", name, exc)
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        if not self.loading:
+            self.start_preload()  # preload off: the first readiness probe starts it
+            return False, {"models": "loading"}
+        return all(v == "ready" for v in self.loading.values()), dict(self.loading)
+
+    # -- shared parts ---------------------------------------------------------------------------
+    def reader(self) -> LocalIndex:
+        """The read-side index, created empty on first use so a new server can take uploads at once."""
+        with self._read_lock:
+            if self._reader is None:
+                if not (self.index_dir / MANIFEST).exists():
+                    with self.write_lock, self.components.open_index(writable=True):
+                        pass
+                self._reader = self.components.open_index()
+            return self._reader
+
+    def researcher(self, options: dict[str, Any] | None = None) -> Researcher:
+        research: ResearchSettings | None = None
+        if options:
+            research = self.settings.research.model_copy(update=options)
+        return self.components.researcher(self.reader(), research)
+
+    def admit(self) -> Ticket:
+        """A place in the report queue, or 429 (counted)."""
+        try:
+            return self.runner.admit()
+        except QueueFullError:
+            self.metrics.rejected.inc()
+            raise
+
+    def require_ready(self, part: str) -> None:
+        state = self.loading.get(part)
+        if state and state.startswith("failed"):
+            raise NotReadyError(f"{part} is not available: {state}")
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def _ingest(self, paths: list[Path], progress: JobProgress) -> dict[str, Any]:
+        with self.write_lock, self.components.open_index(writable=True) as idx:
+            return self.components.ingestor(idx, progress).ingest_paths(paths).to_dict()
+
+    def _job_finished(self, job: Job) -> None:
+        self.metrics.job(job.state, job.result)
+
+    def _report_finished(self, outcome: str, report: Report | None) -> None:
+        self.metrics.report(outcome, report.tokens if report else None)
