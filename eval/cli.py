@@ -142,6 +142,28 @@ def bench_context_cmd(
     _show(run.path)
 
 
+@eval_app.command("bench-api")
+def bench_api_cmd(
+    dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (SciFact): its corpus and claims."),
+    reports: int = typer.Option(5, "--reports", min=1, help="Claims checked by each path."),
+    searches: int = typer.Option(400, "--searches", min=10, help="Search queries per path."),
+    clients: int = typer.Option(8, "--clients", min=1, help="Concurrent HTTP clients for the search load."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """API overhead over the in-process report path, and /v1/search latency under concurrent clients."""
+    from api.settings import load_settings
+    from eval.bench_api import bench_api, bench_api_markdown
+    from eval.run_folder import RunFolder
+
+    run = RunFolder.new(out_dir, "bench-api", dataset.name)
+    with _progress(quiet) as progress:
+        result = bench_api(dataset, load_settings(), out_dir, reports, searches, clients, progress=progress,
+                           log=run.append)
+    run.write_results(result, bench_api_markdown(result))
+    _show(run.path)
+
+
 def _systems(value: str) -> list[str]:
     """Comma-separated names; `name@N` runs that system on the first N queries only (slow LLM systems)."""
     from retrieval.systems import SYSTEMS, split_limit, validate
