@@ -74,20 +74,30 @@ class AppState:
         if self.settings.research.plan != "never":
             steps["planner"] = lambda: c.fast_model.count_tokens("ready")
         for name in steps:
-            self.loading[name] = "loading"
+            self.loading.setdefault(name, "loading")  # a retry keeps showing the last failure until it passes
         for name, load in steps.items():
+            if self.loading[name] == "ready":
+                continue
             try:
                 load()
                 self.loading[name] = "ready"
             except Exception as exc:  # shown by /readyz; requests that need it fail with the same error
+                if self.loading[name] != f"failed: {exc}":
+                    log.warning("could not load %s: %s", name, exc)
                 self.loading[name] = f"failed: {exc}"
-                log.warning("could not load %s: %s", name, exc)
+        with self._preload_lock:
+            self._preloading = False
 
     def readiness(self) -> tuple[bool, dict[str, str]]:
+        """Ready when every part loaded. A probe starts loading (preload off) or retries what failed
+        (an index busy with a CLI ingest at start-up, a model file put in place later)."""
         if not self.loading:
-            self.start_preload()  # preload off: the first readiness probe starts it
+            self.start_preload()
             return False, {"models": "loading"}
-        return all(v == "ready" for v in self.loading.values()), dict(self.loading)
+        ok = all(v == "ready" for v in self.loading.values())
+        if not ok and any(v.startswith("failed") for v in self.loading.values()):
+            self.start_preload()
+        return ok, dict(self.loading)
 
     # -- shared parts ---------------------------------------------------------------------------
     def reader(self) -> LocalIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,3 +42,20 @@ def test_health_is_open_and_each_configured_key_works(base: str) -> None:
         resp = httpx.get(base + "/v1/documents", headers={"Authorization": f"Bearer {key}"})
         assert resp.status_code == 200, resp.text
     assert httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {KEYS[1]}"}).status_code == 200
+
+
+def test_readyz_names_what_failed_to_load(tmp_path: Path, shared_models: dict[str, Any]) -> None:
+    settings = small_settings(tmp_path / "index")
+    settings.models.writer = str(tmp_path / "missing-writer.gguf")
+    with serving(create_app(settings, shared_components(settings, shared_models))) as url:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            resp = httpx.get(url + "/readyz")
+            if resp.json()["parts"].get("writer", "loading") != "loading":
+                break
+            time.sleep(0.2)
+        assert resp.status_code == 503
+        assert resp.json()["parts"]["writer"].startswith("failed") and "missing-writer.gguf" in resp.text
+        assert httpx.get(url + "/healthz").status_code == 200
+        err = httpx.post(url + "/v1/reports", json={"question": "Who designed it?"}).json()["error"]
+        assert err["code"] in ("model_unavailable", "config_error") and "missing-writer.gguf" in err["message"]
