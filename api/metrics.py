@@ -21,7 +21,8 @@ class ApiMetrics:
         self.requests = Counter("citewise_http_requests_total", "HTTP requests by route template and status.",
                                 ["route", "method", "status"], registry=r)
         self.latency = Histogram("citewise_http_request_duration_seconds", "Time to the end of the response "
-                                 "(streams included).", ["route", "method"], buckets=LATENCY_BUCKETS, registry=r)
+                                 "(streams included).", ["route", "method", "status"], buckets=LATENCY_BUCKETS,
+                                 registry=r)
         Gauge("citewise_queue_waiting", "Report requests waiting for the writer model.",
               registry=r).set_function(lambda: queue.waiting)
         Gauge("citewise_queue_generating", "Report requests being generated.",
@@ -83,4 +84,4 @@ class RequestMetrics:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope.get("method", "")
             self.metrics.requests.labels(route, method, str(status["code"])).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(route, method, str(status["code"])).observe(time.perf_counter() - started)
