@@ -17,7 +17,7 @@ from api.settings import Settings
 from generate.report import Report
 from generate.research import Researcher
 from generate.settings import ResearchSettings
-from ingest.errors import NotReadyError, QueueFullError
+from ingest.errors import QueueFullError
 from ingest.store.local_index import MANIFEST, LocalIndex
 
 log = logging.getLogger("citewise.api")
@@ -123,11 +123,6 @@ class AppState:
         except QueueFullError:
             self.metrics.rejected.inc()
             raise
-
-    def require_ready(self, part: str) -> None:
-        state = self.loading.get(part)
-        if state and state.startswith("failed"):
-            raise NotReadyError(f"{part} is not available: {state}")
 
     # -- callbacks ------------------------------------------------------------------------------
     def _ingest(self, paths: list[Path], progress: JobProgress) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from ingest.errors import InvalidRequestError, UnsupportedMediaError
-from ingest.parser import FORMATS, TEXT_FORMATS
+from ingest.parser import FORMATS
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
@@ -88,7 +88,6 @@ def _check_text(name: str, fmt: str, head: bytes) -> None:
         raise UnsupportedMediaError(f"{name}: named as {fmt} text but its content is binary (NUL bytes)")
     if fmt == "eml" and not any(_HEADER_LINE.match(line) for line in head.splitlines()[:20]):
         raise UnsupportedMediaError(f"{name}: named .eml but it has no e-mail header lines (From:, Subject:, ...)")
-    assert fmt in TEXT_FORMATS | {"eml"}
 
 
 def _looks_like(head: bytes) -> str:

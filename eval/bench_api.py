@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
-import numpy as np
 
 from api.components import Components
 from api.settings import Settings
 from eval.datasets import BeirDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
+from eval.metrics import percentiles
 from ingest.errors import ConfigError
 from ingest.progress import NullProgress, Progress
 
@@ -39,9 +39,8 @@ def _port() -> int:
 
 
 def _pct(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values)
-    return {"p50": round(float(np.percentile(arr, 50)), 2), "p95": round(float(np.percentile(arr, 95)), 2),
-            "mean": round(float(arr.mean()), 2), "n": len(values)}
+    spread = {key: round(v, 2) for key, v in percentiles(values).items()}
+    return {**spread, "mean": round(statistics.fmean(values), 2), "n": len(values)}
 
 
 class ServerProcess:

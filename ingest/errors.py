@@ -129,9 +129,3 @@ class UnsupportedMediaError(CitewiseError):
     code = "unsupported_media_type"
     http_status = 415
 
-
-class NotReadyError(CitewiseError):
-    """Models or the index are still loading."""
-
-    code = "not_ready"
-    http_status = 503

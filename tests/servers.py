@@ -73,16 +73,17 @@ def start_process(index: Path, port: int, env: dict[str, str] | None = None) -> 
                             cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_ready(base: str, timeout: float = 180) -> None:
+def wait_ready(base: str, timeout: float = 180, path: str = "/readyz") -> None:
+    """Until `path` answers 200: /readyz for models and index, /healthz for a process that is up."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+            if httpx.get(f"{base}{path}", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{base} was not ready within {timeout} s")
+    raise AssertionError(f"{base}{path} did not answer 200 within {timeout} s")
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:

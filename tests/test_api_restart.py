@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import DEMO
-from tests.servers import free_port, start_process, wait_job
+from tests.servers import free_port, start_process, wait_job, wait_ready
 from tests.test_durability import _stored_docs
 
 ENV = {"CITEWISE_INGEST__COMMIT_EVERY": "1", "CITEWISE_SERVER__PRELOAD": "false"}
@@ -22,24 +22,13 @@ def _files() -> list[tuple[str, bytes]]:
     return files
 
 
-def _alive(base: str, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("the server did not start")
-
-
 def test_interrupted_ingest_job_is_reported_and_retry_finishes_it(tmp_path: Path) -> None:
     index, port = tmp_path / "index", free_port()
     base = f"http://127.0.0.1:{port}"
     files = _files()
     proc = start_process(index, port, ENV)
     try:
-        _alive(base)
+        wait_ready(base, 120, "/healthz")
         resp = httpx.post(base + "/v1/documents", files=[("files", f) for f in files], timeout=60)
         assert resp.status_code == 202, resp.text
         job_id = resp.json()["job"]["id"]
@@ -58,7 +47,7 @@ def test_interrupted_ingest_job_is_reported_and_retry_finishes_it(tmp_path: Path
 
     proc = start_process(index, port, ENV)
     try:
-        _alive(base)
+        wait_ready(base, 120, "/healthz")
         with httpx.Client(base_url=base, timeout=60) as client:
             job = client.get(f"/v1/jobs/{job_id}").json()
             assert job["state"] == "interrupted" and "retry" in job["note"], job
