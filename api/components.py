@@ -45,6 +45,7 @@ class Components:
         return SentenceTransformerEmbedder(
             self.resolver.embedder_path(s.models.embedder), name=s.models.embedder,
             batch_size=s.ingest.embed_batch_size, backend=s.ingest.embed_backend, threads=s.models.threads,
+            cache_dir=self.resolver.cache_dir,
         )
 
     @cached_property
@@ -76,7 +77,7 @@ class Components:
 
     def embedder_info(self) -> dict[str, Any]:
         return {"name": self.settings.models.embedder, "dim": self.embedder.dim,
-                "max_seq_length": self.embedder.max_seq_length}
+                "max_seq_length": self.embedder.max_seq_length, "precision": self.embedder.precision}
 
     def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
         s = self.settings

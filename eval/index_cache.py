@@ -25,6 +25,8 @@ def index_key(comps: Components, dataset_key: str) -> str:
              and v != type(s.index).model_fields[k].default}
     if dense:
         shaping["dense"] = dense
+    if comps.embedder.precision != "fp32":  # listed only when not fp32, so older cached indexes stay valid
+        shaping["embed_precision"] = comps.embedder.precision
     if s.ingest.context_mode == "llm":
         from ingest.llm_context import PROMPT_VERSION
 

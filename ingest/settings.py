@@ -57,9 +57,11 @@ class IngestSettings(BaseModel):
     embed_batch_size: int = Field(
         default=8, ge=1, description="Texts per forward pass; small length-sorted batches stay in CPU cache."
     )
-    embed_backend: Literal["torch", "plain"] = Field(
-        default="torch",
-        description="'torch' sorts by length and tunes threads; 'plain' is stock sentence-transformers.",
+    embed_backend: Literal["auto", "onnx-int8", "torch", "plain"] = Field(
+        default="auto",
+        description="'onnx-int8': a fused int8 ONNX build of the embedder, made once into the model cache "
+                    "(BERT-family models); 'torch': the fp32 model in length-sorted batches; 'plain': stock "
+                    "sentence-transformers encode; 'auto': onnx-int8 where supported, else torch.",
     )
     context_mode: Literal["none", "structure", "llm"] = Field(
         default="structure",

@@ -85,6 +85,14 @@ class LocalIndex:
                 f"settings name {self.embedder['name']!r} ({self.embedder['dim']}-d); use the same embedder "
                 "(models.embedder) or another --index directory"
             )
+        built_precision = built.get("precision", "fp32")  # indexes from before int8 embedding were fp32
+        if built_precision != self.embedder.get("precision", "fp32"):
+            raise EmbedderMismatchError(
+                f"index {self.path} holds {built_precision} vectors but the embedder now makes "
+                f"{self.embedder.get('precision')} ones; set ingest.embed_backend to "
+                f"{'onnx-int8' if built_precision == 'int8' else 'torch'} for this index, or re-ingest into "
+                "another --index directory"
+            )
 
     def _acquire_lock(self) -> None:
         fh = open(self.path / ".lock", "a+")
