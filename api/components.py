@@ -108,9 +108,13 @@ class Components:
     def pipeline_factory(self, index: LocalIndex) -> PipelineFactory:
         return PipelineFactory(index, self.embedder, self.model)
 
-    def searcher(self, index: LocalIndex) -> HybridSearcher:
-        """`search(..., mode="hybrid")` runs the configured pipeline (settings `search.*`)."""
+    def searcher(self, index: LocalIndex, rerank: list[str] | None = None) -> HybridSearcher:
+        """`search(..., mode="hybrid")` runs the configured pipeline (settings `search.*`); `rerank`
+        replaces `search.rerank.stages` (the ask path reranks where a search call would not)."""
         s = self.settings.search
+        if rerank is not None:
+            s = s.model_copy(deep=True)
+            s.rerank.stages = list(rerank)  # type: ignore[arg-type]
         pipeline = self.pipeline_factory(index).build(s)
         return HybridSearcher(index, self.embedder, s.candidates, s.rrf_k, pipeline)
 
@@ -118,11 +122,12 @@ class Components:
         """The ask path over one opened index; models are the shared ones above. `research` overrides settings."""
         r = research or self.settings.research
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
-                                    max_documents=r.evidence_documents)
+                                    rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
+                                    document_margin=r.evidence_document_margin)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity)
         planner = None if r.plan == "never" else self.planner
-        return Researcher(self.searcher(index), selector, writer, verifier, planner, r)
+        return Researcher(self.searcher(index, r.rerank), selector, writer, verifier, planner, r)
 
     @cached_property
     def planner(self) -> ResearchPlanner:

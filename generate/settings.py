@@ -18,11 +18,25 @@ class ResearchSettings(BaseModel):
     )
     max_queries: int = Field(default=3, ge=1, le=6, description="Queries the planner may add per round.")
     chunks_per_query: int = Field(default=8, ge=1, le=50, description="Chunks retrieved for each query.")
+    rerank: list[Literal["late", "llm", "cross-encoder"]] | None = Field(
+        default=["late"],
+        description="Reranking stages for the research loop's searches (none: the same as search.rerank.stages). "
+                    "A report can afford a second more per search than an interactive search can.",
+    )
     pool_chunks: int = Field(default=12, ge=1, le=100, description="Chunks whose sentences compete as evidence.")
     evidence_sentences: int = Field(default=6, ge=1, le=40, description="Evidence sentences the writer reads.")
     evidence_documents: int = Field(default=3, ge=0, le=20,
                                     description="Documents the evidence sentences may come from (0: any).")
     evidence_tokens: int = Field(default=256, ge=32, description="Word-piece budget for all evidence sentences.")
+    evidence_rank_weight: float = Field(
+        default=0.6, ge=0, le=2,
+        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question.",
+    )
+    evidence_document_margin: float | None = Field(
+        default=0.1, ge=0,
+        description="Another document joins the evidence only when its best sentence scores within this of the "
+                    "best document's (none: no limit beyond evidence_documents).",
+    )
     enough_similarity: float = Field(
         default=0.55, ge=0, le=1,
         description="Stop searching once the best evidence sentence is this similar to the question.",

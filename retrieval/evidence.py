@@ -42,18 +42,20 @@ class Evidence:
 class EvidenceSelector:
     """Scores every sentence of the retrieved chunks against the question with the embedder.
 
-    A sentence's score is its cosine similarity to the question plus a small prior from its
-    chunk's first-stage rank, so a sentence from the best chunk wins a near tie. Sentences come
-    from a few documents at most: each document costs the writer a header line, and every extra
-    source is one more the writer can cite by mistake.
+    A sentence's score is its cosine similarity to the question plus a prior from its chunk's
+    first-stage rank, so a sentence from the best chunk wins a near tie. Sentences come from a few
+    documents at most, and a document joins only when its best sentence is within
+    `document_margin` of the best document's: each document costs the writer a header line, and
+    every extra source is one more the writer can cite by mistake.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
-                 rank_weight: float = 0.1, max_documents: int = 0) -> None:
+                 rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
         self.max_documents = max_documents  # 0: no limit
+        self.document_margin = document_margin  # None: no limit
         self.min_words = min_words
         self.rank_weight = rank_weight
 
@@ -96,8 +98,12 @@ class EvidenceSelector:
             key = " ".join(texts[i].split()).lower()
             if key in seen:
                 continue
-            if self.max_documents and hit.chunk.doc_id not in docs and len(docs) >= self.max_documents:
-                continue
+            if hit.chunk.doc_id not in docs:
+                if self.max_documents and len(docs) >= self.max_documents:
+                    continue
+                # Sentences come best first, so the first chosen is the best document's best one.
+                if chosen and self.document_margin is not None and scores[i] < chosen[0].score - self.document_margin:
+                    continue
             cost = self.embedder.count_tokens(texts[i])
             if chosen and used + cost > self.max_tokens:
                 continue

@@ -184,6 +184,25 @@ def test_evidence_comes_from_few_documents_grouped_under_one_header_each() -> No
     assert len(block) == len(ordered) + len(headers)
 
 
+def test_a_clearly_weaker_document_is_not_shown_to_the_writer() -> None:
+    docs = {"match": "Match\n\nThe harbour boats sailed out into the storms at the harbour mouth.",
+            "near": "Near\n\nThe harbour boats sailed into storms near the old harbour.",
+            "far": "Far\n\nA recipe for bread needs flour, water and storms of patience with harbour yeast."}
+    hits = ListSearch(docs).search("harbour boats storms", 10)
+    question = ["harbour boats sailed out into the storms"]
+    every = EvidenceSelector(HashingEmbedder(), 10, 1000, rank_weight=0.0).select(question, hits)
+    assert {ev.doc_id for ev in every} == {"match", "near", "far"}
+    best = max(ev.score for ev in every)
+    far = max(ev.score for ev in every if ev.doc_id == "far")
+    near = max(ev.score for ev in every if ev.doc_id == "near")
+    assert far < near < best
+    margin = (best - far + best - near) / 2  # between the two: keeps "near", drops "far"
+    kept = EvidenceSelector(HashingEmbedder(), 10, 1000, rank_weight=0.0, document_margin=margin).select(question, hits)
+    assert {ev.doc_id for ev in kept} == {"match", "near"}
+    alone = EvidenceSelector(HashingEmbedder(), 10, 1000, rank_weight=0.0, document_margin=0.0).select(question, hits)
+    assert {ev.doc_id for ev in alone} == {ev.doc_id for ev in every if ev.score == best}
+
+
 def test_a_statement_about_the_evidence_being_silent_is_not_a_finding() -> None:
     assert says_evidence_is_silent("The population of the island is not mentioned in the given evidence.")
     assert says_evidence_is_silent("No information about the population is given in the documents.")
