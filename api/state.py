@@ -73,6 +73,8 @@ class AppState:
                  "writer": lambda: c.writer_model.count_tokens("ready")}
         if self.settings.research.plan != "never":
             steps["planner"] = lambda: c.fast_model.count_tokens("ready")
+        if "late" in (self.settings.research.rerank or self.settings.search.rerank.stages):
+            steps["reranker"] = lambda: c.embedder.model  # late interaction's fp32 token vectors
         for name in steps:
             self.loading.setdefault(name, "loading")  # a retry keeps showing the last failure until it passes
         for name, load in steps.items():

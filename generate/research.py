@@ -48,6 +48,7 @@ class Researcher:
         """Load the embedder and the writer now, so a report's timings are its own. Returns seconds."""
         t0 = time.perf_counter()
         self.selector.embedder.embed(["warm up"])
+        self.search.search("warm up", 1)  # loads what the search pipeline needs (late interaction's model)
         self.writer.model.count_tokens("warm up")
         return time.perf_counter() - t0
 
