@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -144,18 +144,11 @@ class SentenceTransformerEmbedder:
             return np.asarray(out, dtype=np.float32)
         import torch
 
-        def forward(batch: list[str]) -> np.ndarray:
-            return model.encode(batch, batch_size=len(batch), normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=False)
-
-        with torch.inference_mode():
-            return self._sorted_batches(texts, forward)
-
-    def _sorted_batches(self, texts: list[str], forward: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Length-sorted small batches: little padding, and activations that stay in cache."""
         order = np.argsort([len(t) for t in texts])[::-1]
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i in range(0, len(texts), self.batch_size):
-            idx = order[i : i + self.batch_size]
-            result[idx] = forward([texts[j] for j in idx])
+        with torch.inference_mode():  # length-sorted small batches: little padding, activations stay in cache
+            for i in range(0, len(texts), self.batch_size):
+                idx = order[i : i + self.batch_size]
+                result[idx] = model.encode([texts[j] for j in idx], batch_size=len(idx), normalize_embeddings=True,
+                                           convert_to_numpy=True, show_progress_bar=False)
         return result

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ class OnnxInt8Model:
         self._pool: ThreadPoolExecutor | None = None
         self._session: Any = None
         self._tokenizer: Any = None
-        self._pooling = "mean"
+        self._pooling = _pooling_mode(self.source) or "mean"
 
     @staticmethod
     def supports(source: Path) -> bool:
@@ -61,7 +62,7 @@ class OnnxInt8Model:
             return False
         return config.get("model_type") == "bert" and "Dense" not in modules and _pooling_mode(source) is not None
 
-    @property
+    @cached_property
     def path(self) -> Path:
         """Cache file, keyed by the source weights and the recipe."""
         h = hashlib.sha256(RECIPE.encode())
@@ -110,7 +111,6 @@ class OnnxInt8Model:
         tok = Tokenizer.from_file(str(self.source / "tokenizer.json"))
         tok.enable_truncation(max_length=self.max_seq_length)
         tok.no_padding()  # tokenizer.json may pad to a fixed length; a lone text needs none
-        self._pooling = _pooling_mode(self.source) or "mean"
         try:
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own unrelated exception types for unreadable files
