@@ -16,9 +16,12 @@ err = Console(stderr=True, soft_wrap=True)
 @eval_app.command("bench-ingest")
 def bench_ingest_cmd(
     folder: Path = typer.Argument(..., help="Folder of documents to ingest into a fresh index."),
-    baseline_sample: int = typer.Option(1000, help="Chunks re-embedded with the plain path for the ratio."),
+    baseline_sample: int = typer.Option(1000, min=0, help="Chunks re-embedded with the plain path for the ratio "
+                                        "(0: skip that comparison)."),
     rounds: int = typer.Option(3, min=1, help="Alternating plain/citewise rounds on that sample; medians reported."),
     context_mode: str = typer.Option("", "--context-mode", help="none | structure | llm (default: the setting)."),
+    docs: int = typer.Option(0, "--docs", min=0, help="Only this many documents, spread evenly over the folder in "
+                             "its stable order (the same ones every run); 0: all."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -34,17 +37,18 @@ def bench_ingest_cmd(
             raise InvalidRequestError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
         settings.ingest.context_mode = context_mode  # type: ignore[assignment]
     if quiet or as_json:
-        result = bench_ingest(folder, settings, None, baseline_sample, rounds)
+        result = bench_ingest(folder, settings, None, baseline_sample, rounds, docs)
     else:
         from api.console_progress import RichProgress
 
         with RichProgress(err) as progress:
-            result = bench_ingest(folder, settings, progress, baseline_sample, rounds)
+            result = bench_ingest(folder, settings, progress, baseline_sample, rounds, docs)
     if as_json:
         out.print_json(json.dumps(result))
         return
     b = result["baseline"]
-    out.print(f"ingest {result['folder']}: {result['documents']} documents ({result['failed']} failed), "
+    sampled = f" ({len(result['sampled_documents'])} sampled)" if result["sampled_documents"] else ""
+    out.print(f"ingest {result['folder']}{sampled}: {result['documents']} documents ({result['failed']} failed), "
               f"{result['chunks']} chunks in {result['wall_seconds']} s", highlight=False)
     out.print(f"  documents/s {result['documents_per_s']}   chunks/s {result['chunks_per_s']}   "
               f"peak RSS {result['peak_rss_mb']} MB (+ each of {result['parse_workers']} parser workers up to "
@@ -53,10 +57,11 @@ def bench_ingest_cmd(
     out.print(f"  context mode {result['context_mode']}: {result['contexts_generated']} contexts generated, "
               f"{len(result['context_failed'])} documents fell back to structure", highlight=False)
     out.print(f"  embedding ({result['backend']}): {result['embed_chunks_per_s']} chunks/s during ingest", highlight=False)
-    out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "
-              f"citewise {b['optimized_chunks_per_s_same_sample']} chunks/s -> {b['speedup']}x "
-              f"(median of {b['rounds']} alternating rounds: {', '.join(f'{r}x' for r in b['speedup_per_round'])}); "
-              f"cosine to plain min {b['min_cosine_vs_plain']} mean {b['mean_cosine_vs_plain']}", highlight=False)
+    if b:
+        out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "
+                  f"citewise {b['optimized_chunks_per_s_same_sample']} chunks/s -> {b['speedup']}x "
+                  f"(median of {b['rounds']} alternating rounds: {', '.join(f'{r}x' for r in b['speedup_per_round'])}); "
+                  f"cosine to plain min {b['min_cosine_vs_plain']} mean {b['mean_cosine_vs_plain']}", highlight=False)
 
 
 @eval_app.command("bench-search")

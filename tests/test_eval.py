@@ -97,3 +97,26 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
         assert 0.0 <= m["doc_citation_precision"] <= 1.0 and m["seconds_p50"] > 0
     assert results["metrics"]["citewise"]["non_verbatim_quote_rate"] == 0.0
     assert "| citewise |" in (run / "report.md").read_text()
+
+
+def test_bench_ingest_on_a_spread_sample_of_documents(tmp_path: Path) -> None:
+    """`--docs` picks the same evenly spread files every run, so context modes compare on equal ground."""
+    from api.settings import Settings
+    from eval.bench_ingest import spread_sample
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"doc{i}.md").write_text(f"# Doc {i}\n\nSome text about topic {i}.\n")
+    (folder / "notes.xyz").write_text("not ingestible")
+    picked = spread_sample(folder, Settings(), 3)
+    assert [p.name for p in picked] == ["doc0.md", "doc3.md", "doc6.md"]
+    assert len(spread_sample(folder, Settings(), 50)) == 10
+
+    done = run_cli("eval", "bench-ingest", str(ROOT / "demo" / "peps"), "--docs", "2", "--baseline-sample", "0",
+                   "--context-mode", "none", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["documents"] == 2 and result["failed"] == 0 and result["chunks"] > 0
+    assert [Path(p).name for p in result["sampled_documents"]] == ["pep-0008.rst", "pep-0343.rst"]
+    assert result["context_mode"] == "none" and result["baseline"] is None
