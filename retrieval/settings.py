@@ -45,6 +45,9 @@ class RerankSettings(BaseModel):
     cross_encoder_blend: float = Field(default=1.0, ge=0, le=1, description="Weight of the cross-encoder's score.")
     late_top_n: int = Field(default=20, ge=1, description="Candidates rescored by MaxSim over token vectors.")
     late_blend: float = Field(default=0.5, ge=0, le=1, description="Weight of the MaxSim score.")
+    late_tokens: Literal["embedder", "fp32"] = Field(
+        default="embedder", description="Where MaxSim's token vectors come from: 'embedder', the embedding backend "
+                                        "(int8 ONNX when ingest.embed_backend resolves to it); 'fp32', the torch model.")
 
 
 class SearchSettings(BaseModel):

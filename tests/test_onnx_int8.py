@@ -59,3 +59,21 @@ def test_models_the_optimizer_cannot_fuse_are_not_offered(tmp_path: Path, embedd
     assert not OnnxInt8Model.supports(tmp_path)  # no config.json
     resolved = SentenceTransformerEmbedder(tmp_path, "folder", backend="auto", cache_dir=tmp_path)
     assert resolved.backend == "torch" and resolved.precision == "fp32"
+
+
+def test_int8_token_vectors_match_fp32_for_late_interaction(embedder: SentenceTransformerEmbedder) -> None:
+    """Late interaction takes its token vectors from the int8 model: same pieces, close vectors, same order."""
+    from retrieval.late_interaction_reranker import LateInteractionReranker
+    from retrieval.token_encoder import SentenceTransformerTokenEncoder
+
+    fp32 = SentenceTransformerTokenEncoder(SentenceTransformerEmbedder(embedder.path, embedder.name, backend="torch"))
+    texts = [QUERIES[0], *PASSAGES]
+    got, want = embedder.int8_model.token_vectors(texts), fp32.token_vectors(texts)
+    assert [g.shape for g in got] == [w.shape for w in want]  # [CLS] and [SEP] dropped from both
+    for g, w in zip(got, want):
+        assert np.allclose(np.linalg.norm(g, axis=1), 1.0, atol=1e-4)
+        assert float(np.mean(np.sum(g * w, axis=1))) > 0.95
+    ranked = [(i, 0.0) for i in range(len(PASSAGES))][::-1]  # first stage puts the answer last
+    reranked, _ = LateInteractionReranker(embedder.int8_model, blend=1.0).rerank(
+        QUERIES[0], ranked, dict(enumerate(PASSAGES)))
+    assert reranked[0][0] == 0
