@@ -31,6 +31,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 context_modes: list[str] | None = None) -> tuple[RunFolder, dict[str, Any]]:
     progress = progress or NullProgress()
     started = time.perf_counter()
+    env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = SquadWikiDataset.load(dataset_dir, limit)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
     answerable = [q for q in ds.questions if q.answerable]
@@ -77,7 +78,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         "kind": "answers", "dataset": str(dataset_dir), "questions_answerable": len(answerable),
         "questions_unanswerable": len(ds.questions) - len(answerable), "indexes": indexes,
         "systems": descriptions, "metrics": table,
-        "wall_seconds": round(time.perf_counter() - started, 1), "environment": environment(settings),
+        "wall_seconds": round(time.perf_counter() - started, 1), "environment": env,
     }
     if len(smallest) < len(answerable):
         results["subset"] = {"queries": len(smallest), "metrics": _metrics(rows_all, {n: smallest for n in ids})}

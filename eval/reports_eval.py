@@ -56,6 +56,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                                   "at the first N items)")
     progress = progress or NullProgress()
     started = time.perf_counter()
+    env = environment(settings)  # the commit and packages the run starts with, not ends with
     comps = Components(settings)
     is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
     if is_beir:
@@ -104,7 +105,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     results = {"kind": "reports", "dataset": str(dataset_dir), "task": task, "questions": len(items),
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
-               "environment": environment(settings)}
+               "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results
 

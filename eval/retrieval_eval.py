@@ -26,6 +26,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                   progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
     progress = progress or NullProgress()
     started = time.perf_counter()
+    env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = BeirDataset.load(dataset_dir, split, limit)
     comps = Components(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
@@ -65,7 +66,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                     "corpus_documents": len(ds.corpus), "index": str(index_path),
                     "index_seconds": round(index_seconds, 1),
                     "wall_seconds": round(time.perf_counter() - started, 1),
-                    "environment": environment(settings)})
+                    "environment": env})
     charts = [recall_curve_chart(folder.path, results["recall_curve"]),
               latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in names})]
     results["charts"] = [c.name for c in charts]
