@@ -74,7 +74,11 @@ class AppState:
         if self.settings.research.plan != "never":
             steps["planner"] = lambda: c.fast_model.count_tokens("ready")
         if "late" in (self.settings.research.rerank or self.settings.search.rerank.stages):
-            steps["reranker"] = lambda: c.embedder.model  # late interaction's fp32 token vectors
+            # Late interaction's token vectors: the int8 embedder's own, or the fp32 torch model's.
+            if self.settings.search.rerank.late_tokens == "embedder" and c.embedder.backend == "onnx-int8":
+                steps["reranker"] = lambda: c.embedder.int8_model.token_vectors(["ready"])
+            else:
+                steps["reranker"] = lambda: c.embedder.model
         for name in steps:
             self.loading.setdefault(name, "loading")  # a retry keeps showing the last failure until it passes
         for name, load in steps.items():
