@@ -19,6 +19,7 @@ from generate.research import Researcher
 from generate.settings import ResearchSettings
 from ingest.errors import QueueFullError
 from ingest.store.local_index import MANIFEST, LocalIndex
+from retrieval.token_encoder import late_token_encoder
 
 log = logging.getLogger("citewise.api")
 
@@ -74,11 +75,8 @@ class AppState:
         if self.settings.research.plan != "never":
             steps["planner"] = lambda: c.fast_model.count_tokens("ready")
         if "late" in (self.settings.research.rerank or self.settings.search.rerank.stages):
-            # Late interaction's token vectors: the int8 embedder's own, or the fp32 torch model's.
-            if self.settings.search.rerank.late_tokens == "embedder" and c.embedder.backend == "onnx-int8":
-                steps["reranker"] = lambda: c.embedder.int8_model.token_vectors(["ready"])
-            else:
-                steps["reranker"] = lambda: c.embedder.model
+            steps["reranker"] = lambda: late_token_encoder(c.embedder, self.settings.search.rerank.late_tokens
+                                                           ).token_vectors(["ready"])
         for name in steps:
             self.loading.setdefault(name, "loading")  # a retry keeps showing the last failure until it passes
         for name, load in steps.items():

@@ -11,7 +11,7 @@ from ingest.store.local_index import LocalIndex
 from retrieval.bm25_source import Bm25Source
 from retrieval.cross_encoder_reranker import CrossEncoderReranker
 from retrieval.dense_source import DenseSource
-from retrieval.late_interaction_reranker import LateInteractionReranker, TokenEncoder
+from retrieval.late_interaction_reranker import LateInteractionReranker
 from retrieval.llm_query_analyzer import LlmQueryAnalyzer
 from retrieval.llm_reranker import LlmReranker
 from retrieval.pipeline import RetrievalPipeline
@@ -20,7 +20,7 @@ from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion
 from retrieval.settings import SearchSettings
 from retrieval.stages import CandidateSource, Fusion, Reranker
-from retrieval.token_encoder import SentenceTransformerTokenEncoder
+from retrieval.token_encoder import late_token_encoder
 
 
 class PipelineFactory:
@@ -71,9 +71,7 @@ class PipelineFactory:
                 rerankers.append(LlmReranker(self._model(r.llm_model), r.llm_top_n, r.llm_budget_s, r.llm_blend,
                                              r.llm_passage_chars))
             elif stage == "late":
-                encoder: TokenEncoder = SentenceTransformerTokenEncoder(self.embedder, threads=s.query_threads)
-                if r.late_tokens == "embedder" and getattr(self.embedder, "backend", None) == "onnx-int8":
-                    encoder = self.embedder.int8_model  # type: ignore[attr-defined]
+                encoder = late_token_encoder(self.embedder, r.late_tokens, s.query_threads)
                 rerankers.append(LateInteractionReranker(encoder, r.late_top_n, r.late_blend))
             else:
                 if r.cross_encoder_path is None:
