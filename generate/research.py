@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol
 
 from generate.generator import Completion, Usage
@@ -30,6 +30,17 @@ MAX_QUESTION_CHARS = 2000
 
 class PassageSearch(Protocol):
     def search(self, query: str, k: int) -> list[SearchHit]: ...
+
+
+@dataclass
+class Gathered:
+    """What the search rounds found, with their trace and costs, before anything is written."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    stop: str = ""
+    trace: list[TraceStep] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    timings: dict[str, float] = field(default_factory=lambda: {"plan_s": 0.0, "search_s": 0.0, "select_s": 0.0})
 
 
 class Researcher:
@@ -62,10 +73,65 @@ class Researcher:
         emit = events or (lambda name, data: None)
         s = self.settings
         started = time.perf_counter()
-        trace: list[TraceStep] = []
-        usage = Usage()
-        timings = {"plan_s": 0.0, "search_s": 0.0, "select_s": 0.0}
+        found = self.gather(question, emit, started)
+        evidence, trace, usage, timings, stop = found.evidence, found.trace, found.usage, found.timings, found.stop
+        last_round = trace[-1].round
+        trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
 
+        emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
+        draft = self._write(question, evidence, task, usage, emit)
+        trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
+                               {"model": self.writer.model.name, **draft.completion.timings(),
+                                "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))
+        t0 = time.perf_counter()
+        # Statements about the evidence's silence are no findings; an answer that says so answers nothing.
+        findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
+        if task == "answer" and (not findings or says_evidence_is_silent(draft.answer)):
+            draft.answerable = False
+        checked = self.verifier.verify(findings, evidence) if draft.answerable else []
+        cited = [st for st in checked if st.status == "cited"]
+        unsupported = [st for st in checked if st.status != "cited"]
+        if task == "answer":
+            answer = _whole_sentences(draft.answer)
+            answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
+            # An answer none of its own citations supports is the model's memory, not the documents:
+            # the report then says the documents do not answer; verified statements stay as related findings.
+            answered = draft.answerable and bool(cited) and answer_support >= s.support_similarity
+        else:  # a verdict is checked through its statements
+            answer_support = 0.0
+            answered = draft.answerable and bool(cited)
+            answer = VERDICT_ANSWERS.get(draft.verdict or "", "")
+        if not answered:
+            answer = NOT_ANSWERED if task == "answer" else NOT_DECIDED
+        verify_s = time.perf_counter() - t0
+        trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
+            "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
+            "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
+            "problems": [p for st in unsupported for p in st.problems]}))
+        _emit_citations(cited, emit)
+        if draft.answerable and not cited:
+            unsupported = unsupported or [Statement(text=draft.answer or answer, status="unsupported",
+                                                    problems=["no statement with a verified citation"])]
+        total = time.perf_counter() - started
+        llm = usage.prefill_s + usage.decode_s
+        timings.update({"prefill_s": usage.prefill_s, "decode_s": usage.decode_s, "verify_s": verify_s,
+                        "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
+        return Report(
+            question=question, answered=answered, answer=answer,
+            verdict=(draft.verdict if answered else "not enough evidence") if task == "check" else None,
+            statements=cited, unsupported=unsupported,
+            evidence=evidence, trace=trace, stop_reason=stop, timings={k: round(v, 3) for k, v in timings.items()},
+            tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
+                    "cached": usage.cached_tokens, "calls": usage.calls},
+            models={"writer": self.writer.model.name,
+                    **({"planner": self.planner.model.name} if self.planner else {})},
+        )
+
+    def gather(self, question: str, emit: Events, started: float) -> Gathered:
+        """Search, select evidence, and search again with planned queries until it is enough or a limit stops it."""
+        s = self.settings
+        found = Gathered()
+        trace, usage, timings = found.trace, found.usage, found.timings
         queries: list[str] = [question]
         pending: list[str] = [question]
         rankings: dict[str, list[tuple[int, float]]] = {}
@@ -119,63 +185,16 @@ class Researcher:
                 stop = f"the planner found no new queries; best sentence similarity {best:.2f}"
                 break
             queries += pending
-        last_round = trace[-1].round
-        trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
-        emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
+        found.evidence, found.stop = evidence, stop
+        return found
 
-        if evidence:
-            draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}), task=task)
-        else:  # nothing to cite: no model call can change the outcome
-            draft = Draft(answerable=False, answer=NOT_ANSWERED, statements=[], completion=Completion(text=""),
-                          raw="")
-        if evidence:
-            usage.add(draft.completion, self.writer.model.name)
-        trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
-                               {"model": self.writer.model.name, **draft.completion.timings(),
-                                "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))
-        t0 = time.perf_counter()
-        # Statements about the evidence's silence are no findings; an answer that says so answers nothing.
-        findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
-        if task == "answer" and (not findings or says_evidence_is_silent(draft.answer)):
-            draft.answerable = False
-        checked = self.verifier.verify(findings, evidence) if draft.answerable else []
-        cited = [st for st in checked if st.status == "cited"]
-        unsupported = [st for st in checked if st.status != "cited"]
-        if task == "answer":
-            answer = _whole_sentences(draft.answer)
-            answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
-            # An answer none of its own citations supports is the model's memory, not the documents:
-            # the report then says the documents do not answer; verified statements stay as related findings.
-            answered = draft.answerable and bool(cited) and answer_support >= s.support_similarity
-        else:  # a verdict is checked through its statements
-            answer_support = 0.0
-            answered = draft.answerable and bool(cited)
-            answer = VERDICT_ANSWERS.get(draft.verdict or "", "")
-        if not answered:
-            answer = NOT_ANSWERED if task == "answer" else NOT_DECIDED
-        verify_s = time.perf_counter() - t0
-        trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
-            "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
-            "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
-            "problems": [p for st in unsupported for p in st.problems]}))
-        _emit_citations(cited, emit)
-        if draft.answerable and not cited:
-            unsupported = unsupported or [Statement(text=draft.answer or answer, status="unsupported",
-                                                    problems=["no statement with a verified citation"])]
-        total = time.perf_counter() - started
-        llm = usage.prefill_s + usage.decode_s
-        timings.update({"prefill_s": usage.prefill_s, "decode_s": usage.decode_s, "verify_s": verify_s,
-                        "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
-        return Report(
-            question=question, answered=answered, answer=answer,
-            verdict=(draft.verdict if answered else "not enough evidence") if task == "check" else None,
-            statements=cited, unsupported=unsupported,
-            evidence=evidence, trace=trace, stop_reason=stop, timings={k: round(v, 3) for k, v in timings.items()},
-            tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
-                    "cached": usage.cached_tokens, "calls": usage.calls},
-            models={"writer": self.writer.model.name,
-                    **({"planner": self.planner.model.name} if self.planner else {})},
-        )
+    def _write(self, question: str, evidence: list[Evidence], task: str, usage: Usage, emit: Events) -> Draft:
+        """The writer's draft; with no evidence there is nothing to cite and no model call can change that."""
+        if not evidence:
+            return Draft(answerable=False, answer=NOT_ANSWERED, statements=[], completion=Completion(text=""), raw="")
+        draft = self.writer.write(question, evidence, on_text=lambda t: emit("token", {"text": t}), task=task)
+        usage.add(draft.completion, self.writer.model.name)
+        return draft
 
     def _plan(self, question: str, queries: list[str], evidence: list[Evidence], round_no: int,
               trace: list[TraceStep], usage: Usage, timings: dict[str, float], emit: Events) -> list[str]:
