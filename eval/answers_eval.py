@@ -20,7 +20,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.run_folder import RunFolder
 from ingest.progress import NullProgress, Progress
-from retrieval.systems import build_system, describe, split_limit
+from retrieval.systems import build_system, describe, split_limit, timed_run
 
 KS = (1, 3, 5, 10, 20)
 
@@ -62,9 +62,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 progress.stage(label, len(mine))
                 progress.advance(label, len(mine) - len(todo))
                 for q in todo:
-                    t1 = time.perf_counter()
-                    ranked = system(q.question, max(KS))
-                    seconds = time.perf_counter() - t1
+                    ranked, seconds, _ = timed_run(system, q.question, max(KS))
                     rows = index.chunks([cid for cid, _ in ranked])
                     texts = [rows[cid].text for cid, _ in ranked if cid in rows]
                     first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)

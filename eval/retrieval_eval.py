@@ -15,7 +15,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.run_folder import RunFolder
 from ingest.progress import NullProgress, Progress
-from retrieval.systems import build_system, describe, split_limit
+from retrieval.systems import build_system, describe, split_limit, timed_run
 
 DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
 CHUNK_DEPTH = 300  # chunks fetched to fill DOC_DEPTH documents when documents have several chunks
@@ -46,9 +46,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
             progress.stage(name, len(subsets[name]))
             progress.advance(name, len(subsets[name]) - len(todo))
             for qid in todo:
-                t0, c0 = time.perf_counter(), time.process_time()
-                ranked = system(ds.queries[qid], CHUNK_DEPTH)
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+                ranked, seconds, cpu = timed_run(system, ds.queries[qid], CHUNK_DEPTH)
                 doc_ids = _documents(index, ranked)
                 folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds,
                                "cpu_seconds": cpu})

@@ -30,7 +30,8 @@ class QueryAnalysis:
     queries: list[str]
     passage: str = ""
     cached: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # when cached: what it cost when it was made
+    cpu_seconds: float = 0.0
     error: str = ""
 
     def search_queries(self) -> list[str]:

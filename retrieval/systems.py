@@ -10,15 +10,18 @@ BM25 baseline. Everything not named comes from the configured settings (top-N, b
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from ingest.errors import InvalidRequestError
 from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
+from retrieval.pipeline import PipelineResult
 from retrieval.pipeline_factory import PipelineFactory
 from retrieval.settings import SearchSettings
 
 #: A system maps (query, how many chunks) to ranked (chunk id, score) pairs.
-System = Callable[[str, int], list[tuple[int, float]]]
+#: (query, k) -> the pipeline's result: its ranking, and the query analysis whose cost an evaluation counts.
+System = Callable[[str, int], PipelineResult]
 
 FIRST_STAGES = {
     "bm25": "BM25 with the index's analyzer (Snowball stemming, English stopwords by default)",
@@ -84,9 +87,9 @@ def build_system(name: str, factory: PipelineFactory, base: SearchSettings, cand
     if name == "bm25-plain":
         rows = list(factory.index.store.index_texts())
         plain = Bm25Index.build(Bm25Analyzer(None, None), [r[0] for r in rows], [r[1] for r in rows])
-        return lambda q, n: plain.search(q, n)
+        return lambda q, n: PipelineResult(plain.search(q, n))
     pipeline = factory.build(system_settings(name, base), candidates)
-    return lambda q, n: pipeline.run(q, n).ranked[:n]
+    return pipeline.run
 
 
 def split_limit(spec: str) -> tuple[str, int | None]:
@@ -97,3 +100,18 @@ def split_limit(spec: str) -> tuple[str, int | None]:
     if not cap.isdigit() or int(cap) < 1:
         raise InvalidRequestError(f"bad query limit in {spec!r}: write NAME@N with N >= 1")
     return name, int(cap)
+
+
+def timed_run(system: System, query: str, k: int) -> tuple[list[tuple[int, float]], float, float]:
+    """The first `k` of the ranking, with wall and CPU seconds.
+
+    A query analysis served from the cache counts at what it cost when it was made, so a system's
+    latency does not depend on whether another system (or an earlier run) analysed the query first.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = system(query, k)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if result.analysis is not None and result.analysis.cached:
+        seconds += result.analysis.seconds
+        cpu += result.analysis.cpu_seconds
+    return result.ranked[:k], seconds, cpu

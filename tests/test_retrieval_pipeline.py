@@ -13,13 +13,13 @@ from generate.generator import Completion, Message
 from ingest.errors import ConfigError, InvalidRequestError
 from retrieval.llm_query_analyzer import LlmQueryAnalyzer
 from retrieval.llm_reranker import LlmReranker
-from retrieval.pipeline import RetrievalPipeline
+from retrieval.pipeline import PipelineResult, RetrievalPipeline
 from retrieval.query_cache import QueryCache
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion
 from retrieval.settings import SearchSettings
 from retrieval.stages import QueryAnalysis, Ranked
-from retrieval.systems import split_limit, system_settings, validate
+from retrieval.systems import split_limit, system_settings, timed_run, validate
 
 TEXTS = {1: "cats purr", 2: "dogs bark loudly", 3: "the cat sat", 4: "birds sing"}
 
@@ -66,6 +66,7 @@ class FakeGenerator:
              stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
         self.calls.append(messages)
         self.schemas.append(schema)
+        time.sleep(self.delay)
         return Completion(self.reply)
 
     def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
@@ -129,6 +130,21 @@ def test_llm_reranker_stops_at_its_time_budget() -> None:
     out, info = LlmReranker(gen, top_n=4, budget_s=0.01, blend=1.0).rerank("q", ranked, texts([1, 2, 3, 4]))
     assert info["scored"] == 1 and info["budget_hit"]  # one judgement always runs, then the budget stops it
     assert out == [(1, 1.0), (2, 3.0), (3, 2.0), (4, 1.0)]  # a head of one keeps its place
+
+
+def test_a_cached_query_analysis_counts_at_what_it_cost_to_make(tmp_path: Path) -> None:
+    """A system's measured latency must not depend on which system (or earlier run) analysed the query first."""
+    made = LlmQueryAnalyzer(FakeGenerator(reply='{"queries": ["feline rest"]}', delay=0.05),
+                            cache=QueryCache(tmp_path)).analyze("cat")
+    hit = LlmQueryAnalyzer(FakeGenerator(reply="{}"), cache=QueryCache(tmp_path)).analyze("cat")  # from disk
+    assert not made.cached and made.seconds >= 0.05 and made.cpu_seconds >= 0
+    assert hit.cached and hit.queries == ["feline rest"] and hit.seconds == pytest.approx(made.seconds)
+
+    def system(query: str, k: int) -> PipelineResult:
+        return PipelineResult([(1, 1.0), (2, 0.5), (3, 0.1)], analysis=hit)
+
+    ranked, seconds, _ = timed_run(system, "cat", 2)
+    assert ranked == [(1, 1.0), (2, 0.5)] and seconds >= made.seconds
 
 
 def test_query_analyzer_schema_parse_and_cache(tmp_path: Path) -> None:
