@@ -19,7 +19,6 @@ from retrieval.pipeline import PipelineResult
 from retrieval.pipeline_factory import PipelineFactory
 from retrieval.settings import SearchSettings
 
-#: A system maps (query, how many chunks) to ranked (chunk id, score) pairs.
 #: (query, k) -> the pipeline's result: its ranking, and the query analysis whose cost an evaluation counts.
 System = Callable[[str, int], PipelineResult]
 
