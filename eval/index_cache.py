@@ -43,6 +43,8 @@ def prepared_index(comps: Components, root: Path, dataset_key: str,
     path = Path(root) / "indexes" / index_key(comps, dataset_key)
     done_marker = path / "eval-complete"
     if done_marker.exists():
+        with comps.open_index(path, writable=True) as index:
+            index.flush()  # republishes BM25 if its settings changed (bm25_neighbours), without re-embedding
         return path
     with comps.open_index(path, writable=True) as index:
         summary = ingest(index)

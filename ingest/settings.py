@@ -110,6 +110,13 @@ class IndexSettings(BaseModel):
         default="english", description="Snowball stemmer language for BM25, or null for none."
     )
     bm25_stopwords: str | None = Field(default="en", description="Stopword list for BM25, or null.")
+    bm25_neighbours: int = Field(
+        default=0, ge=0, le=8,
+        description="Chunks before and after a chunk, in its document, whose text its BM25 entry also holds: a "
+                    "question's terms are often spread wider than one chunk. Search still returns and quotes the "
+                    "chunk alone. A writer (`citewise ingest`) applies a change without re-embedding; readers "
+                    "search what the index holds.",
+    )
     dense_index: Literal["auto", "flat", "hnsw"] = Field(
         default="auto",
         description="FAISS index type: 'flat' is exact, 'hnsw' approximate; 'auto' is flat below exact_below "

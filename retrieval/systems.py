@@ -84,7 +84,7 @@ def validate(names: list[str]) -> None:
 def build_system(name: str, factory: PipelineFactory, base: SearchSettings, candidates: int) -> System:
     """Build one named system over an opened index; unknown names are a clear error."""
     if name == "bm25-plain":
-        rows = list(factory.index.store.index_texts())
+        rows = list(factory.index.store.index_texts(factory.index.bm25.neighbours))
         plain = Bm25Index.build(Bm25Analyzer(None, None), [r[0] for r in rows], [r[1] for r in rows])
         return lambda q, n: PipelineResult(plain.search(q, n))
     pipeline = factory.build(system_settings(name, base), candidates)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from retrieval.late_interaction_reranker import TokenEncoder
 
 
 class SentenceTransformerTokenEncoder:
@@ -32,7 +35,7 @@ class SentenceTransformerTokenEncoder:
         return result
 
 
-def late_token_encoder(embedder: Any, source: str, threads: int = 1) -> Any:
+def late_token_encoder(embedder: Any, source: str, threads: int = 1) -> TokenEncoder:
     """Where late interaction gets its token vectors (setting `search.rerank.late_tokens`).
 
     'embedder' takes them from the int8 ONNX model when that is the embedding backend: the same

@@ -123,3 +123,40 @@ def test_editing_one_section_reembeds_only_that_chunk(tmp_path: Path, make_compo
         stored = index.store.vectors(list(rows), 384)
         assert np.allclose(stored, embedder.embed(embed_texts), atol=1e-4)
 
+
+
+def test_bm25_neighbours_widen_what_a_chunk_matches_and_apply_without_reembedding(
+        tmp_path: Path, make_components) -> None:
+    """A chunk's BM25 entry can hold its neighbours' text; changing that rebuilds only BM25, and a
+    reader searches what the writer published, whatever its own setting."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    def filler(name: str) -> str:
+        return f"The {name} section says something specific. " * 15
+
+    (docs / "paper.md").write_text(
+        "# Paper\n\n"
+        f"## Origins\n\nThe zeppelin came first. {filler('origins')}\n\n"
+        f"## Methods\n\n{filler('methods')}\n\n"
+        f"## Results\n\nThe saffron came last. {filler('results')}\n")
+    comps = make_components()
+    comps.settings.index.bm25_neighbours = 0
+    with comps.open_index(writable=True) as index:
+        comps.ingestor(index).ingest_paths([docs])
+        rows = index.chunks(index.store.chunk_ids().tolist())
+        by_section = {r.headings[-1]: cid for cid, r in rows.items()}
+        assert len(by_section) == 3
+        assert by_section["Methods"] not in [cid for cid, _ in index.search_bm25("zeppelin saffron", 5)]
+        faiss_file = index.manifest["faiss_file"]
+
+    comps.settings.index.bm25_neighbours = 1
+    with comps.open_index(writable=True) as index:
+        index.flush()  # no documents changed: only BM25 is rebuilt and published
+        assert index.manifest["bm25"]["neighbours"] == 1 and index.manifest["faiss_file"] == faiss_file
+        assert index.search_bm25("zeppelin saffron", 5)[0][0] == by_section["Methods"]
+
+    comps.settings.index.bm25_neighbours = 0
+    with comps.open_index() as index:
+        assert index.search_bm25("zeppelin saffron", 5)[0][0] == by_section["Methods"]
+        methods = index.chunks([by_section["Methods"]])[by_section["Methods"]]
+        assert "zeppelin" not in methods.text and "saffron" not in methods.text  # quotes stay the chunk's own

@@ -32,22 +32,25 @@ class Bm25Analyzer:
 
 
 class Bm25Index:
-    """A bm25s retriever plus the chunk id of each indexed row."""
+    """A bm25s retriever plus the chunk id of each indexed row, and how many neighbouring chunks on
+    each side each row's text holds (recorded, so a reader knows what it searches)."""
 
-    def __init__(self, analyzer: Bm25Analyzer, retriever: Any = None, ids: np.ndarray | None = None) -> None:
+    def __init__(self, analyzer: Bm25Analyzer, retriever: Any = None, ids: np.ndarray | None = None,
+                 neighbours: int = 0) -> None:
         self.analyzer = analyzer
+        self.neighbours = neighbours
         self._retriever = retriever
         self._ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
 
     @classmethod
-    def build(cls, analyzer: Bm25Analyzer, ids: list[int], texts: list[str]) -> Bm25Index:
+    def build(cls, analyzer: Bm25Analyzer, ids: list[int], texts: list[str], neighbours: int = 0) -> Bm25Index:
         import bm25s
 
         if not ids:
-            return cls(analyzer)
+            return cls(analyzer, neighbours=neighbours)
         retriever = bm25s.BM25()
         retriever.index(analyzer.tokens(texts), show_progress=False)
-        return cls(analyzer, retriever, np.asarray(ids, dtype=np.int64))
+        return cls(analyzer, retriever, np.asarray(ids, dtype=np.int64), neighbours)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -72,7 +75,7 @@ class Bm25Index:
         tmp.mkdir(parents=True)
         np.save(tmp / "ids.npy", self._ids)
         meta = {"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords,
-                "empty": self._retriever is None}
+                "neighbours": self.neighbours, "empty": self._retriever is None}
         (tmp / "analyzer.json").write_text(json.dumps(meta))
         if self._retriever is not None:
             self._retriever.save(str(tmp / "bm25s"))
@@ -92,4 +95,4 @@ class Bm25Index:
             raise ValueError("analyzer changed")
         ids = np.load(directory / "ids.npy")
         retriever = None if meta["empty"] else bm25s.BM25.load(str(directory / "bm25s"))
-        return cls(analyzer, retriever, ids)
+        return cls(analyzer, retriever, ids, int(meta.get("neighbours", 0)))

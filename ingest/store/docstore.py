@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
@@ -262,15 +263,22 @@ class SqliteDocStore:
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def index_texts(self) -> Iterator[tuple[int, str]]:
-        """(chunk id, text to index) for every chunk: context, then title and section, then the chunk."""
-        cur = self.conn.execute(
-            "SELECT c.id, c.context, c.start, c.end, d.text FROM chunks c JOIN documents d ON d.id = c.doc_id "
-            "ORDER BY c.id"
-        )
-        for cid, context, start, end, text in cur:
-            body = text[start:end]
-            yield int(cid), f"{context}\n{body}" if context else body
+    def index_texts(self, neighbours: int = 0) -> Iterator[tuple[int, str]]:
+        """(chunk id, text to index) for every chunk, by id: its context line, then its text widened by
+        `neighbours` chunks on each side within its document."""
+        rows = self.conn.execute(
+            "SELECT id, doc_id, context, start, end FROM chunks ORDER BY doc_id, ordinal").fetchall()
+        out: list[tuple[int, str]] = []
+        for doc_id, group in groupby(rows, key=lambda r: r[1]):
+            chunks = list(group)
+            text = self.document_text(doc_id) or ""
+            for i, (cid, _, context, start, end) in enumerate(chunks):
+                lo = min(start, chunks[max(i - neighbours, 0)][3])
+                hi = max(end, chunks[min(i + neighbours, len(chunks) - 1)][4])
+                body = text[lo:hi]
+                out.append((int(cid), f"{context}\n{body}" if context else body))
+        out.sort(key=lambda item: item[0])
+        yield from out
 
     def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}

@@ -138,17 +138,22 @@ class LocalIndex:
             gen = self.store.generation
             faiss_index = self.faiss
             dense = faiss_index.spec.to_dict()
-            if (self.manifest.get("generation") == gen and self.manifest.get("faiss_file")
-                    and self.manifest.get("dense_index") == dense and not self._faiss_rebuilt):
-                return
             bm25 = self.bm25
-            # a rebuild (type switch) within one generation needs a new file name too
-            faiss_name, bm25_name = f"vectors-{gen}-{faiss_index.spec.kind}.faiss", f"bm25-{gen}"
-            faiss_index.save(self.path / faiss_name)
+            record = {"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords,
+                      "neighbours": bm25.neighbours}
+            if (self.manifest.get("generation") == gen and self.manifest.get("faiss_file")
+                    and self.manifest.get("dense_index") == dense and not self._faiss_rebuilt
+                    and self.manifest.get("bm25") == record):
+                return
+            # a rebuild (type switch, BM25 setting) within one generation needs a new file name too
+            faiss_name = f"vectors-{gen}-{faiss_index.spec.kind}.faiss"
+            bm25_name = f"bm25-{gen}" + (f"-w{bm25.neighbours}" if bm25.neighbours else "")
+            if (self.manifest.get("faiss_file") != faiss_name or self._faiss_rebuilt
+                    or not (self.path / faiss_name).exists()):
+                faiss_index.save(self.path / faiss_name)
             if not (self.path / bm25_name).exists() or self.manifest.get("bm25_dir") != bm25_name:
                 bm25.save(self.path / bm25_name)
-            manifest = dict(self.manifest, generation=gen, faiss_file=faiss_name, bm25_dir=bm25_name,
-                            bm25={"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords},
+            manifest = dict(self.manifest, generation=gen, faiss_file=faiss_name, bm25_dir=bm25_name, bm25=record,
                             dense_index=dense)
             manifest.update(self.settings)
             write_manifest(self.path / MANIFEST, manifest)
@@ -244,14 +249,21 @@ class LocalIndex:
             return self._bm25
 
     def _load_bm25(self, gen: int) -> Bm25Index:
+        """The published BM25 when it is current; a writer whose `bm25_neighbours` differs rebuilds it
+        (readers search what the writer published), as does anyone catching up a newer generation."""
+        wanted = self.index_settings.bm25_neighbours
         name = self.manifest.get("bm25_dir")
         if name and self.manifest.get("generation") == gen and (self.path / name).exists():
             try:
-                return Bm25Index.load(self.path / name, self.analyzer)
+                stored = Bm25Index.load(self.path / name, self.analyzer)
+                if not self.writable or stored.neighbours == wanted:
+                    return stored
             except Exception:  # stale analyzer or damaged files: rebuild from the store
                 pass
-        rows = list(self.store.index_texts())
-        return Bm25Index.build(self.analyzer, [r[0] for r in rows], [r[1] for r in rows])
+        if not self.writable and "bm25" in self.manifest:  # published before the setting existed: 0
+            wanted = int(self.manifest["bm25"].get("neighbours", 0))
+        rows = list(self.store.index_texts(wanted))
+        return Bm25Index.build(self.analyzer, [r[0] for r in rows], [r[1] for r in rows], wanted)
 
     # -- reads ------------------------------------------------------------------------------
     def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
