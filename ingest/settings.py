@@ -112,10 +112,12 @@ class IndexSettings(BaseModel):
     bm25_stopwords: str | None = Field(default="en", description="Stopword list for BM25, or null.")
     bm25_neighbours: int = Field(
         default=0, ge=0, le=8,
-        description="Chunks before and after a chunk, in its document, whose text its BM25 entry also holds: a "
-                    "question's terms are often spread wider than one chunk. Search still returns and quotes the "
-                    "chunk alone. A writer (`citewise ingest`) applies a change without re-embedding; readers "
-                    "search what the index holds.",
+        description="Chunks before and after a chunk, in its document, whose text its BM25 entry also holds, for "
+                    "short documents whose terms spread over a few chunks (abstracts). Search still returns and "
+                    "quotes the chunk alone. 1 lifted BM25 on SciFact train from nDCG@10 0.684 to 0.702 (fused "
+                    "0.729 to 0.735), but on squad-wiki's long articles it ranks an answer's neighbours beside it: "
+                    "fused answer-hit@1 fell from 0.921 to 0.829. A writer (`citewise ingest`) applies a change by "
+                    "rebuilding BM25 only; readers search what the index holds.",
     )
     dense_index: Literal["auto", "flat", "hnsw"] = Field(
         default="auto",
