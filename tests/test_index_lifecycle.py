@@ -124,13 +124,13 @@ def test_editing_one_section_reembeds_only_that_chunk(tmp_path: Path, make_compo
         assert np.allclose(stored, embedder.embed(embed_texts), atol=1e-4)
 
 
-
 def test_bm25_neighbours_widen_what_a_chunk_matches_and_apply_without_reembedding(
         tmp_path: Path, make_components) -> None:
     """A chunk's BM25 entry can hold its neighbours' text; changing that rebuilds only BM25, and a
     reader searches what the writer published, whatever its own setting."""
     docs = tmp_path / "docs"
     docs.mkdir()
+
     def filler(name: str) -> str:
         return f"The {name} section says something specific. " * 15
 

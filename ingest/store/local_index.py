@@ -138,13 +138,14 @@ class LocalIndex:
             gen = self.store.generation
             faiss_index = self.faiss
             dense = faiss_index.spec.to_dict()
-            bm25 = self.bm25
+            # a writer's BM25 always holds its own setting (see _load_bm25), so nothing needs loading to compare
             record = {"stemmer": self.analyzer.stemmer_name, "stopwords": self.analyzer.stopwords,
-                      "neighbours": bm25.neighbours}
+                      "neighbours": self.index_settings.bm25_neighbours}
             if (self.manifest.get("generation") == gen and self.manifest.get("faiss_file")
                     and self.manifest.get("dense_index") == dense and not self._faiss_rebuilt
                     and self.manifest.get("bm25") == record):
                 return
+            bm25 = self.bm25
             # a rebuild (type switch, BM25 setting) within one generation needs a new file name too
             faiss_name = f"vectors-{gen}-{faiss_index.spec.kind}.faiss"
             bm25_name = f"bm25-{gen}" + (f"-w{bm25.neighbours}" if bm25.neighbours else "")
