@@ -133,7 +133,7 @@ def _citewise_row(report: Any, index: Any) -> dict[str, Any]:
     t = report.timings
     return {"answered": report.answered, "answer": report.answer, "verdict": report.verdict, "citations": cites,
             "unsupported": len(report.unsupported), "prefill_s": t["prefill_s"], "decode_s": t["decode_s"],
-            "llm_s": t["llm_s"], "stop": report.stop_reason, "tokens": report.tokens}
+            "llm_s": t["llm_s"], "stop": report.stop_reason, "tokens": report.tokens, "timings": dict(t)}
 
 
 def _baseline_row(answer: Any, index: Any) -> dict[str, Any]:

@@ -46,7 +46,8 @@ def render_markdown(report: Report) -> str:
             lines.append(f"- **{ev.title}** — `{ev.source}`: {' '.join(ev.text.split())[:200]}")
         lines.append("")
     t = report.timings
-    lines.append(f"_{t.get('total_s', 0):.1f} s: search {t.get('search_s', 0):.1f}, plan {t.get('plan_s', 0):.1f}, "
+    lines.append(f"_{t.get('total_s', 0):.1f} s: search {t.get('search_s', 0):.1f}, "
+                 f"rerank {t.get('rerank_s', 0):.1f}, plan {t.get('plan_s', 0):.1f}, "
                  f"prefill {t.get('prefill_s', 0):.1f}, decode {t.get('decode_s', 0):.1f}, "
                  f"other {t.get('other_s', 0):.1f}; {report.tokens.get('prompt', 0)} prompt + "
                  f"{report.tokens.get('completion', 0)} generated tokens; stopped: {report.stop_reason}_")

@@ -16,6 +16,7 @@ from generate.writer import ANSWER_MAX_CHARS, Draft, ReportWriter, grouped
 from ingest.errors import InvalidRequestError
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.hybrid import SearchHit, rrf
+from retrieval.pipeline import PipelineResult
 
 #: Called with (event name, details) as the loop runs: progress lines, streamed answer text.
 Events = Callable[[str, dict[str, Any]], None]
@@ -29,7 +30,9 @@ MAX_QUESTION_CHARS = 2000
 
 
 class PassageSearch(Protocol):
-    def search(self, query: str, k: int) -> list[SearchHit]: ...
+    """Hits plus the pipeline's stage trace, so a report can time reranking apart from search."""
+
+    def explain(self, query: str, k: int) -> tuple[list[SearchHit], PipelineResult]: ...
 
 
 @dataclass
@@ -40,7 +43,8 @@ class Gathered:
     stop: str = ""
     trace: list[TraceStep] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    timings: dict[str, float] = field(default_factory=lambda: {"plan_s": 0.0, "search_s": 0.0, "select_s": 0.0})
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"plan_s": 0.0, "search_s": 0.0, "rerank_s": 0.0, "select_s": 0.0})
 
 
 class Researcher:
@@ -59,7 +63,7 @@ class Researcher:
         """Load the embedder and the writer now, so a report's timings are its own. Returns seconds."""
         t0 = time.perf_counter()
         self.selector.embedder.embed(["warm up"])
-        self.search.search("warm up", 1)  # loads what the search pipeline needs (late interaction's model)
+        self.search.explain("warm up", 1)  # loads what the search pipeline needs (late interaction's model)
         self.writer.model.count_tokens("warm up")
         return time.perf_counter() - t0
 
@@ -145,16 +149,19 @@ class Researcher:
         for round_no in range(1, s.max_rounds + 1):
             for q in pending:
                 t0 = time.perf_counter()
-                hits = self.search.search(q, s.chunks_per_query)
+                hits, result = self.search.explain(q, s.chunks_per_query)
                 took = time.perf_counter() - t0
-                timings["search_s"] += took
+                rerank_s = min(took, result.seconds_in("rerank"))
+                timings["search_s"] += took - rerank_s  # stages are disjoint: search_s excludes reranking
+                timings["rerank_s"] += rerank_s
                 rankings[q] = [(h.chunk.id, h.score) for h in hits]
                 for h in hits:
                     hits_by_id.setdefault(h.chunk.id, h)
                     found_by.setdefault(h.chunk.id, []).append(q)
                 trace.append(TraceStep("search", round_no, round(took, 3), {
-                    "query": q, "found": [{"chunk_id": h.chunk.id, "title": h.chunk.title,
-                                           "section": h.chunk.headings, "score": round(h.score, 4)} for h in hits]}))
+                    "query": q, "rerank_s": round(rerank_s, 3),
+                    "found": [{"chunk_id": h.chunk.id, "title": h.chunk.title,
+                               "section": h.chunk.headings, "score": round(h.score, 4)} for h in hits]}))
                 emit("search", {"round": round_no, "query": q, "hits": len(hits)})
             pooled = [hits_by_id[cid] for cid, _ in rrf(rankings, 60)[: s.pool_chunks]]
             t0 = time.perf_counter()

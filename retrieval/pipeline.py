@@ -29,6 +29,10 @@ class PipelineResult:
     def seconds(self) -> float:
         return sum(t.seconds for t in self.trace)
 
+    def seconds_in(self, kind: str) -> float:
+        """Seconds spent in one kind of stage ("rerank", ...), so a report can time its stages apart."""
+        return sum(t.seconds for t in self.trace if t.kind == kind)
+
 
 class RetrievalPipeline:
     """Runs the configured stages for one question; holds no per-query state, so it can be shared."""
@@ -69,7 +73,7 @@ class RetrievalPipeline:
             queries = analysis.search_queries()
             detail = f"{len(queries) - 1} generated queries" + (" (cached)" if analysis.cached else "")
             trace.append(StageTrace("analysis", detail + (f"; {analysis.error}" if analysis.error else ""),
-                                    time.perf_counter() - t0, extra={"queries": queries}))
+                                    time.perf_counter() - t0, extra={"queries": queries}, kind="analysis"))
         rankings: list[Ranking] = []
         for source in self.sources:
             t0 = time.perf_counter()
@@ -77,24 +81,25 @@ class RetrievalPipeline:
                 rankings.append(Ranking(source.name, i, items))
             mine = [r for r in rankings if r.source == source.name]
             trace.append(StageTrace(source.name, f"{len(mine)} queries x {self.candidates} candidates",
-                                    time.perf_counter() - t0, mine[0].items[:TRACE_ITEMS] if mine else []))
+                                    time.perf_counter() - t0, mine[0].items[:TRACE_ITEMS] if mine else [],
+                                    kind="source"))
         t0 = time.perf_counter()
         if len(rankings) == 1:
             ranked = list(rankings[0].items)
         else:
             ranked = self.fusion.fuse(rankings)
             trace.append(StageTrace(f"fusion:{self.fusion.name}", f"{len(rankings)} rankings -> {len(ranked)}",
-                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS]))
+                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS], kind="fusion"))
         for reranker in self.rerankers:
             t0 = time.perf_counter()
             texts = self.fetch_texts([cid for cid, _ in ranked[: reranker.top_n]])
             ranked, info = reranker.rerank(question, ranked, texts)
             trace.append(StageTrace(reranker.name, f"top {reranker.top_n}: {info.get('scored', 0)} scored",
-                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS], info))
+                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS], info, "rerank"))
         if self.evidence is not None:
             t0 = time.perf_counter()
             texts = self.fetch_texts([cid for cid, _ in ranked[: max(k, TRACE_ITEMS)]])
             ranked, info = self.evidence.select(question, ranked, texts)
             trace.append(StageTrace(self.evidence.name, "evidence selection", time.perf_counter() - t0,
-                                    ranked[:TRACE_ITEMS], info))
+                                    ranked[:TRACE_ITEMS], info, "evidence"))
         return PipelineResult(ranked, trace, analysis, rankings)

@@ -49,6 +49,7 @@ class StageTrace:
     seconds: float
     items: Ranked = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""  # analysis | source | fusion | rerank | evidence: what a report's timings add up by
 
 
 class QueryAnalyzer(Protocol):

@@ -13,6 +13,7 @@ import numpy as np
 from generate.generator import Completion
 from ingest.store.docstore import ChunkRow
 from retrieval.hybrid import SearchHit
+from retrieval.pipeline import PipelineResult
 
 
 class HashingEmbedder:
@@ -87,6 +88,10 @@ class ListSearch:
         scored = [(s, c) for s, c in scored if s > 0]
         scored.sort(key=lambda sc: (-sc[0], sc[1].id))
         return [SearchHit(c, float(s)) for s, c in scored[:k]]
+
+    def explain(self, query: str, k: int) -> tuple[list[SearchHit], PipelineResult]:
+        """No pipeline stages here, so no reranking seconds."""
+        return self.search(query, k), PipelineResult([])
 
     def document_text(self, doc_id: str) -> str | None:
         return self.docs.get(doc_id)

@@ -52,7 +52,7 @@ def test_cited_statement_carries_a_verbatim_quote_with_offsets() -> None:
     assert "1820" in c.quote
     steps = [t.step for t in report.trace]
     assert steps[:2] == ["search", "select"] and steps[-2:] == ["write", "verify"]
-    assert {"search_s", "prefill_s", "decode_s", "total_s"} <= set(report.timings)
+    assert {"search_s", "rerank_s", "prefill_s", "decode_s", "total_s"} <= set(report.timings)
 
 
 def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited() -> None:
