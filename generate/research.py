@@ -152,7 +152,7 @@ class Researcher:
                 hits, result = self.search.explain(q, s.chunks_per_query)
                 took = time.perf_counter() - t0
                 rerank_s = min(took, result.seconds_in("rerank"))
-                timings["search_s"] += took - rerank_s  # stages are disjoint: search_s excludes reranking
+                timings["search_s"] += took - rerank_s  # search_s leaves reranking out; the trace step has both
                 timings["rerank_s"] += rerank_s
                 rankings[q] = [(h.chunk.id, h.score) for h in hits]
                 for h in hits:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ from generate.generator import Completion
 from ingest.store.docstore import ChunkRow
 from retrieval.hybrid import SearchHit
 from retrieval.pipeline import PipelineResult
+from retrieval.stages import StageTrace
 
 
 class HashingEmbedder:
@@ -80,6 +82,7 @@ class ListSearch:
                                             headings=[doc_id.title()], page=None, page_end=None, context="",
                                             n_tokens=len(para.split())))
         self.queries: list[str] = []
+        self.rerank_s = 0.0
 
     def search(self, query: str, k: int) -> list[SearchHit]:
         self.queries.append(query)
@@ -90,8 +93,12 @@ class ListSearch:
         return [SearchHit(c, float(s)) for s, c in scored[:k]]
 
     def explain(self, query: str, k: int) -> tuple[list[SearchHit], PipelineResult]:
-        """No pipeline stages here, so no reranking seconds."""
-        return self.search(query, k), PipelineResult([])
+        """The hits, and a rerank stage that takes `rerank_s` seconds when that is set."""
+        hits = self.search(query, k)
+        if not self.rerank_s:
+            return hits, PipelineResult([])
+        time.sleep(self.rerank_s)
+        return hits, PipelineResult([], [StageTrace("late", "sleeps", self.rerank_s, kind="rerank")])
 
     def document_text(self, doc_id: str) -> str | None:
         return self.docs.get(doc_id)

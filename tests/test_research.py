@@ -55,6 +55,15 @@ def test_cited_statement_carries_a_verbatim_quote_with_offsets() -> None:
     assert {"search_s", "rerank_s", "prefill_s", "decode_s", "total_s"} <= set(report.timings)
 
 
+def test_reranking_seconds_are_counted_apart_from_search() -> None:
+    r, search, _ = researcher([{"answerable": False, "answer": "No.", "statements": []}], max_rounds=1)
+    search.rerank_s = 0.05
+    report = r.run("When was the old harbour built?")
+    assert report.timings["rerank_s"] == 0.05
+    [step] = [t for t in report.trace if t.step == "search"]
+    assert step.detail["rerank_s"] == 0.05 and step.seconds >= 0.05  # the step's seconds include reranking
+
+
 def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited() -> None:
     def reply(messages: list[dict[str, str]]) -> str:
         lines = messages[-1]["content"].splitlines()
