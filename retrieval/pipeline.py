@@ -95,11 +95,11 @@ class RetrievalPipeline:
             texts = self.fetch_texts([cid for cid, _ in ranked[: reranker.top_n]])
             ranked, info = reranker.rerank(question, ranked, texts)
             trace.append(StageTrace(reranker.name, f"top {reranker.top_n}: {info.get('scored', 0)} scored",
-                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS], info, "rerank"))
+                                    time.perf_counter() - t0, ranked[:TRACE_ITEMS], info, kind="rerank"))
         if self.evidence is not None:
             t0 = time.perf_counter()
             texts = self.fetch_texts([cid for cid, _ in ranked[: max(k, TRACE_ITEMS)]])
             ranked, info = self.evidence.select(question, ranked, texts)
             trace.append(StageTrace(self.evidence.name, "evidence selection", time.perf_counter() - t0,
-                                    ranked[:TRACE_ITEMS], info, "evidence"))
+                                    ranked[:TRACE_ITEMS], info, kind="evidence"))
         return PipelineResult(ranked, trace, analysis, rankings)
