@@ -125,7 +125,8 @@ class Components:
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
                                     document_margin=r.evidence_document_margin)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
-        verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity)
+        verifier = CitationVerifier(index.store.document_text, self.embedder, r.support_similarity,
+                                    r.relevance_floor)
         planner = None if r.plan == "never" else self.planner
         return Researcher(self.searcher(index, r.rerank), selector, writer, verifier, planner, r)
 

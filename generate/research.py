@@ -80,10 +80,16 @@ class Researcher:
         found = self.gather(question, emit, started)
         evidence, trace, usage, timings, stop = found.evidence, found.trace, found.usage, found.timings, found.stop
         last_round = trace[-1].round
+        # Nothing under the floor can be cited (the verifier rejects it), so the writer is not asked.
+        citable = [ev for ev in evidence if ev.similarity >= s.relevance_floor]
+        if evidence and not citable:
+            stop += (f"; no evidence sentence is {s.relevance_floor:g} similar to the question "
+                     "(research.relevance_floor), so nothing is written")
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
 
-        emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
-        draft = self._write(question, evidence, task, usage, emit)
+        if citable:
+            emit("write", {"evidence": len(evidence), "model": self.writer.model.name})
+        draft = self._write(question, evidence if citable else [], task, usage, emit)
         trace.append(TraceStep("write", last_round, round(draft.completion.total_s, 3),
                                {"model": self.writer.model.name, **draft.completion.timings(),
                                 "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))

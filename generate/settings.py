@@ -47,3 +47,9 @@ class ResearchSettings(BaseModel):
         default=0.3, ge=0, le=1,
         description="A citation counts only if statement and quote are at least this similar (embedder cosine).",
     )
+    relevance_floor: float = Field(
+        default=0.35, ge=0, le=1,
+        description="A citation counts only if its quote is at least this similar to the question (embedder "
+                    "cosine); with no evidence sentence this close, the report says the documents do not answer "
+                    "and the writer is not called. Chosen on tuning slices, see the README.",
+    )

@@ -17,17 +17,21 @@ def normalize_ws(text: str) -> str:
 
 class CitationVerifier:
     """A citation passes when its quote is verbatim in the current stored text of its document at
-    its offsets, and the statement is close enough in meaning to the quote (embedder cosine).
+    its offsets, the quote bears on the question, and the statement is close enough in meaning to
+    the quote (embedder cosines).
 
-    The first check makes an invented or stale quote impossible to pass off; the second catches
-    the small-model failure of citing a real sentence that says something else.
+    The first check makes an invented or stale quote impossible to pass off. The second catches a
+    question the documents do not cover: the writer then restates whatever sentence it was shown,
+    so statement and quote agree while neither answers the question. The third catches the
+    small-model failure of citing a real sentence that says something else.
     """
 
     def __init__(self, document_text: Callable[[str], str | None], embedder: Embedder,
-                 support_similarity: float = 0.3) -> None:
+                 support_similarity: float = 0.3, relevance_floor: float = 0.0) -> None:
         self.document_text = document_text
         self.embedder = embedder
         self.support_similarity = support_similarity
+        self.relevance_floor = relevance_floor
 
     def quote_problem(self, ev: Evidence) -> str | None:
         """Why the evidence's quote cannot be shown as verbatim, or None when it can."""
@@ -66,6 +70,10 @@ class CitationVerifier:
                 problem = self.quote_problem(ev)
                 if problem:
                     st.problems.append(f"[{n}] {problem}")
+                    continue
+                if ev.similarity < self.relevance_floor:
+                    st.problems.append(f"[{n}] does not bear on the question (similarity {ev.similarity:.2f} "
+                                       f"< {self.relevance_floor:g})")
                     continue
                 assert vectors is not None
                 support = float(np.dot(vectors[i], vectors[ev_row[n]]))

@@ -31,7 +31,8 @@ def researcher(writer_replies: list, planner_replies: list | None = None, docs: 
         else None
     s = ResearchSettings(**settings)
     r = Researcher(search, EvidenceSelector(embedder, 6, 300), ReportWriter(writer_model),
-                   CitationVerifier(search.document_text, embedder, s.support_similarity), planner, s)
+                   CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor),
+                   planner, s)
     return r, search, writer_model
 
 
@@ -72,11 +73,35 @@ def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited(
                            "statements": [{"text": "The old harbour was built in 1820 by the town council.",
                                            "evidence": [wrong]}]})
 
-    r, _, _ = researcher([reply], support_similarity=0.3)
+    r, _, _ = researcher([reply], support_similarity=0.3, relevance_floor=0.0)  # the support check alone
     report = r.run("When was the old harbour built?")
     assert not report.statements
     assert report.unsupported and "does not support" in report.unsupported[0].problems[0]
     assert not report.answered and report.answer == NOT_ANSWERED
+
+
+def test_a_verbatim_quote_that_does_not_bear_on_the_question_is_not_a_citation() -> None:
+    """The writer restating an off-question sentence passes the support check; the relevance floor stops it."""
+    def reply(messages: list[dict[str, str]]) -> str:
+        lines = messages[-1]["content"].splitlines()
+        off = next(int(l[1:l.index("]")]) for l in lines if "Fishing boats" in l)
+        return json.dumps({"answerable": True, "answer": "Fishing boats still use the harbour every morning.",
+                           "statements": [{"text": "Fishing boats still use the harbour every morning.",
+                                           "evidence": [off]}]})
+
+    r, _, writer = researcher([reply], enough_similarity=0.3)
+    report = r.run("When was the old harbour built?")
+    assert writer.calls  # the question is covered, so the writer is asked
+    assert not report.statements and not report.answered and report.answer == NOT_ANSWERED
+    assert "does not bear on the question" in report.unsupported[0].problems[0]
+
+
+def test_a_question_no_evidence_sentence_is_close_to_gets_a_refusal_without_a_writer_call() -> None:
+    r, search, writer = researcher([], max_rounds=1)
+    report = r.run("Which painter decorated harbour chapels?")
+    assert search.queries and report.evidence  # something was found, but nothing close to the question
+    assert writer.calls == [] and not report.answered and report.answer == NOT_ANSWERED
+    assert "research.relevance_floor" in report.stop_reason
 
 
 def test_a_quote_whose_document_changed_fails_verification() -> None:
