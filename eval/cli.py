@@ -261,6 +261,10 @@ def reports_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
     limit: int = LimitOpt,
     systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise and/or stuffed (the baseline)."),
+    off_topic: Path = typer.Option(
+        None, "--off-topic", help="Another dataset folder whose questions (or claims) are also asked of this "
+                                  "dataset's index, which does not cover them: how often each system declines."),
+    off_topic_limit: int = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N)."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     quiet: bool = QuietOpt,
@@ -271,7 +275,8 @@ def reports_cmd(
 
     names = [s.strip() for s in systems.split(",") if s.strip()]
     with _progress(quiet) as progress:
-        folder, _ = run_reports(dataset, load_settings(), names, limit, out_dir, resume, progress)
+        folder, _ = run_reports(dataset, load_settings(), names, limit, out_dir, resume, progress,
+                                off_topic, off_topic_limit)
     _show(folder.path)
 
 

@@ -4,6 +4,8 @@ SciFact claims (BEIR layout with gold evidence) are checked as claims: document-
 sentence-level citation precision/recall, verdict accuracy, and the rate of quotes that are not
 verbatim in the dataset's own text. squad-wiki questions are asked as questions: answer and
 citation correctness on answerable ones, and how often unanswerable ones are declined.
+With `off_topic`, another dataset's questions (or claims) are also asked of this dataset's index,
+which cannot answer them: how often each system says so instead of citing whatever it found.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def sentence_matches(quote: str, gold: str) -> bool:
 
 def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
-                progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                progress: Progress | None = None, off_topic: Path | None = None,
+                off_topic_limit: int = 25) -> tuple[RunFolder, dict[str, Any]]:
     caps = dict(_cap(s) for s in systems)
     systems = list(caps)
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -75,6 +78,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                                     lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
         items = _balanced([(q.id, q.question, q.answerable) for q in ds.questions], limit)
         task = "answer"
+    work = [(qid, text, task) for qid, text in items]
+    foreign = _off_topic_items(off_topic, off_topic_limit) if off_topic else []
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
     done = folder.done()
     gold_sentences = _gold_sentences(ds) if is_beir else {}
@@ -83,31 +88,56 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
         researcher.warm()
         for name in systems:
-            mine = items[: caps[name]] if caps[name] else items
-            todo = [(qid, text) for qid, text in mine if (name, qid) not in done]
+            mine = (work[: caps[name]] if caps[name] is not None else work) + foreign
+            todo = [(qid, text, t) for qid, text, t in mine if (name, qid) not in done]
             progress.stage(name, len(mine))
             progress.advance(name, len(mine) - len(todo))
-            for qid, text in todo:
+            for qid, text, item_task in todo:
                 t0 = time.perf_counter()
                 if name == "citewise":
-                    report = researcher.run(text, task=task)
+                    report = researcher.run(text, task=item_task)
                     row = _citewise_row(report, index)
                 else:
-                    answer = baseline.run(text, task=task)
+                    answer = baseline.run(text, task=item_task)
                     row = _baseline_row(answer, index)
                 row.update({"system": name, "query_id": qid, "seconds": time.perf_counter() - t0})
-                row.update(_score_beir(ds, qid, row, gold_sentences) if is_beir else _score_squad(ds, qid, row))
+                if qid.startswith(OFF_TOPIC):
+                    row.update({"off_topic": True, "task": item_task})
+                else:
+                    row.update(_score_beir(ds, qid, row, gold_sentences) if is_beir else _score_squad(ds, qid, row))
                 folder.append(row)
                 progress.advance(name)
     rows = [r for r in folder.rows() if r["system"] in systems]
-    table = {s: (_aggregate_beir if is_beir else _aggregate_squad)([r for r in rows if r["system"] == s])
-             for s in systems}
+    table = {}
+    for s in systems:
+        mine_rows = [r for r in rows if r["system"] == s]
+        table[s] = (_aggregate_beir if is_beir else _aggregate_squad)([r for r in mine_rows if not r.get("off_topic")])
+        off_rows = [r for r in mine_rows if r.get("off_topic")]
+        if off_rows:
+            table[s].update({"off_topic": len(off_rows),
+                             "declined_off_topic": sum(not r["answered"] for r in off_rows) / len(off_rows)})
     results = {"kind": "reports", "dataset": str(dataset_dir), "task": task, "questions": len(items),
+               "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
                "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results
+
+
+#: Query ids of off-topic items start with this, so a resumed run keeps them apart from the dataset's own.
+OFF_TOPIC = "off-topic:"
+
+
+def _off_topic_items(path: Path, limit: int) -> list[tuple[str, str, str]]:
+    """The first `limit` claims with evidence (BEIR layout) or answerable questions (squad-wiki) of another dataset."""
+    if (Path(path) / "corpus.jsonl").exists():
+        other: Any = BeirDataset.load(path, "train")
+        found = [(qid, text, "check") for qid, text in other.queries.items() if other.query_metadata[qid].get("evidence")]
+    else:
+        other = SquadWikiDataset.load(path)
+        found = [(q.id, q.question, "answer") for q in other.questions if q.answerable]
+    return [(f"{OFF_TOPIC}{other.name}:{qid}", text, task) for qid, text, task in found[:limit]]
 
 
 def _cap(name: str) -> tuple[str, int | None]:
@@ -239,6 +269,9 @@ def reports_markdown(results: dict[str, Any]) -> str:
     for name, m in metrics.items():
         lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c])
                                                  for c in cols) + " |")
-    lines += ["", *[f"- **{s}**: {d}" for s, d in results["systems"].items()], "",
-              f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
+    lines += ["", *[f"- **{s}**: {d}" for s, d in results["systems"].items()], ""]
+    if results.get("off_topic"):
+        lines += [f"Off-topic: {results['off_topic']['items']} items of {results['off_topic']['dataset']} asked of "
+                  "this index, which does not cover them; declined_off_topic is the share a system declined.", ""]
+    lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)

@@ -87,6 +87,7 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     env = {"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "120",
            "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
     done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "claims-tiny"), "--systems", "citewise,stuffed@1",
+                   "--off-topic", str(FIXTURES / "squad-tiny"), "--off-topic-limit", "1",
                    "--out", str(tmp_path), "--quiet", env=env)
     assert done.returncode == 0, done.stderr
     [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
@@ -96,6 +97,10 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
         assert m["claims"] == n
         assert 0.0 <= m["doc_citation_precision"] <= 1.0 and m["seconds_p50"] > 0
     assert results["metrics"]["citewise"]["non_verbatim_quote_rate"] == 0.0
+    # A lighthouse question asked of an index of coffee and glacier abstracts: nothing there bears on it.
+    assert results["off_topic"]["items"] == 1
+    assert all(results["metrics"][name]["off_topic"] == 1 for name in ("citewise", "stuffed"))
+    assert results["metrics"]["citewise"]["declined_off_topic"] == 1.0
     assert "| citewise |" in (run / "report.md").read_text()
 
 
