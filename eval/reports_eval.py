@@ -111,7 +111,9 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     table = {}
     for s in systems:
         mine_rows = [r for r in rows if r["system"] == s]
-        table[s] = (_aggregate_beir if is_beir else _aggregate_squad)([r for r in mine_rows if not r.get("off_topic")])
+        own = [r for r in mine_rows if not r.get("off_topic")]
+        # A system run on the off-topic items only (NAME@0) has no dataset metrics, not zeros.
+        table[s] = (_aggregate_beir if is_beir else _aggregate_squad)(own) if own else {}
         off_rows = [r for r in mine_rows if r.get("off_topic")]
         if off_rows:
             table[s].update({"off_topic": len(off_rows),
@@ -263,15 +265,20 @@ def _aggregate_squad(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def reports_markdown(results: dict[str, Any]) -> str:
     metrics = results["metrics"]
-    cols = [c for c in next(iter(metrics.values())).keys()]
+    cols = list(dict.fromkeys(c for m in metrics.values() for c in m))
     lines = [f"# Reports: {results['dataset']} ({results['questions']} {results['task']} items, writer "
              f"{results['writer']})", "", "| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, m in metrics.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c])
-                                                 for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(m.get(c)) for c in cols) + " |")
     lines += ["", *[f"- **{s}**: {d}" for s, d in results["systems"].items()], ""]
     if results.get("off_topic"):
         lines += [f"Off-topic: {results['off_topic']['items']} items of {results['off_topic']['dataset']} asked of "
                   "this index, which does not cover them; declined_off_topic is the share a system declined.", ""]
     lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
