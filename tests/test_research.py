@@ -36,10 +36,15 @@ def researcher(writer_replies: list, planner_replies: list | None = None, docs: 
     return r, search, writer_model
 
 
+def number_of(messages: list[dict[str, str]], fragment: str) -> int:
+    """The evidence number the writer's prompt gave the sentence containing `fragment`."""
+    lines = messages[-1]["content"].splitlines()
+    return next(int(l[1:l.index("]")]) for l in lines if fragment in l)
+
+
 def test_cited_statement_carries_a_verbatim_quote_with_offsets() -> None:
     def reply(messages: list[dict[str, str]]) -> str:
-        lines = messages[-1]["content"].splitlines()
-        number = next(int(l[1:l.index("]")]) for l in lines if "built in 1820" in l)
+        number = number_of(messages, "built in 1820")
         return json.dumps({"answerable": True, "answer": "The old harbour was built in 1820 by the town council.",
                            "statements": [{"text": "The harbour was built in 1820 by the town council.",
                                            "evidence": [number]}]})
@@ -67,8 +72,7 @@ def test_reranking_seconds_are_counted_apart_from_search() -> None:
 
 def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited() -> None:
     def reply(messages: list[dict[str, str]]) -> str:
-        lines = messages[-1]["content"].splitlines()
-        wrong = next(int(l[1:l.index("]")]) for l in lines if "cheese" in l)
+        wrong = number_of(messages, "cheese")
         return json.dumps({"answerable": True, "answer": "It was built in 1820.",
                            "statements": [{"text": "The old harbour was built in 1820 by the town council.",
                                            "evidence": [wrong]}]})
@@ -83,8 +87,7 @@ def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited(
 def test_a_verbatim_quote_that_does_not_bear_on_the_question_is_not_a_citation() -> None:
     """The writer restating an off-question sentence passes the support check; the relevance floor stops it."""
     def reply(messages: list[dict[str, str]]) -> str:
-        lines = messages[-1]["content"].splitlines()
-        off = next(int(l[1:l.index("]")]) for l in lines if "Fishing boats" in l)
+        off = number_of(messages, "Fishing boats")
         return json.dumps({"answerable": True, "answer": "Fishing boats still use the harbour every morning.",
                            "statements": [{"text": "Fishing boats still use the harbour every morning.",
                                            "evidence": [off]}]})
@@ -181,8 +184,7 @@ def test_empty_and_huge_questions_are_clear_errors() -> None:
 def test_claim_check_reports_a_verdict_backed_by_citations() -> None:
     def reply(messages: list[dict[str, str]]) -> str:
         assert messages[-1]["content"].rstrip().splitlines()[-1].startswith("Claim:")
-        lines = messages[-1]["content"].splitlines()
-        number = next(int(l[1:l.index("]")]) for l in lines if "rebuilt in 1910" in l)
+        number = number_of(messages, "rebuilt in 1910")
         return json.dumps({"verdict": "contradicts",
                            "statements": [{"text": "The harbour was rebuilt in 1910 after a storm.",
                                            "evidence": [number]}]})
@@ -244,8 +246,7 @@ def test_a_statement_about_the_evidence_being_silent_is_not_a_finding() -> None:
     assert not says_evidence_is_silent("Not all patients were included in the trial.")
 
     def reply(messages: list[dict[str, str]]) -> str:
-        lines = messages[-1]["content"].splitlines()
-        number = next(int(l[1:l.index("]")]) for l in lines if "built in 1820" in l)
+        number = number_of(messages, "built in 1820")
         return json.dumps({"statements": [{"text": "The harbour's depth is not stated in the evidence.",
                                            "evidence": [number]}],
                            "answerable": True, "answer": "The depth is not stated in the evidence."})
