@@ -80,10 +80,11 @@ class Researcher:
         found = self.gather(question, emit, started)
         evidence, trace, usage, timings, stop = found.evidence, found.trace, found.usage, found.timings, found.stop
         last_round = trace[-1].round
-        # Nothing under the floor can be cited (the verifier rejects it), so the writer is not asked.
-        citable = [ev for ev in evidence if ev.similarity >= s.relevance_floor]
+        # Nothing under the verifier's relevance floor can be cited, so then the writer is not asked.
+        floor = self.verifier.relevance_floor
+        citable = any(ev.similarity >= floor for ev in evidence)
         if evidence and not citable:
-            stop += (f"; no evidence sentence is {s.relevance_floor:g} similar to the question "
+            stop += (f"; no evidence sentence is {floor:g} similar to the question "
                      "(research.relevance_floor), so nothing is written")
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
 
