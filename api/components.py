@@ -81,8 +81,10 @@ class Components:
 
     def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
         s = self.settings
+        llm = s.ingest.context_mode == "llm"
         recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode,
-                    "context_model": s.models.fast if s.ingest.context_mode == "llm" else None}
+                    "context_model": s.models.fast if llm else None,
+                    "context_scope": s.ingest.context_scope if llm else None}
         return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable,
                           index_settings=s.index, threads=s.models.threads)
 

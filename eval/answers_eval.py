@@ -42,7 +42,10 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     indexes: dict[str, Any] = {}
     for mode in context_modes or [settings.ingest.context_mode]:
         mode_settings = settings.model_copy(deep=True)
-        mode_settings.ingest.context_mode = mode  # type: ignore[assignment]
+        # "llm+document" is llm mode at document scope (the mode string such an index records)
+        mode_settings.ingest.context_mode = mode.split("+")[0]  # type: ignore[assignment]
+        if context_modes and mode.startswith("llm"):
+            mode_settings.ingest.context_scope = "document" if mode == "llm+document" else "chunk"
         comps = Components(mode_settings)
         t0 = time.perf_counter()
         index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",

@@ -7,7 +7,9 @@ Three paths, each adding one step:
 - `window`: the bounded window instead (document opening, text just before the chunk, the chunk),
   still dropping the KV cache before every call;
 - `optimized`: the bounded window with the document part's KV state reused across its chunks (what
-  `context_mode=llm` runs).
+  `context_mode=llm` runs);
+- `document`: one call per document from its opening, its sentence shared by the document's chunks
+  (`context_scope=document`): a different product, not a faster way to the same contexts.
 
 All use the same token budget and stop rule. Documents are interleaved (every path on one document,
 then the next) so that a change in machine load hits all alike. No path reads or writes the context cache.
@@ -66,7 +68,7 @@ def load_chunked(folder: Path, comps: Components, docs: int, max_chunks: int) ->
 def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: int = 8,
                   progress: Progress | None = None,
                   on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Figures for both paths; `on_row` receives each document's timings as soon as both paths are done."""
+    """Figures for every path; `on_row` receives each document's timings as soon as all paths are done."""
     progress = progress or NullProgress()
     comps = Components(settings)
     chunked = load_chunked(folder, comps, docs, max_chunks)
@@ -78,13 +80,15 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
     # (English prose runs about 4 characters a token; 3 leaves room for code and numbers).
     whole = 3 * (settings.models.context_window - 700)
     paths: dict[str, LlmContextualizer] = {}
-    for name, reuse, doc_chars in (("naive", False, whole), ("window", False, settings.ingest.context_doc_chars),
-                                   ("optimized", True, settings.ingest.context_doc_chars)):
+    window = settings.ingest.context_doc_chars
+    for name, reuse, doc_chars in (("naive", False, whole), ("window", False, window), ("optimized", True, window),
+                                   ("document", True, window)):
         # naive: no "text before the chunk" part, the whole document is in the prompt already
         neighbour = 0 if name == "naive" else settings.ingest.context_neighbour_chars
         ingest = settings.ingest.model_copy(update={
             "context_reuse_prefix": reuse, "context_timeout_s": 1e9, "context_doc_chars": doc_chars,
-            "context_neighbour_chars": neighbour, "context_skip": "never"})
+            "context_neighbour_chars": neighbour, "context_skip": "never",
+            "context_scope": "document" if name == "document" else "chunk"})
         paths[name] = LlmContextualizer(model, structure, _NoCache(), ingest)
     seconds = {name: 0.0 for name in paths}
     contexts: dict[str, list[str]] = {name: [] for name in paths}
@@ -122,6 +126,8 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
                         "decode_s": round(u.decode_s, 2)}
     result["speedup"] = round(seconds["naive"] / seconds["optimized"], 2) if seconds["optimized"] else None
     result["speedup_window"] = round(seconds["naive"] / seconds["window"], 2) if seconds["window"] else None
+    result["speedup_document"] = round(seconds["naive"] / seconds["document"], 2) if seconds["document"] else None
+    result["examples_document"] = contexts["document"][:6]
     return result
 
 

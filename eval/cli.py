@@ -122,7 +122,8 @@ def bench_context_cmd(
     out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """llm context throughput, step by step: whole document per call, bounded window, window + KV reuse."""
+    """llm context throughput, step by step: whole document per call, bounded window, window + KV reuse;
+    and one call per document (context_scope=document) beside them."""
     from api.settings import load_settings
     from eval.bench_context import bench_context
     from eval.run_folder import RunFolder
@@ -133,17 +134,20 @@ def bench_context_cmd(
     lines = [f"# llm context throughput: {result['documents']} documents, {result['chunks']} chunks of {folder}", "",
              "| path | seconds | chunks/s | prompt tokens | of which cached | generated | prefill s | decode s |",
              "|---|---|---|---|---|---|---|---|"]
-    for name in ("naive", "window", "optimized"):
+    for name in ("naive", "window", "optimized", "document"):
         r = result[name]
         lines.append(f"| {name} | {r['seconds']} | {r['chunks_per_s']} | {r['prompt_tokens']} | "
                      f"{r['cached_prompt_tokens']} | {r['generated_tokens']} | {r['prefill_s']} | {r['decode_s']} |")
-    lines += ["", f"Speedup over naive: window {result['speedup_window']}x, optimized {result['speedup']}x; "
+    lines += ["", f"Speedup over naive: window {result['speedup_window']}x, optimized {result['speedup']}x, "
+              f"document scope {result['speedup_document']}x; "
               f"window and optimized wrote identical contexts for "
               f"{result['identical_contexts_window_vs_optimized']}/{result['chunks']} chunks.",
               "", "- naive: whole document in every prompt (up to the context window), KV cache dropped per call",
               "- window: bounded window (document opening, text before the chunk, the chunk), KV cache dropped per call",
               "- optimized: bounded window with the document prefix's KV state reused (context_mode=llm)",
+              "- document: one sentence per document from its opening, shared by its chunks (context_scope=document)",
               "", "Examples (optimized):", *[f"- {e!r}" for e in result["examples"]],
+              "", "Examples (document scope):", *[f"- {e!r}" for e in result["examples_document"]],
               "", "Examples (naive):", *[f"- {e!r}" for e in result["examples_naive"]], ""]
     run.write_results(result, "\n".join(lines))
     _show(run.path)
@@ -234,7 +238,8 @@ def answers_cmd(
     systems: str = typer.Option("bm25,dense,hybrid,fused", "--systems",
                                 help="Comma-separated systems; NAME@N runs NAME on the first N questions only."),
     context_modes: str = typer.Option(
-        "", "--context-modes", help="Comma-separated context modes (none,structure,llm): one cached index each, "
+        "", "--context-modes", help="Comma-separated context modes (none,structure,llm,llm+document, the last "
+                                    "being llm at context_scope=document): one cached index each, "
                                     "systems reported as system/mode. Default: the ingest.context_mode setting."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
@@ -245,11 +250,11 @@ def answers_cmd(
     from eval.answers_eval import run_answers
 
     modes = [m.strip() for m in context_modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ("none", "structure", "llm")]
+    bad = [m for m in modes if m not in ("none", "structure", "llm", "llm+document")]
     if bad:
         from ingest.errors import InvalidRequestError
 
-        raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm")
+        raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm, llm+document")
     with _progress(quiet) as progress:
         folder, _ = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress,
                                 modes or None)

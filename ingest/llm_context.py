@@ -5,6 +5,10 @@ opening) comes first and is the same for every chunk of that document, so the ge
 KV state and each chunk pays only for its own part (section trail, a little preceding text, the
 chunk). Generation is greedy, bounded and stops at the first sentence end. Contexts are cached in the
 store by a hash of the exact prompt and model, so re-ingesting or switching modes back costs nothing.
+
+Even so the model must read every chunk, which for a large corpus is hours on 2 cores. The
+`document` scope (setting `context_scope`) makes one call per document instead, from its opening
+alone, and gives that sentence to every chunk beside the chunk's own section trail.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ PROMPT_VERSION = "1"
 SYSTEM = ("You help a search engine. You are shown the start of a document and one passage from it. "
           "Write one short sentence saying what the passage is about, naming the document's subject and the "
           "specific people, places, things or events the passage refers to. Write only that sentence.")
+DOCUMENT_SYSTEM = ("You help a search engine. You are shown the start of a document. Write one short sentence "
+                   "saying what the document is about, naming its subject and the specific people, places, things "
+                   "or events it deals with. Write only that sentence.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 STOP = [". ", ".\n", "\n", "! ", "? "]
 
@@ -54,8 +61,12 @@ class LlmContextualizer:
         self.cache = cache
         self.settings = settings
         self.usage = Usage()
-        # Recorded per document, so switching the skip rule re-contextualizes (cached sentences are reused).
-        self.mode = "llm" if settings.context_skip == "never" else f"llm+{settings.context_skip}"
+        # Recorded per document, so switching the scope or the skip rule re-contextualizes (cached sentences
+        # are reused): "llm", "llm+named", "llm+document".
+        if settings.context_scope == "document":
+            self.mode = "llm+document"
+        else:
+            self.mode = "llm" if settings.context_skip == "never" else f"llm+{settings.context_skip}"
 
     def embed_text(self, chunk: Chunk) -> str:
         return self.structure.embed_text(chunk)
@@ -64,18 +75,19 @@ class LlmContextualizer:
         progress = progress or NullProgress()
         outcome = ContextOutcome(self.mode)
         trails = [self.structure.trail(doc, c) for c in doc.chunks]
-        prompts = [self.prompt(doc, c, t) for c, t in zip(doc.chunks, trails)]
-        keys = [self.cache_key(p) for p in prompts]
-        known = self.cache.cached_contexts(keys)
-        sentences: list[str] = []
+        units = self.units(doc, trails)
+        keys = [self.cache_key(prompt) if prompt else "" for prompt, _ in units]
+        known = self.cache.cached_contexts([k for k in keys if k])
+        sentences = [""] * len(doc.chunks)
+        done = 0
         started = time.perf_counter()
         try:
-            for chunk, prompt, key in zip(doc.chunks, prompts, keys):
-                if self.subject_named(doc, chunk):
-                    sentences.append("")
-                    outcome.skipped += 1
+            for (prompt, members), key in zip(units, keys):
+                if prompt is None:
+                    sentence = ""
+                    outcome.skipped += len(members)
                 elif key in known:
-                    sentences.append(known[key])
+                    sentence = known[key]
                     outcome.cached += 1
                 else:
                     elapsed = time.perf_counter() - started
@@ -84,17 +96,25 @@ class LlmContextualizer:
                                              "(setting ingest.context_timeout_s)")
                     sentence = self._generate(prompt)
                     self.cache.cache_context(key, sentence)
-                    sentences.append(sentence)
                     outcome.generated += 1
-                progress.advance("context")
+                for i in members:
+                    sentences[i] = sentence
+                done += len(members)
+                progress.advance("context", len(members))
         except GenerationError as exc:
-            progress.advance("context", len(doc.chunks) - len(sentences))
+            progress.advance("context", len(doc.chunks) - done)
             outcome.failure = f"context generation failed, indexed with structure context: {exc.message}"
-            sentences = []
-        for i, chunk in enumerate(doc.chunks):
-            sentence = sentences[i] if sentences else ""
-            chunk.context = "\n".join(p for p in (trails[i], sentence) if p)
+            sentences = [""] * len(doc.chunks)
+        for chunk, trail, sentence in zip(doc.chunks, trails, sentences):
+            chunk.context = "\n".join(p for p in (trail, sentence) if p)
         return outcome
+
+    def units(self, doc: ChunkedDocument, trails: list[str]) -> list[tuple[list[Message] | None, list[int]]]:
+        """One model call each: its prompt (None: no call, structure trail only) and the chunks it serves."""
+        if self.settings.context_scope == "document":
+            return [(self.document_prompt(doc), list(range(len(doc.chunks))))] if doc.chunks else []
+        return [(None if self.subject_named(doc, c) else self.prompt(doc, c, t), [i])
+                for i, (c, t) in enumerate(zip(doc.chunks, trails))]
 
     def subject_named(self, doc: ChunkedDocument, chunk: Chunk) -> bool:
         """Whether a generated sentence could add little: the chunk is the whole document, or names its title.
@@ -112,8 +132,7 @@ class LlmContextualizer:
         """Document part first (shared by all its chunks, so its KV state is reused), chunk part last."""
         s = self.settings
         text = doc.text
-        lead = _cut_end(text, s.context_doc_chars)
-        shared = f"Document: {doc.doc.title.strip() or '(untitled)'}\n\n{lead}\n\n"
+        lead, shared = self._document_part(doc)
         before = ""
         if s.context_neighbour_chars and chunk.start > len(lead):
             before = _cut_start(text[max(0, chunk.start - s.context_neighbour_chars): chunk.start])
@@ -123,6 +142,17 @@ class LlmContextualizer:
         own += f"Passage:\n{_cut_end(chunk.text, s.context_chunk_chars)}\n---\n"
         own += "One sentence on what this passage is about:"
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": shared + own}]
+
+    def document_prompt(self, doc: ChunkedDocument) -> list[Message]:
+        """`document` scope: the same document part as a chunk prompt, asked about the document as a whole."""
+        _, shared = self._document_part(doc)
+        return [{"role": "system", "content": DOCUMENT_SYSTEM},
+                {"role": "user", "content": shared + "---\nOne sentence on what this document is about:"}]
+
+    def _document_part(self, doc: ChunkedDocument) -> tuple[str, str]:
+        """The document's opening within `context_doc_chars`, and the prompt part built from it."""
+        lead = _cut_end(doc.text, self.settings.context_doc_chars)
+        return lead, f"Document: {doc.doc.title.strip() or '(untitled)'}\n\n{lead}\n\n"
 
     def cache_key(self, prompt: list[Message]) -> str:
         ident = [PROMPT_VERSION, self.generator.name, self.settings.context_max_new_tokens, prompt]

@@ -97,6 +97,12 @@ class IngestSettings(BaseModel):
         description="llm mode: 'named' keeps the structure trail alone, with no model call, for a chunk that is "
                     "its whole document or whose own text names the document's title.",
     )
+    context_scope: Literal["chunk", "document"] = Field(
+        default="chunk",
+        description="llm mode: 'chunk' writes a sentence for every chunk, so the model reads the whole corpus; "
+                    "'document' writes one sentence per document from its opening and gives it to all its chunks "
+                    "beside their own section trail: one call per document (context_skip is then unused).",
+    )
     commit_every: int = Field(
         default=16, ge=1, description="Documents per store transaction; a crash loses at most this batch."
     )

@@ -30,7 +30,8 @@ class CountingGenerator:
         prompt = messages[-1]["content"]
         if self.fail_on and self.fail_on in prompt:
             raise GenerationError("the fake model broke")
-        passage = prompt.split("Passage:\n", 1)[1].split()
+        # A chunk prompt names its passage; a document-scope prompt only the document.
+        passage = (prompt.split("Passage:\n", 1)[1] if "Passage:\n" in prompt else prompt.split("Document: ", 1)[1]).split()
         return Completion(text=f"Zorblax context on {' '.join(passage[:3])}. A second sentence is cut",
                           completion_tokens=8)
 
@@ -191,3 +192,43 @@ def test_skip_rule_calls_the_model_only_for_chunks_that_leave_their_subject_unna
     assert (summary.contexts_generated, summary.contexts_skipped, fake.calls) == (1, 2, 1)
     assert contexts["walk"].startswith("Camels > Feet\nZorblax context on")
     assert (contexts["store"], contexts["wallow"]) == ("Camels > Humps", "Bison")
+
+
+def test_document_scope_makes_one_call_per_document_and_keeps_each_chunks_trail(tmp_path: Path,
+                                                                                make_components) -> None:
+    docs = _docs(tmp_path)
+    _, chunk_ctx, _, _, _ = _ingest(make_components, docs, "llm", CountingGenerator())
+    fake = CountingGenerator()
+    comps = make_components(context_mode="llm", parse_workers=0, context_scope="document")
+    comps.__dict__["fast_model"] = fake
+    with comps.open_index(writable=True) as index:
+        summary = comps.ingestor(index).ingest_paths([docs])
+        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
+    # Switching scope re-contextualizes the stored documents without re-parsing them.
+    assert (summary.ingested, summary.recontextualized) == (0, 2)
+    assert summary.contexts_generated == fake.calls == 2 < len(rows)
+    by_doc: dict[str, set[str]] = {}
+    for row in rows:
+        trail, sentence = row.context.split("\n")
+        assert trail == chunk_ctx[(row.source, row.ordinal)].split("\n")[0]
+        by_doc.setdefault(row.source, set()).add(sentence)
+    assert sorted(len(s) for s in by_doc.values()) == [1, 1]  # one sentence shared by a document's chunks
+    assert {next(iter(s)) for s in by_doc.values()} == {"Zorblax context on Alpacas Alpacas Voice.",
+                                                        "Zorblax context on Bison Bison They."}
+    manifest = json.loads((comps.settings.index.path / "manifest.json").read_text())
+    assert (manifest["context_mode"], manifest["context_scope"]) == ("llm", "document")
+
+
+def test_real_fast_model_writes_one_document_sentence(tmp_path: Path, make_components) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "w.md").write_text(
+        "# William the Conqueror\n\nWilliam was the first Norman king of England, from 1066.\n\n"
+        "## Succession\n\nHe was succeeded by his son, William Rufus, in 1087.\n")
+    comps = make_components(context_mode="llm", parse_workers=0, context_max_new_tokens=16, context_scope="document")
+    with comps.open_index(writable=True) as index:
+        summary = comps.ingestor(index).ingest_paths([docs])
+        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
+    assert summary.context_failed == [] and summary.contexts_generated == 1 and len(rows) == 2
+    trails, sentences = zip(*(row.context.split("\n", 1) for row in rows))
+    assert len(set(trails)) == 2 and len(set(sentences)) == 1 and len(sentences[0].split()) >= 2
