@@ -53,6 +53,9 @@ def ingest(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
     context_mode: Optional[str] = typer.Option(
         None, "--context-mode", help="none | structure | llm (changing it re-contextualizes the index)"),
+    context_scope: Optional[str] = typer.Option(
+        None, "--context-scope", help="llm mode: chunk (a sentence per chunk) | document (one per document, "
+                                      "far cheaper)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
@@ -61,7 +64,9 @@ def ingest(
 
     if context_mode is not None and context_mode not in ("none", "structure", "llm"):
         raise CitewiseError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
-    settings = _settings(index, context_mode=context_mode)
+    if context_scope is not None and context_scope not in ("chunk", "document"):
+        raise CitewiseError(f"--context-scope must be chunk or document, not {context_scope!r}")
+    settings = _settings(index, context_mode=context_mode, context_scope=context_scope)
     if include:
         settings.ingest.include = include
     if exclude:

@@ -1,6 +1,6 @@
 """Context benchmark: each step of the cheap `llm` context path measured on the same chunks.
 
-Three paths, each adding one step:
+Three paths, each adding one step, and a fourth beside them:
 
 - `naive`: one independent call per chunk with the whole document in the prompt (as much of it as
   fits the model's context window), KV cache dropped before every call;
