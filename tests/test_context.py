@@ -54,8 +54,19 @@ def _docs(tmp_path: Path) -> Path:
     return docs
 
 
-def _ingest(make_components: Callable[..., Any], docs: Path, mode: str, fake: CountingGenerator | None = None):
-    comps = make_components(context_mode=mode, parse_workers=0)
+def _william(tmp_path: Path) -> Path:
+    """Two sections; the second never names its subject."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "w.md").write_text(
+        "# William the Conqueror\n\nWilliam was the first Norman king of England, from 1066.\n\n"
+        "## Succession\n\nHe was succeeded by his son, William Rufus, in 1087.\n")
+    return docs
+
+
+def _ingest(make_components: Callable[..., Any], docs: Path, mode: str, fake: CountingGenerator | None = None,
+            **ingest: Any):
+    comps = make_components(context_mode=mode, parse_workers=0, **ingest)
     if fake is not None:
         comps.__dict__["fast_model"] = fake
     with comps.open_index(writable=True) as index:
@@ -139,11 +150,7 @@ def test_first_sentence_is_one_line_with_a_full_stop() -> None:
 
 
 def test_real_fast_model_writes_a_context_stored_apart_from_the_text(tmp_path: Path, make_components) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "w.md").write_text(
-        "# William the Conqueror\n\nWilliam was the first Norman king of England, from 1066.\n\n"
-        "## Succession\n\nHe was succeeded by his son, William Rufus, in 1087.\n")
+    docs = _william(tmp_path)
     comps = make_components(context_mode="llm", parse_workers=0, context_max_new_tokens=16)
     with comps.open_index(writable=True) as index:
         ingestor = comps.ingestor(index)
@@ -183,12 +190,8 @@ def test_skip_rule_calls_the_model_only_for_chunks_that_leave_their_subject_unna
                                "## Feet\n\nThey walk on soft sand without sinking into it.\n")
     (docs / "b.md").write_text("# Bison\n\nThey wallow in dust to shed insects.\n")
     fake = CountingGenerator()
-    comps = make_components(context_mode="llm", parse_workers=0, context_skip="named")
-    comps.__dict__["fast_model"] = fake
-    with comps.open_index(writable=True) as index:
-        summary = comps.ingestor(index).ingest_paths([docs])
-        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
-    contexts = {next(w for w in ("store", "walk", "wallow") if w in r.text): r.context for r in rows}
+    summary, by_chunk, texts, _, _ = _ingest(make_components, docs, "llm", fake, context_skip="named")
+    contexts = {next(w for w in ("store", "walk", "wallow") if w in texts[key]): c for key, c in by_chunk.items()}
     # "They walk..." never names camels: the model is asked. "Camels store..." names its subject, and
     # the bison document is one chunk: both keep the structure trail alone.
     assert (summary.contexts_generated, summary.contexts_skipped, fake.calls) == (1, 2, 1)
@@ -201,19 +204,15 @@ def test_document_scope_makes_one_call_per_document_and_keeps_each_chunks_trail(
     docs = _docs(tmp_path)
     _, chunk_ctx, _, _, _ = _ingest(make_components, docs, "llm", CountingGenerator())
     fake = CountingGenerator()
-    comps = make_components(context_mode="llm", parse_workers=0, context_scope="document")
-    comps.__dict__["fast_model"] = fake
-    with comps.open_index(writable=True) as index:
-        summary = comps.ingestor(index).ingest_paths([docs])
-        rows = list(index.chunks(index.store.chunk_ids().tolist()).values())
+    summary, doc_ctx, _, _, comps = _ingest(make_components, docs, "llm", fake, context_scope="document")
     # Switching scope re-contextualizes the stored documents without re-parsing them.
     assert (summary.ingested, summary.recontextualized) == (0, 2)
-    assert summary.contexts_generated == fake.calls == 2 < len(rows)
+    assert summary.contexts_generated == fake.calls == 2 < len(doc_ctx)
     by_doc: dict[str, set[str]] = {}
-    for row in rows:
-        trail, sentence = row.context.split("\n")
-        assert trail == chunk_ctx[(row.source, row.ordinal)].split("\n")[0]
-        by_doc.setdefault(row.source, set()).add(sentence)
+    for (source, ordinal), context in doc_ctx.items():
+        trail, sentence = context.split("\n")
+        assert trail == chunk_ctx[(source, ordinal)].split("\n")[0]
+        by_doc.setdefault(source, set()).add(sentence)
     assert sorted(len(s) for s in by_doc.values()) == [1, 1]  # one sentence shared by a document's chunks
     assert {next(iter(s)) for s in by_doc.values()} == {"Zorblax context on Alpacas Alpacas Voice.",
                                                         "Zorblax context on Bison Bison They."}
@@ -222,11 +221,7 @@ def test_document_scope_makes_one_call_per_document_and_keeps_each_chunks_trail(
 
 
 def test_real_fast_model_writes_one_document_sentence(tmp_path: Path, make_components) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "w.md").write_text(
-        "# William the Conqueror\n\nWilliam was the first Norman king of England, from 1066.\n\n"
-        "## Succession\n\nHe was succeeded by his son, William Rufus, in 1087.\n")
+    docs = _william(tmp_path)
     comps = make_components(context_mode="llm", parse_workers=0, context_max_new_tokens=16, context_scope="document")
     with comps.open_index(writable=True) as index:
         summary = comps.ingestor(index).ingest_paths([docs])
