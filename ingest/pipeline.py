@@ -1,9 +1,10 @@
 """The ingestion pipeline: discover -> read -> parse -> chunk -> context -> embed -> store, in batches.
 
-Each batch of whole documents is stored in one transaction, so an interrupted run keeps what it
-finished and a re-run picks up the rest (unchanged files are recognised by content hash). Stored
-documents whose contexts were made in another mode are re-contextualized from the store, without
-re-parsing, at the end of every run.
+Each batch of whole documents (`commit_every` of them, or fewer once `commit_every_s` seconds of work
+have gone into it) is stored in one transaction, so an interrupted run keeps what it finished and a
+re-run picks up the rest (unchanged files are recognised by content hash). Stored documents whose
+contexts were made in another mode are re-contextualized from the store, without re-parsing, at the
+end of every run.
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ class Ingestor:
                                  restored: bool) -> None:
         batch: list[ChunkedDocument] = []
         total = 0
+        batch_started = time.perf_counter()
         for chunked in docs:
             total += len(chunked.chunks)
             self._contextualized.add(document_id(chunked.doc.source))
@@ -205,9 +207,11 @@ class Ingestor:
                 chunked.context_mode = "structure"
                 summary.context_failed.append({"path": chunked.doc.source, "reason": outcome.failure})
             batch.append(chunked)
-            if len(batch) >= self.settings.commit_every:
+            if (len(batch) >= self.settings.commit_every
+                    or time.perf_counter() - batch_started >= self.settings.commit_every_s):
                 self._commit(batch, summary, restored)
                 batch = []
+                batch_started = time.perf_counter()
         if batch:
             self._commit(batch, summary, restored)
         self._context_total += total

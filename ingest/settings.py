@@ -106,6 +106,11 @@ class IngestSettings(BaseModel):
     commit_every: int = Field(
         default=16, ge=1, description="Documents per store transaction; a crash loses at most this batch."
     )
+    commit_every_s: float = Field(
+        default=60.0, ge=0,
+        description="Seconds of work after which a short batch is stored anyway: in llm mode 16 documents can be "
+                    "an hour of model calls, and a crash should cost about this much, not that.",
+    )
 
 
 class IndexSettings(BaseModel):

@@ -229,3 +229,39 @@ def test_real_fast_model_writes_one_document_sentence(tmp_path: Path, make_compo
     assert summary.context_failed == [] and summary.contexts_generated == 1 and len(rows) == 2
     trails, sentences = zip(*(row.context.split("\n", 1) for row in rows))
     assert len(set(trails)) == 2 and len(set(sentences)) == 1 and len(sentences[0].split()) >= 2
+
+
+class CrashingGenerator(CountingGenerator):
+    """Stands in for a process killed mid-ingest: the call on `crash_on`'s document never returns."""
+
+    def __init__(self, crash_on: str) -> None:
+        super().__init__()
+        self.crash_on = crash_on
+
+    def chat(self, messages: list[Message], **kwargs: Any) -> Completion:
+        if self.crash_on in messages[-1]["content"]:
+            raise KeyboardInterrupt
+        return super().chat(messages, **kwargs)
+
+
+def test_slow_llm_batches_are_stored_by_time_so_a_crash_keeps_finished_documents(tmp_path: Path,
+                                                                                   make_components) -> None:
+    docs = _docs(tmp_path)
+    kept = {}
+    for seconds in (3600.0, 0.0):
+        comps = make_components(context_mode="llm", parse_workers=0, commit_every=16, commit_every_s=seconds)
+        comps.settings.index.path = tmp_path / f"index-{seconds:g}"
+        comps.__dict__["fast_model"] = CrashingGenerator("Bison")
+        with comps.open_index(writable=True) as index:
+            try:
+                comps.ingestor(index).ingest_paths([docs])
+            except KeyboardInterrupt:
+                pass
+            else:
+                raise AssertionError("the crash did not happen")
+        with comps.open_index(writable=True) as index:  # reopening repairs the published files from the store
+            ids = index.store.chunk_ids().tolist()
+            assert set(ids) == set(index.faiss.ids().tolist()) == set(index.bm25._ids.tolist())
+            kept[seconds] = {row.source.rsplit("/", 1)[-1] for row in index.chunks(ids).values()}
+    # Both documents fit one 16-document batch: only the time bound stores Alpacas before the crash on Bison.
+    assert kept == {3600.0: set(), 0.0: {"a.md"}}
