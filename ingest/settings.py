@@ -109,7 +109,7 @@ class IngestSettings(BaseModel):
     commit_every_s: float = Field(
         default=60.0, ge=0,
         description="Seconds of work after which a short batch is stored anyway: in llm mode 16 documents can be "
-                    "an hour of model calls, and a crash should cost about this much, not that.",
+                    "an hour of model calls; a crash then loses about this much, plus the document in progress.",
     )
 
 
