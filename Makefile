@@ -5,6 +5,14 @@ BIN := $(VENV)/bin
 DEMO_INDEX ?= .citewise/demo-index
 DEMO_QUERY ?= What is the walrus operator and why was it added?
 
+# llama.cpp is compiled for this CPU (-march=native) but without AMX: where the kernel or hypervisor does
+# not enable AMX tiles (containers, some VMs), its first matrix product segfaults. The wheel is built once
+# per CPU type into a folder of its own, so pip's cache can never hand back a build with AMX in it.
+LLAMA_CPP := llama-cpp-python==0.3.36
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+CPU_ID := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
+LLAMA_WHEELS ?= $(HOME)/.cache/citewise/wheels/llama-cpp-$(CPU_ID)-noamx
+
 .PHONY: demo test install browser clean-demo
 
 install: $(VENV)/.installed
@@ -12,7 +20,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e ".[models,eval,test]"
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
+	  $(BIN)/pip wheel --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$(LLAMA_CPP)"
+	$(BIN)/pip install --find-links $(LLAMA_WHEELS) -e ".[models,eval,test]"
 	# PDF support: unstructured imports unstructured-inference, whose own pins would pull a CUDA
 	# torchvision; its runtime needs come with citewise, so it is installed without dependencies.
 	$(BIN)/pip install --no-deps "unstructured-inference==1.6.14"
