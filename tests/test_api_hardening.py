@@ -13,6 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.uploads import check_content
+from ingest.errors import CitewiseError, InvalidRequestError, UnsupportedMediaError
 from tests.servers import serving, shared_components, small_settings, wait_job
 
 KEY = "hardening-key-0123456789"
@@ -58,8 +60,70 @@ def test_invented_methods_and_paths_do_not_grow_metrics(client: httpx.Client) ->
     assert before.status_code == 200
     invented = _raw_requests(base, 300, seed=2)
     after = client.get("/metrics").text
-    # Counters grow by a few digits; each new label value would add a whole histogram (~2 KB).
+    # Counters only grow by a digit or two; a new label value would add a whole histogram of series.
     assert len(after) <= len(before.text) + 1024, (len(before.text), len(after))
     assert not [word for word in invented if word in after]
     assert 'method="other"' in after and 'route="unmatched"' in after
     assert 'route="/v1/documents",status="405"' in after  # a matched route keeps its template
+
+
+COMMENT_ONLY = b"\n   \n<!-- draft: nothing written here yet -->\n\n"  # passes the upload check, parses to no text
+
+
+def _post(client: httpx.Client, files: list[tuple[str, bytes]]) -> httpx.Response:
+    return client.post("/v1/documents", files=[("files", f) for f in files])
+
+
+def _job(client: httpx.Client, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    resp = _post(client, files)
+    assert resp.status_code == 202, resp.text
+    return wait_job(client, resp.json()["job"]["id"])
+
+
+def _uploads(index_dir: Path) -> set[str]:
+    return {p.name for p in (index_dir / "uploads").iterdir() if p.name != ".staging"}
+
+
+def _docs(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    return {Path(d["source"]).name: d for d in client.get("/v1/documents").json()["documents"]}
+
+
+def test_binary_behind_a_byte_order_mark_is_refused_at_upload(client: httpx.Client, index_dir: Path) -> None:
+    staging = index_dir / "uploads" / ".staging"
+    before = set(staging.iterdir()) if staging.exists() else set()
+    for name, data in [("tool.md", b"\xff\xfe\x7fELF\x02\x01\x01\x00" + bytes(64)),
+                       ("zeros.txt", b"\xff\xfe" + bytes(256)),
+                       ("nuls.md", b"\xef\xbb\xbf# Title\x00\x00\x00\x00\x01\x02")]:
+        resp = _post(client, [(name, data)])
+        assert resp.status_code == 415, (name, resp.text)
+        assert name in resp.json()["error"]["message"]
+    assert (set(staging.iterdir()) if staging.exists() else set()) == before
+    assert not (index_dir / "uploads" / "tool.md").exists()
+
+
+@pytest.mark.parametrize("name,data", [
+    ("le.txt", "Otters \u00e9 \U0001F9A6 float.\n".encode("utf-16")),
+    ("be.txt", b"\xfe\xff" + "Otters float.\n".encode("utf-16-be")),
+    ("wide.md", "# Otters\n\nThey float.\n".encode("utf-32")),
+    ("long.txt", ("Otters \U0001F9A6 float. " * 4000).encode("utf-16")),  # read limit cuts mid-character
+    ("bom8.md", b"\xef\xbb\xbf# Otters\n"),
+])
+def test_text_behind_a_byte_order_mark_is_accepted(tmp_path: Path, name: str, data: bytes) -> None:
+    (tmp_path / name).write_bytes(data)
+    assert check_content(tmp_path / name, name) in ("text", "md")
+
+
+@pytest.mark.parametrize("name,data,error", [
+    ("elf.md", b"\xff\xfe\x7fELF\x02\x01\x01\x00" + bytes(200), UnsupportedMediaError),
+    ("shifted.md", b"\xff\xfe\x00\x7fELF\x02\x01\x01" + bytes(200), UnsupportedMediaError),
+    ("noise.txt", b"\xff\xfe" + random.Random(3).randbytes(4096), UnsupportedMediaError),
+    ("controls.txt", b"\xff\xfe" + "\x01\x02\x03\x04abc".encode("utf-16-le") * 50, UnsupportedMediaError),
+    ("odd.txt", b"\xff\xfe" + "text".encode("utf-16-le") + b"x", UnsupportedMediaError),  # half a character
+    ("mark.txt", b"\xff\xfe", InvalidRequestError),
+    ("blank.md", b" \n\n\t\n", InvalidRequestError),
+])
+def test_binary_or_nothing_behind_a_mark_is_refused(tmp_path: Path, name: str, data: bytes,
+                                                    error: type[CitewiseError]) -> None:
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(error, match=name):
+        check_content(tmp_path / name, name)
