@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import string
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,8 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.ingest_jobs import IngestJobs, JobProgress
+from api.job_store import JobStore
 from api.uploads import check_content
-from ingest.errors import CitewiseError, InvalidRequestError, UnsupportedMediaError
+from ingest.errors import CitewiseError, IndexBusyError, InvalidRequestError, UnsupportedMediaError
 from tests.servers import serving, shared_components, small_settings, wait_job
 
 KEY = "hardening-key-0123456789"
@@ -101,6 +104,50 @@ def test_binary_behind_a_byte_order_mark_is_refused_at_upload(client: httpx.Clie
     assert not (index_dir / "uploads" / "tool.md").exists()
 
 
+def test_a_file_ingest_refuses_is_removed_and_the_job_says_why(client: httpx.Client, index_dir: Path) -> None:
+    job = _job(client, [("empty-draft.md", COMMENT_ONLY), ("kelp.md", b"# Kelp\n\nKelp forests shelter otters.\n")])
+    assert job["state"] == "done" and job["result"]["ingested"] == 1, job
+    assert "empty-draft.md" not in _uploads(index_dir) and "kelp.md" in _uploads(index_dir)
+    [failed] = job["result"]["failed"]
+    assert failed["name"] == "empty-draft.md" and failed["removed"] is True and failed["reason"], failed
+    assert "removed" in failed["note"]
+    assert set(_docs(client)) >= {"kelp.md"} and "empty-draft.md" not in _docs(client)
+    assert not (index_dir / "uploads" / ".staging" / job["id"]).exists()
+
+
+def test_a_failed_new_version_keeps_the_earlier_upload_and_its_document(client: httpx.Client,
+                                                                          index_dir: Path) -> None:
+    first = b"# Tides\n\nThe spring tide at Velmora reaches four metres.\n"
+    assert _job(client, [("tides.md", first)])["result"]["ingested"] == 1
+    doc_id = _docs(client)["tides.md"]["id"]
+
+    job = _job(client, [("tides.md", COMMENT_ONLY)])
+    assert (index_dir / "uploads" / "tides.md").read_bytes() == first
+    [failed] = job["result"]["failed"]
+    assert failed["removed"] is True and "earlier upload" in failed["note"], failed
+    assert "four metres" in client.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert not (index_dir / "uploads" / ".staging" / job["id"]).exists()  # nothing set aside is left behind
+
+    second = b"# Tides\n\nThe neap tide at Velmora reaches two metres.\n"
+    job = _job(client, [("tides.md", second)])
+    assert job["result"]["ingested"] == 1 and not job["result"]["failed"], job
+    assert (index_dir / "uploads" / "tides.md").read_bytes() == second
+    assert "two metres" in client.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert not (index_dir / "uploads" / ".staging" / job["id"]).exists()
+
+
+def test_a_utf16_upload_is_either_indexed_or_removed(client: httpx.Client, index_dir: Path) -> None:
+    """Accepted as text; whether ingest reads UTF-16 is the parser's business, but nothing may linger."""
+    job = _job(client, [("utf16.txt", "Sea otters use stones as tools.\n".encode("utf-16"))])
+    assert job["state"] == "done", job
+    if job["result"]["ingested"] == 1:
+        assert "utf16.txt" in _uploads(index_dir) and "utf16.txt" in _docs(client)
+    else:
+        [failed] = job["result"]["failed"]
+        assert failed["removed"] is True and "utf16.txt" not in _uploads(index_dir)
+        assert "utf16.txt" not in _docs(client)
+
+
 @pytest.mark.parametrize("name,data", [
     ("le.txt", "Otters \u00e9 \U0001F9A6 float.\n".encode("utf-16")),
     ("be.txt", b"\xfe\xff" + "Otters float.\n".encode("utf-16-be")),
@@ -127,3 +174,46 @@ def test_binary_or_nothing_behind_a_mark_is_refused(tmp_path: Path, name: str, d
     (tmp_path / name).write_bytes(data)
     with pytest.raises(error, match=name):
         check_content(tmp_path / name, name)
+
+
+def test_a_retried_job_still_puts_back_the_upload_a_failed_file_replaced(tmp_path: Path) -> None:
+    """The job fails as a whole first (the index was busy), then its retry finds the new file unreadable."""
+    calls: list[list[Path]] = []
+
+    def ingest(paths: list[Path], progress: JobProgress) -> dict[str, Any]:
+        calls.append(paths)
+        if len(calls) == 2:
+            raise IndexBusyError("another process is writing the index")
+        failed = [{"path": str(p.resolve()), "reason": "no text"} for p in paths if b"BAD" in p.read_bytes()]
+        return {"ingested": len(paths) - len(failed), "failed": failed}
+
+    jobs = IngestJobs(JobStore(tmp_path / "jobs.sqlite"), tmp_path, ingest)
+    jobs.start()
+    try:
+        def run(data: bytes) -> dict[str, Any]:
+            job_id = f"job{len(calls)}"
+            jobs.staging_dir(job_id).mkdir(parents=True)
+            (jobs.staging_dir(job_id) / "a.md").write_bytes(data)
+            jobs.submit(job_id, ["a.md"])
+            return _settled(jobs, job_id)
+
+        assert run(b"# Good\n")["state"] == "done"
+        busy = run(b"BAD")
+        assert busy["state"] == "failed" and busy["error"]["code"] == IndexBusyError.code, busy
+        jobs.retry(busy["id"])
+        retried = _settled(jobs, busy["id"])
+        assert (tmp_path / "uploads" / "a.md").read_bytes() == b"# Good\n"
+        assert retried["state"] == "done" and retried["result"]["failed"][0]["removed"] is True, retried
+        assert not jobs.staging_dir(busy["id"]).exists()
+    finally:
+        jobs.stop()
+
+
+def _settled(jobs: IngestJobs, job_id: str) -> dict[str, Any]:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        job = jobs.store.get(job_id)
+        if job is not None and job.state not in ("queued", "running"):
+            return job.to_dict()
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish")
