@@ -1,9 +1,15 @@
 """Upload jobs: staged files moved into the index's `uploads/` folder and ingested, one job at a time.
 
 A job's files are staged under `uploads/.staging/JOB/` before the job is recorded, so an accepted
-upload survives a crash; the job moves each into `uploads/` (replacing an earlier upload of the
-same name, whose document it then replaces) and ingests them. Ingest is incremental, so retrying an
-interrupted job redoes only what did not finish.
+upload survives a crash; the job moves each into `uploads/` and ingests them. Ingest is incremental,
+so retrying an interrupted job redoes only what did not finish.
+
+A file that ingest refuses (it passed the upload check but parses to nothing, say) is removed from
+`uploads/` again, since no API could reach it there; the job's result keeps the reason. An earlier
+upload of the same name is set aside under `.staging/JOB/.previous/` rather than overwritten, and
+put back when the new version fails, so its document stays indexed and its file stays in place; it
+is dropped once the new version ingests. A job that fails as a whole (or is interrupted) leaves its
+files where they are for a retry.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ log = logging.getLogger("citewise.jobs")
 #: Runs one ingest of these files, reporting progress; returns the summary as a dict.
 IngestFn = Callable[[list[Path], "JobProgress"], dict[str, Any]]
 RETRYABLE = ("interrupted", "failed")
+PREVIOUS = ".previous"  # upload names never start with a dot (see api.uploads.safe_name)
 
 
 class JobProgress:
@@ -122,19 +129,11 @@ class IngestJobs:
         if job is None or job.state != "queued":
             return
         self.store.update(job_id, state="running")
-        root = self.uploads.parent
         try:
-            paths = []
-            for f in job.files:
-                staged, final = root / f["staged"], root / f["path"]
-                if staged.exists():
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staged, final)  # same file system: atomic, and a retry finds it in place
-                if not final.exists():
-                    raise NotFoundError(f"{f['name']}: the uploaded file is gone from {final.parent}; upload it again")
-                paths.append(final)
+            paths = [self._install(job_id, f) for f in job.files]
             progress = JobProgress(self.store, job_id)
             result = self.ingest(paths, progress)
+            self._settle(job_id, job.files, paths, result)
             self.store.update(job_id, state="done", result=result, progress=progress.stages)
             shutil.rmtree(self.staging_dir(job_id), ignore_errors=True)
         except Exception as exc:  # the job records what went wrong; the worker goes on with the next job
@@ -143,3 +142,42 @@ class IngestJobs:
         finished = self.store.get(job_id)
         if finished is not None:
             self.on_finished(finished)
+
+    def _previous(self, job_id: str, name: str) -> Path:
+        return self.staging_dir(job_id) / PREVIOUS / name
+
+    def _install(self, job_id: str, f: dict[str, Any]) -> Path:
+        """Move a staged file into `uploads/`, setting aside what it replaces. Each step is one rename on
+        one file system, so a retry after a crash finds every file either staged or in place."""
+        root = self.uploads.parent
+        staged, final = root / f["staged"], root / f["path"]
+        if staged.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                previous = self._previous(job_id, f["name"])
+                previous.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(final, previous)
+            os.replace(staged, final)
+        if not final.exists():
+            raise NotFoundError(f"{f['name']}: the uploaded file is gone from {final.parent}; upload it again")
+        return final
+
+    def _settle(self, job_id: str, files: list[dict[str, Any]], paths: list[Path], result: dict[str, Any]) -> None:
+        """Remove each file ingest refused (putting back the upload it replaced), noting it in `result`."""
+        refused: dict[Path, dict[str, Any]] = {}
+        for key in ("failed", "skipped"):
+            for entry in result.get(key) or []:
+                refused.setdefault(Path(str(entry.get("path", ""))).resolve(), entry)
+        for f, final in zip(files, paths):
+            entry = refused.get(final.resolve())
+            if entry is None:
+                continue
+            previous = self._previous(job_id, f["name"])
+            if previous.exists():
+                os.replace(previous, final)
+                note = (f"not kept: {f['path']} is the earlier upload of this name again, and its document (if it "
+                        "was indexed) is unchanged")
+            else:
+                final.unlink(missing_ok=True)
+                note = f"not kept: removed from {Path(f['path']).parent}/"
+            entry.update(name=f["name"], removed=True, note=note)

@@ -10,6 +10,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from api.generation_queue import GenerationQueue
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
+#: Label values come from closed sets: the client chooses the method and path of a request, and every
+#: distinct label value is a new series kept for the life of the process (and sent on every scrape).
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
 ASGIApp = Callable[..., Any]
 
 
@@ -60,11 +65,21 @@ class ApiMetrics:
 
 
 class RequestMetrics:
-    """ASGI middleware: counts each request under its route template (never the raw path)."""
+    """ASGI middleware: counts each request under its route template and a known method (never what the
+    client made up: a raw path or an invented method would be a new series per request)."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
+
+    @staticmethod
+    def labels(scope: dict[str, Any], status: int) -> tuple[str, str, str]:
+        """(route, method, status) drawn from closed sets, whatever the client sent."""
+        route = getattr(scope.get("route"), "path", None)  # the matched route's template, set by the router
+        method = scope.get("method", "")
+        code = status if 100 <= status <= 599 else 500
+        return (route if isinstance(route, str) else UNMATCHED_ROUTE,
+                method if method in METHODS else OTHER_METHOD, str(code))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -81,7 +96,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope.get("method", "")
-            self.metrics.requests.labels(route, method, str(status["code"])).inc()
-            self.metrics.latency.labels(route, method, str(status["code"])).observe(time.perf_counter() - started)
+            labels = self.labels(scope, status["code"])
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

@@ -30,7 +30,9 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {
 }}}
 UPLOAD_DOC = ("Multipart upload (field `files`, one or more) or JSON `{documents: [{name, text}]}`. Every file is "
               "checked first (name, size, format by content); if one fails nothing is kept. Returns 202 with the "
-              "ingest job; follow it at `GET /v1/jobs/{id}`. A file with the name of an earlier upload replaces it.")
+              "ingest job; follow it at `GET /v1/jobs/{id}`. A file with the name of an earlier upload replaces it "
+              "once it ingests. A file that ingest refuses is not kept: the job's `result.failed` gives the reason "
+              "and `removed: true`, and an earlier upload of that name stays, file and document.")
 
 
 def documents_router(state: AppState) -> APIRouter:

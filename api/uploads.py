@@ -3,11 +3,14 @@
 Names are cut to their last component and stripped of anything a file system or shell could read as
 structure, so an upload lands under the index's `uploads/` folder and nowhere else. Content is
 checked by its bytes, not its name: a `.pdf` must start like a PDF, a `.docx` must be a Word zip, and
-a text format must not be binary.
+a text format must not be binary. A byte order mark does not vouch for the rest: the bytes after it
+must decode in that encoding to text (no NULs, few control characters), or an executable behind two
+BOM bytes would pass as text.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 import zipfile
@@ -21,7 +24,12 @@ _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
 _BINARY_MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a zip archive", b"\x7fELF": "an executable",
                  b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
                  b"\x1f\x8b": "a gzip archive"}
-_TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+#: Longest first: a UTF-32 LE mark starts with the UTF-16 LE one.
+_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_TEXT_BOMS = tuple(bom for bom, _ in _BOMS)
+_TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+HEAD_BYTES = 64 * 1024
 _ZIP_PARTS = {"docx": "word/", "pptx": "ppt/"}
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
 
@@ -52,7 +60,8 @@ def check_content(path: Path, name: str) -> str:
     """The format `name` claims, after its bytes were checked against it; raises on a mismatch."""
     fmt = format_of(name)
     with open(path, "rb") as fh:
-        head = fh.read(64 * 1024)
+        head = fh.read(HEAD_BYTES)
+        complete = not fh.read(1)
     if not head:
         raise InvalidRequestError(f"{name}: the file is empty")
     if fmt == "pdf":
@@ -61,7 +70,7 @@ def check_content(path: Path, name: str) -> str:
     elif fmt in _ZIP_PARTS:
         _check_office_zip(path, name, fmt, head)
     else:
-        _check_text(name, fmt, head)
+        _check_text(name, fmt, head, complete)
     return fmt
 
 
@@ -78,16 +87,42 @@ def _check_office_zip(path: Path, name: str, fmt: str, head: bytes) -> None:
         raise UnsupportedMediaError(f"{name}: a zip archive, but not a .{fmt} document (no {_ZIP_PARTS[fmt]} part)")
 
 
-def _check_text(name: str, fmt: str, head: bytes) -> None:
-    if head.startswith(_TEXT_BOMS):
-        return  # UTF-8/16 with a byte order mark: text, NUL bytes and all
+def _check_text(name: str, fmt: str, head: bytes, complete: bool) -> None:
+    """`complete` says `head` is the whole file (so an end cut mid-character is an error, not the read limit)."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            _check_marked_text(name, fmt, head[len(bom):], encoding, complete)
+            return
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise UnsupportedMediaError(f"{name}: named as {fmt} text but its content is {what}")
     if b"\x00" in head:
         raise UnsupportedMediaError(f"{name}: named as {fmt} text but its content is binary (NUL bytes)")
+    if complete and not head.strip():
+        raise InvalidRequestError(f"{name}: the file holds only whitespace")
     if fmt == "eml" and not any(_HEADER_LINE.match(line) for line in head.splitlines()[:20]):
         raise UnsupportedMediaError(f"{name}: named .eml but it has no e-mail header lines (From:, Subject:, ...)")
+
+
+def _check_marked_text(name: str, fmt: str, body: bytes, encoding: str, complete: bool) -> None:
+    """The bytes after a byte order mark, decoded as it says: they must be text, not binary behind a mark."""
+    label = encoding.upper().replace("-LE", " LE").replace("-BE", " BE")
+    for magic, what in _BINARY_MAGIC.items():
+        if body.startswith(magic):
+            raise UnsupportedMediaError(f"{name}: named as {fmt} text but after its {label} byte order mark the "
+                                        f"content is {what}")
+    try:
+        # Incremental: a character cut by the read limit is held back, not an error.
+        text = codecs.getincrementaldecoder(encoding)().decode(body, final=complete)
+    except UnicodeDecodeError as exc:
+        raise UnsupportedMediaError(f"{name}: has a {label} byte order mark but is not {label} text (invalid "
+                                    f"bytes {exc.start}-{exc.end} after the mark)") from exc
+    if complete and not text.strip():
+        raise InvalidRequestError(f"{name}: the file holds only a byte order mark and whitespace")
+    odd = sum(1 for ch in text if ch not in _TEXT_CONTROLS and unicodedata.category(ch) in ("Cc", "Cn"))
+    if "\x00" in text or odd * 100 > len(text):
+        raise UnsupportedMediaError(f"{name}: named as {fmt} text but decoded as {label} it is binary ({odd} of "
+                                    f"the first {len(text)} characters are control or unassigned characters)")
 
 
 def _looks_like(head: bytes) -> str:
