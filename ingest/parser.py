@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import importlib
 import io
@@ -31,6 +32,9 @@ _LATIN_CODEPAGES = {
     "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_roman", "mac_latin2",
     "mac_iceland", "mac_turkish", "cp775", "cp850",
 }
+#: Byte order marks that name an encoding outright (UTF-32 first: its LE mark begins with UTF-16's).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
 _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
 
 
@@ -45,7 +49,15 @@ class Parser(Protocol):
 
 
 def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
-    """Decode text bytes: UTF-8 if it is, else the best-supported guess, with a warning saying so."""
+    """Decode text bytes: UTF-16/32 by their byte order mark, UTF-8 if it is, else the best-supported
+    guess, with a warning saying so. NUL bytes without such a mark mean binary content."""
+    for bom, codec, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), []
+            except UnicodeDecodeError as exc:
+                raise DocumentError(source, f"starts with a {name} byte order mark but is not valid {name} "
+                                            f"(bad bytes at offset {exc.start})") from exc
     if b"\x00" in data[:65536]:
         raise DocumentError(source, "binary content (NUL bytes) in a file named as text")
     try:

@@ -1,4 +1,4 @@
-"""Hostile input files through the real CLI: special files and lying sizes. Each ends as one clear
+"""Hostile input files through the real CLI: special files, lying sizes and odd encodings. Each ends as one clear
 summary line; good files beside them are ingested."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from ingest.discovery import read_regular_file
 from ingest.errors import DocumentError
+from ingest.parser import decode_text
 from tests.conftest import run_cli
 
 FINE = "# Fine\n\nOtters hold hands while sleeping.\n"
@@ -67,3 +68,14 @@ def test_reading_stops_at_the_limit_whatever_the_size_claims(tmp_path: Path) -> 
     honest.write_bytes(b"x" * (at_limit + 1))
     with pytest.raises(DocumentError, match="over the 0.001 MB limit"):
         read_regular_file(honest, "honest", 0.001)
+
+
+def test_utf16_and_utf32_with_a_byte_order_mark_are_text() -> None:
+    text = "Narwhal tusks are teeth — Narhvalens stødtand.\n"
+    for encoded in (text.encode("utf-16"), b"\xfe\xff" + text.encode("utf-16-be"), text.encode("utf-32"),
+                    b"\x00\x00\xfe\xff" + text.encode("utf-32-be")):
+        assert decode_text("doc", encoded) == (text, [])
+    with pytest.raises(DocumentError, match="binary content"):
+        decode_text("doc", text.encode("utf-16-le"))  # NUL bytes and no mark: not text we can trust
+    with pytest.raises(DocumentError, match="UTF-16 byte order mark but is not valid UTF-16"):
+        decode_text("doc", text.encode("utf-16") + b"\x00")
