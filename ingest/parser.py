@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Protocol
 
 from ingest.errors import DocumentError
 from ingest.offline import apply_offline_env
+from ingest.preflight import check_bytes, check_html_depth
 from ingest.types import Element, ParsedDocument
 
 #: File suffix -> format name. Anything else is skipped with a stated reason.
@@ -35,6 +36,8 @@ _LATIN_CODEPAGES = {
 #: Byte order marks that name an encoding outright (UTF-32 first: its LE mark begins with UTF-16's).
 _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
               (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
+#: How deep e-mails attached to e-mails are followed.
+MAX_ATTACHMENT_DEPTH = 3
 _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
 
 
@@ -102,8 +105,12 @@ class UnstructuredParser:
             return self._partitioners[fmt]
 
     def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument:
+        return self._parse(source, data, fmt, 0)
+
+    def _parse(self, source: str, data: bytes, fmt: str, depth: int) -> ParsedDocument:
         if not data.strip():
             raise DocumentError(source, "empty file")
+        check_bytes(source, data, fmt)
         warnings: list[str] = []
         content_hash = hashlib.sha256(data).hexdigest()
         try:
@@ -112,28 +119,61 @@ class UnstructuredParser:
             hint = _INSTALL_HINTS.get(fmt, "reinstall citewise")
             raise DocumentError(source, f"{fmt} support is not installed ({exc.name} missing): {hint}") from exc
         try:
-            if fmt in TEXT_FORMATS:
-                text, warnings = decode_text(source, data)
-                if fmt == "rst":
-                    raw = partition(file=io.BytesIO(text.encode("utf-8")))
-                else:
-                    raw = partition(text=text)
-            elif fmt == "pdf":
-                raw = partition(file=io.BytesIO(data), strategy=self.pdf_strategy, languages=["eng"])
-            else:
-                raw = partition(file=io.BytesIO(data))
+            raw = self._partition(source, data, fmt, partition, warnings)
         except DocumentError:
             raise
+        except RecursionError as exc:
+            raise DocumentError(source, f"{fmt} content nested too deep for the parser") from exc
         except Exception as exc:  # unstructured raises many types; the user needs the reason, not the type
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DocumentError(source, f"could not parse as {fmt}: {detail[:300]}") from exc
         elements = [_element(e) for e in raw if e.category not in _SKIP_KINDS]
         elements = [e for e in elements if e.text]
+        if fmt == "eml":
+            elements += self._attachment_elements(source, data, depth, warnings)
         if not elements:
-            raise DocumentError(source, f"no text found in {fmt} file (scanned PDF or empty document?)")
+            hint = " (scanned PDF or empty document?)" if fmt == "pdf" else ""
+            raise DocumentError(source, f"no text found in {fmt} file{hint}")
         title = _title(raw, elements, Path(source).stem)
         return ParsedDocument(source=source, title=title, elements=elements, format=fmt,
                               content_hash=content_hash, warnings=warnings)
+
+    def _partition(self, source: str, data: bytes, fmt: str, partition: Any, warnings: list[str]) -> list[Any]:
+        if fmt in TEXT_FORMATS:
+            text, decoded = decode_text(source, data)
+            warnings += decoded
+            if fmt == "html":
+                check_html_depth(source, text)
+            if fmt == "rst":
+                return list(partition(file=io.BytesIO(text.encode("utf-8"))))
+            return list(partition(text=text))
+        if fmt == "pdf":
+            return list(partition(file=io.BytesIO(data), strategy=self.pdf_strategy, languages=["eng"]))
+        if fmt == "eml":  # attachments are chosen and parsed here, see _attachment_elements
+            return list(partition(file=io.BytesIO(data), process_attachments=False))
+        return list(partition(file=io.BytesIO(data)))
+
+    def _attachment_elements(self, source: str, data: bytes, depth: int, warnings: list[str]) -> list[Element]:
+        """Attachments in formats citewise ingests, parsed as files of their own; the rest become warnings."""
+        from ingest.eml import attachments
+
+        elements: list[Element] = []
+        for att in attachments(data):
+            if att.fmt is None:
+                warnings.append(f"attachment {att.name} skipped: {att.skip_reason}")
+                continue
+            if att.fmt == "eml" and depth >= MAX_ATTACHMENT_DEPTH:
+                warnings.append(f"attachment {att.name} skipped: an e-mail attached {MAX_ATTACHMENT_DEPTH} levels "
+                                "deep in e-mails")
+                continue
+            try:
+                doc = self._parse(f"{source} attachment {att.name}", att.data, att.fmt, depth + 1)
+            except DocumentError as exc:
+                warnings.append(f"attachment {att.name} skipped: {exc.reason}")
+                continue
+            elements += doc.elements
+            warnings += [f"attachment {att.name}: {w}" for w in doc.warnings]
+        return elements
 
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]

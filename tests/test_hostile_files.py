@@ -1,11 +1,16 @@
-"""Hostile input files through the real CLI: special files, lying sizes and odd encodings. Each ends as one clear
-summary line; good files beside them are ingested."""
+"""Hostile input files through the real CLI: special files, lying sizes, disguised formats, zip bombs
+and odd encodings. Each ends as one clear summary line; good files beside them are ingested."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
+import struct
+import zipfile
+import zlib
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,81 @@ def test_utf16_and_utf32_with_a_byte_order_mark_are_text() -> None:
         decode_text("doc", text.encode("utf-16-le"))  # NUL bytes and no mark: not text we can trust
     with pytest.raises(DocumentError, match="UTF-16 byte order mark but is not valid UTF-16"):
         decode_text("doc", text.encode("utf-16") + b"\x00")
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+
+
+def _zip_bomb_docx(path: Path) -> None:
+    """A real .docx whose document.xml is padded with 128 MiB of spaces: about 130 KB on disk."""
+    import docx
+
+    buf = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("Worker bees perform a waggle dance.")
+    document.save(buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename != "word/document.xml":
+                out.writestr(info.filename, body)
+                continue
+            head, tail = body.split(b"</w:body>")
+            with out.open("word/document.xml", "w", force_zip64=True) as fh:
+                fh.write(head)
+                for _ in range(128):
+                    fh.write(b" " * 2**20)
+                fh.write(b"</w:body>" + tail)
+
+
+def test_disguised_and_oversized_formats_get_their_real_reason(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fine.md").write_text(FINE)
+    (docs / "deep.html").write_text("<html><body>" + "<div>" * 100_000 + "<p>Buried text.</p>"
+                                    + "</div>" * 100_000 + "</body></html>")
+    (docs / "notes.pdf").write_text("These are plain notes, saved with the wrong extension.\n")
+    (docs / "bare.html").write_text("<html><body><img src='x.png'></body></html>")
+    _zip_bomb_docx(docs / "bomb.docx")
+    msg = EmailMessage()
+    msg["Subject"] = "Seal survey"
+    msg["From"] = "ranger@example.org"
+    msg["To"] = "team@example.org"
+    msg.set_content("The harbour seal survey counted 312 pups on the sandbank.")
+    msg.add_attachment(_png(), maintype="image", subtype="png", filename="seals.png")
+    msg.add_attachment(b"\x00\x01\x02", maintype="application", subtype="octet-stream", filename="blob.bin")
+    msg.add_attachment("Tide tables were checked against the pup count.", filename="tides.txt")
+    (docs / "survey.eml").write_bytes(bytes(msg))
+    (docs / "utf16.txt").write_bytes("Narwhal tusks are elongated teeth.\n".encode("utf-16"))
+    (docs / "utf16be.md").write_bytes(b"\xfe\xff" + "# Kelp\n\nGiant kelp grows half a metre a day.\n"
+                                      .encode("utf-16-be"))
+    (docs / "nul.txt").write_bytes("no byte order mark".encode("utf-16-le"))
+    index = tmp_path / "index"
+
+    result = run_cli("ingest", str(docs), "--index", str(index), "--json", timeout=300)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    failed = _rows(summary, "failed")
+    assert "HTML nested too deep" in failed["deep.html"]
+    assert failed["notes.pdf"] == "named .pdf but its content is text, not a PDF"
+    assert failed["bare.html"] == "no text found in html file"
+    assert "part word/document.xml expands" in failed["bomb.docx"] and "zip bomb" in failed["bomb.docx"]
+    assert "binary content" in failed["nul.txt"]
+    assert len(failed) == 5
+    assert not any("scanned PDF" in reason for reason in failed.values())
+    warnings = [row["warning"] for row in summary["warnings"] if row["path"].endswith("survey.eml")]
+    assert warnings == ["attachment seals.png skipped: image/png is not a format citewise ingests",
+                        "attachment blob.bin skipped: application/octet-stream is not a format citewise ingests"]
+    assert summary["ingested"] == 4  # fine.md, survey.eml, utf16.txt, utf16be.md
+
+    for query, expected in [("narwhal tusks", "Narwhal tusks are elongated teeth."),
+                            ("giant kelp growth", "Giant kelp grows half a metre a day."),
+                            ("tide tables pup count", "Tide tables were checked against the pup count.")]:
+        found = run_cli("search", query, "--index", str(index), "--json", "-k", "1", "--mode", "bm25")
+        assert found.returncode == 0, found.stderr
+        assert expected in json.loads(found.stdout)[0]["text"]
