@@ -7,7 +7,9 @@ import hashlib
 import importlib
 import io
 import re
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -45,6 +47,8 @@ class Parser(Protocol):
     """Anything that turns bytes into a ParsedDocument; `parse_many` streams results in input order."""
 
     def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument: ...
+
+    def use_temp_dir(self, path: Path) -> None: ...
 
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]
@@ -90,8 +94,15 @@ class UnstructuredParser:
 
     def __init__(self, pdf_strategy: str = "fast") -> None:
         self.pdf_strategy = pdf_strategy
+        self.temp_dir: Path | None = None
         self._lock = threading.Lock()
         self._partitioners: dict[str, Any] = {}
+
+    def use_temp_dir(self, path: Path) -> None:
+        """Where parsers put temporary copies of documents (pandoc reads .rst through one): under the
+        index, which its writer clears on opening, so a parse killed midway leaves no copy elsewhere."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.temp_dir = path
 
     def _partitioner(self, source: str, fmt: str) -> Any:
         """Import each format's partitioner on first use, so one missing extra breaks only its format."""
@@ -119,7 +130,8 @@ class UnstructuredParser:
             hint = _INSTALL_HINTS.get(fmt, "reinstall citewise")
             raise DocumentError(source, f"{fmt} support is not installed ({exc.name} missing): {hint}") from exc
         try:
-            raw = self._partition(source, data, fmt, partition, warnings)
+            with _temp_files_in(self.temp_dir):
+                raw = self._partition(source, data, fmt, partition, warnings)
         except DocumentError:
             raise
         except RecursionError as exc:
@@ -184,6 +196,21 @@ class UnstructuredParser:
                 yield source, self.parse(source, data, fmt)
             except DocumentError as exc:
                 yield source, exc
+
+
+@contextmanager
+def _temp_files_in(path: Path | None) -> Iterator[None]:
+    """Point Python's temp folder at `path` while a partitioner runs (unstructured takes no folder of its
+    own), then back: the rest of the process keeps the system's."""
+    if path is None:
+        yield
+        return
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(path)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
 
 
 def _element(raw: Any) -> Element:

@@ -77,6 +77,7 @@ class Ingestor:
 
     def ingest_paths(self, paths: list[Path]) -> IngestSummary:
         summary = IngestSummary()
+        self.parser.use_temp_dir(self.index.temp_path)
         found = list(discover(paths, self.settings.include, self.settings.exclude))
         todo = []
         for item in found:

@@ -1,13 +1,18 @@
-"""Hostile input files through the real CLI: special files, lying sizes, disguised formats, zip bombs
-and odd encodings. Each ends as one clear summary line; good files beside them are ingested."""
+"""Hostile input files through the real CLI: special files, lying sizes, disguised formats, zip bombs,
+odd encodings and a parse killed midway. Each ends as one clear summary line; good files beside them
+are ingested, and no copy of a document is left outside the index."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import time
 import zipfile
 import zlib
 from email.message import EmailMessage
@@ -18,7 +23,8 @@ import pytest
 from ingest.discovery import read_regular_file
 from ingest.errors import DocumentError
 from ingest.parser import decode_text
-from tests.conftest import run_cli
+from ingest.store.local_index import PARSE_TEMP
+from tests.conftest import DEMO, ROOT, run_cli
 
 FINE = "# Fine\n\nOtters hold hands while sleeping.\n"
 
@@ -162,3 +168,45 @@ def test_disguised_and_oversized_formats_get_their_real_reason(tmp_path: Path) -
         found = run_cli("search", query, "--index", str(index), "--json", "-k", "1", "--mode", "bm25")
         assert found.returncode == 0, found.stderr
         assert expected in json.loads(found.stdout)[0]["text"]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_killed_parse_leaves_no_copy_of_the_document_in_the_temp_folder(tmp_path: Path, workers: str) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # Long enough that pandoc, which unstructured feeds through a temporary copy, runs for a while.
+    (docs / "pep.rst").write_text((DEMO / "pep-0572.rst").read_text() * 8)
+    marker = b"Assignment Expressions"
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    index = tmp_path / "index"
+    env = {"TMPDIR": str(system_tmp), "CITEWISE_INGEST__PARSE_WORKERS": workers}
+
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(docs), "--index", str(index), "--quiet"],
+                            cwd=ROOT, env=dict(os.environ, **env), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        copies: list[Path] = []
+        while not copies and proc.poll() is None and time.time() < deadline:
+            copies = [p for p in _files_under(tmp_path) if p.name.startswith("tmp_file")]
+            time.sleep(0.02)
+        assert copies, f"no parse with a temporary copy was seen: {proc.stderr.read() if proc.stderr else ''}"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+
+    left = [p for p in _files_under(system_tmp) if marker in p.read_bytes()]
+    assert left == [], "a copy of the document outlived the killed parse in the system temp folder"
+    assert all(p.is_relative_to(index / PARSE_TEMP) for p in copies)
+
+    (docs / "pep.rst").unlink()
+    (docs / "fine.md").write_text(FINE)
+    again = run_cli("ingest", str(docs), "--index", str(index), "--json", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["ingested"] == 1
+    assert _files_under(index / PARSE_TEMP) == []
