@@ -42,10 +42,8 @@ def attachments(data: bytes) -> Iterator[Attachment]:
         ctype = part.get_content_type()
         name = part.get_filename() or _unnamed(part, ctype)
         suffix = PurePath(name).suffix.lower()
-        if ctype.split("/")[0] in ("image", "audio", "video"):
-            yield Attachment(name, None, b"", f"{ctype} is not a format citewise ingests")
-            continue
-        fmt = FORMATS.get(suffix) or _TYPES.get(ctype)
+        media = ctype.split("/")[0] in ("image", "audio", "video")  # whatever the name says: OCR, not text
+        fmt = None if media else FORMATS.get(suffix) or _TYPES.get(ctype)
         if fmt is None:
             yield Attachment(name, None, b"", f"{ctype} is not a format citewise ingests")
             continue
