@@ -1,13 +1,16 @@
-"""Find the files to ingest: recursive, glob-filtered, safe against symlink loops and unreadable folders."""
+"""Find and read the files to ingest: recursive, glob-filtered, safe against symlink loops, unreadable
+folders and special files (a FIFO blocks a reader forever; a device never ends and claims size 0)."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ingest.errors import DocumentError
 from ingest.parser import FORMATS
 from ingest.store.local_index import MANIFEST, STORE
 
@@ -43,7 +46,25 @@ def discover(paths: list[Path], include: list[str], exclude: list[str]) -> Itera
             yield _classify(root)
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def special_file_reason(path: Path, mode: int) -> str:
+    """Why a path that is not a regular file is passed over, naming a symlink's target."""
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "a special file")
+    if os.path.islink(path):
+        return f"not a regular file: a symbolic link to {kind} ({os.path.realpath(path)})"
+    return f"not a regular file: {kind}"
+
+
 def _classify(path: Path) -> Found:
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links: what matters is what reading would open
+    except OSError as exc:
+        return Found(path, reason=f"cannot read file: {exc.strerror or exc}", failed=True)
+    if not stat.S_ISREG(mode):
+        return Found(path, reason=special_file_reason(path, mode))
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         shown = path.suffix or "(no extension)"
@@ -87,3 +108,45 @@ def _walk(root: Path, include: list[str], exclude: list[str]) -> Iterator[Found]
                 continue
             yield _classify(full)
     yield from errors
+
+
+def read_regular_file(path: Path, source: str, max_mb: float) -> bytes:
+    """A regular file's bytes, never more than `max_mb`, whatever its size claims to be.
+
+    The file is checked before it is opened (opening a device can have effects of its own) and again
+    after, on the open descriptor, in case it was swapped since; O_NONBLOCK makes opening a FIFO return
+    at once instead of waiting for a writer. Reading stops one byte past the limit, so a file that grows,
+    or reports a wrong size (as /proc files do), costs at most the limit in memory.
+    """
+    limit = int(max_mb * 2**20)
+    over = f"over the {max_mb:g} MB limit (setting ingest.max_file_mb)"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DocumentError(source, special_file_reason(path, st.st_mode))
+        if st.st_size > limit:
+            raise DocumentError(source, f"file is {st.st_size / 2**20:.1f} MB, {over}")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DocumentError(source, special_file_reason(path, st.st_mode))
+        chunks: list[bytes] = []
+        total = 0
+        step = max(st.st_size + 1, 2**20)  # an honest file arrives in one read, then EOF
+        while total <= limit:
+            chunk = os.read(fd, min(step, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise DocumentError(source, f"file holds more than {max_mb:g} MB although its size reads "
+                                    f"{st.st_size} bytes: {over}")
+    return b"".join(chunks)

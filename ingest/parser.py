@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import importlib
 import io
 import re
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
 from ingest.errors import DocumentError
 from ingest.offline import apply_offline_env
+from ingest.preflight import check_bytes, check_html_depth
 from ingest.types import Element, ParsedDocument
 
 #: File suffix -> format name. Anything else is skipped with a stated reason.
@@ -31,6 +35,11 @@ _LATIN_CODEPAGES = {
     "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_roman", "mac_latin2",
     "mac_iceland", "mac_turkish", "cp775", "cp850",
 }
+#: Byte order marks that name an encoding outright (UTF-32 first: its LE mark begins with UTF-16's).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
+#: How deep e-mails attached to e-mails are followed.
+MAX_ATTACHMENT_DEPTH = 3
 _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
 
 
@@ -39,13 +48,23 @@ class Parser(Protocol):
 
     def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument: ...
 
+    def use_temp_dir(self, path: Path) -> None: ...
+
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]
     ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]: ...
 
 
 def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
-    """Decode text bytes: UTF-8 if it is, else the best-supported guess, with a warning saying so."""
+    """Decode text bytes: UTF-16/32 by their byte order mark, UTF-8 if it is, else the best-supported
+    guess, with a warning saying so. NUL bytes without such a mark mean binary content."""
+    for bom, codec, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), []
+            except UnicodeDecodeError as exc:
+                raise DocumentError(source, f"starts with a {name} byte order mark but is not valid {name} "
+                                            f"(bad bytes at offset {exc.start})") from exc
     if b"\x00" in data[:65536]:
         raise DocumentError(source, "binary content (NUL bytes) in a file named as text")
     try:
@@ -75,8 +94,15 @@ class UnstructuredParser:
 
     def __init__(self, pdf_strategy: str = "fast") -> None:
         self.pdf_strategy = pdf_strategy
+        self.temp_dir: Path | None = None
         self._lock = threading.Lock()
         self._partitioners: dict[str, Any] = {}
+
+    def use_temp_dir(self, path: Path) -> None:
+        """Where parsers put temporary copies of documents (pandoc reads .rst through one): under the
+        index, which its writer clears on opening, so a parse killed midway leaves no copy elsewhere."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.temp_dir = path
 
     def _partitioner(self, source: str, fmt: str) -> Any:
         """Import each format's partitioner on first use, so one missing extra breaks only its format."""
@@ -90,8 +116,12 @@ class UnstructuredParser:
             return self._partitioners[fmt]
 
     def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument:
+        return self._parse(source, data, fmt, 0)
+
+    def _parse(self, source: str, data: bytes, fmt: str, depth: int) -> ParsedDocument:
         if not data.strip():
             raise DocumentError(source, "empty file")
+        check_bytes(source, data, fmt)
         warnings: list[str] = []
         content_hash = hashlib.sha256(data).hexdigest()
         try:
@@ -100,28 +130,62 @@ class UnstructuredParser:
             hint = _INSTALL_HINTS.get(fmt, "reinstall citewise")
             raise DocumentError(source, f"{fmt} support is not installed ({exc.name} missing): {hint}") from exc
         try:
-            if fmt in TEXT_FORMATS:
-                text, warnings = decode_text(source, data)
-                if fmt == "rst":
-                    raw = partition(file=io.BytesIO(text.encode("utf-8")))
-                else:
-                    raw = partition(text=text)
-            elif fmt == "pdf":
-                raw = partition(file=io.BytesIO(data), strategy=self.pdf_strategy, languages=["eng"])
-            else:
-                raw = partition(file=io.BytesIO(data))
+            with _temp_files_in(self.temp_dir):
+                raw = self._partition(source, data, fmt, partition, warnings)
         except DocumentError:
             raise
+        except RecursionError as exc:
+            raise DocumentError(source, f"{fmt} content nested too deep for the parser") from exc
         except Exception as exc:  # unstructured raises many types; the user needs the reason, not the type
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DocumentError(source, f"could not parse as {fmt}: {detail[:300]}") from exc
         elements = [_element(e) for e in raw if e.category not in _SKIP_KINDS]
         elements = [e for e in elements if e.text]
+        if fmt == "eml":
+            elements += self._attachment_elements(source, data, depth, warnings)
         if not elements:
-            raise DocumentError(source, f"no text found in {fmt} file (scanned PDF or empty document?)")
+            hint = " (scanned PDF or empty document?)" if fmt == "pdf" else ""
+            raise DocumentError(source, f"no text found in {fmt} file{hint}")
         title = _title(raw, elements, Path(source).stem)
         return ParsedDocument(source=source, title=title, elements=elements, format=fmt,
                               content_hash=content_hash, warnings=warnings)
+
+    def _partition(self, source: str, data: bytes, fmt: str, partition: Any, warnings: list[str]) -> list[Any]:
+        if fmt in TEXT_FORMATS:
+            text, decoded = decode_text(source, data)
+            warnings += decoded
+            if fmt == "html":
+                check_html_depth(source, text)
+            if fmt == "rst":
+                return list(partition(file=io.BytesIO(text.encode("utf-8"))))
+            return list(partition(text=text))
+        if fmt == "pdf":
+            return list(partition(file=io.BytesIO(data), strategy=self.pdf_strategy, languages=["eng"]))
+        if fmt == "eml":  # attachments are chosen and parsed here, see _attachment_elements
+            return list(partition(file=io.BytesIO(data), process_attachments=False))
+        return list(partition(file=io.BytesIO(data)))
+
+    def _attachment_elements(self, source: str, data: bytes, depth: int, warnings: list[str]) -> list[Element]:
+        """Attachments in formats citewise ingests, parsed as files of their own; the rest become warnings."""
+        from ingest.eml import attachments
+
+        elements: list[Element] = []
+        for att in attachments(data):
+            if att.fmt is None:
+                warnings.append(f"attachment {att.name} skipped: {att.skip_reason}")
+                continue
+            if att.fmt == "eml" and depth >= MAX_ATTACHMENT_DEPTH:
+                warnings.append(f"attachment {att.name} skipped: an e-mail attached {MAX_ATTACHMENT_DEPTH} levels "
+                                "deep in e-mails")
+                continue
+            try:
+                doc = self._parse(f"{source} attachment {att.name}", att.data, att.fmt, depth + 1)
+            except DocumentError as exc:
+                warnings.append(f"attachment {att.name} skipped: {exc.reason}")
+                continue
+            elements += doc.elements
+            warnings += [f"attachment {att.name}: {w}" for w in doc.warnings]
+        return elements
 
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]
@@ -132,6 +196,21 @@ class UnstructuredParser:
                 yield source, self.parse(source, data, fmt)
             except DocumentError as exc:
                 yield source, exc
+
+
+@contextmanager
+def _temp_files_in(path: Path | None) -> Iterator[None]:
+    """Point Python's temp folder at `path` while a partitioner runs (unstructured takes no folder of its
+    own), then back: the rest of the process keeps the system's."""
+    if path is None:
+        yield
+        return
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(path)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
 
 
 def _element(raw: Any) -> Element:

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer
-from ingest.discovery import discover
+from ingest.discovery import discover, read_regular_file
 from ingest.embedder import Embedder
 from ingest.errors import DocumentError
 from ingest.parser import Parser
@@ -77,6 +77,7 @@ class Ingestor:
 
     def ingest_paths(self, paths: list[Path]) -> IngestSummary:
         summary = IngestSummary()
+        self.parser.use_temp_dir(self.index.temp_path)
         found = list(discover(paths, self.settings.include, self.settings.exclude))
         todo = []
         for item in found:
@@ -141,15 +142,7 @@ class Ingestor:
         """Size limit, read and content-hash check; None when the file is unchanged or unreadable."""
         source = str(path.resolve())
         try:
-            size = path.stat().st_size
-            limit = self.settings.max_file_mb * 1024 * 1024
-            if size > limit:
-                raise DocumentError(source, f"file is {size / 2**20:.1f} MB, over the {self.settings.max_file_mb:g} MB "
-                                            "limit (setting ingest.max_file_mb)")
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
+            data = read_regular_file(path, source, self.settings.max_file_mb)
         except DocumentError as exc:
             summary.failed.append({"path": exc.path, "reason": exc.reason})
             return None

@@ -7,7 +7,9 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
+import tempfile
 from collections import deque
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from ingest.errors import ConfigError, DocumentError
@@ -20,9 +22,13 @@ Result = ParsedDocument | DocumentError
 _WORKER_PARSER: UnstructuredParser | None = None  # one per worker process, created by the initializer
 
 
-def _init_worker(parent_pid: int) -> None:
-    """Die with the parent: an ingest killed with SIGKILL must not leave parser processes behind."""
+def _init_worker(parent_pid: int, temp_dir: str | None = None) -> None:
+    """Die with the parent: an ingest killed with SIGKILL must not leave parser processes behind.
+    Temporary copies of documents go to `temp_dir` (under the index), for this process and its children."""
     global _WORKER_PARSER
+    if temp_dir is not None:
+        os.environ["TMPDIR"] = temp_dir
+        tempfile.tempdir = temp_dir
     try:
         import ctypes
 
@@ -76,14 +82,23 @@ class PooledParser:
     def __init__(self, workers: int = 2, timeout: float = 300.0) -> None:
         self.workers = workers
         self.timeout = timeout
+        self._temp_dir: str | None = None
         self._pool: cf.ProcessPoolExecutor | None = None
+
+    def use_temp_dir(self, path: Path) -> None:
+        """Workers keep temporary copies of documents under `path` (see UnstructuredParser.use_temp_dir);
+        running workers that were told another folder are replaced."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if str(path) != self._temp_dir:
+            self.close()
+            self._temp_dir = str(path)
 
     def _start(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")  # never fork a process holding torch threads
             try:
                 self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                                    initargs=(os.getpid(),))
+                                                    initargs=(os.getpid(), self._temp_dir))
             except OSError as exc:
                 raise ConfigError(f"cannot start parser processes ({exc}); set ingest.parse_workers = 0 "
                                   "(CITEWISE_INGEST__PARSE_WORKERS=0) to parse in-process") from exc

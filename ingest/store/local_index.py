@@ -30,6 +30,7 @@ from ingest.types import ChunkedDocument
 
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
+PARSE_TEMP = "parse-tmp"  # parsers' temporary copies of documents; a writer clears it on opening
 
 
 class LocalIndex:
@@ -63,6 +64,7 @@ class LocalIndex:
         if self.writable:
             self.path.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
+            shutil.rmtree(self.temp_path, ignore_errors=True)  # left by a parse that was killed
         if manifest is not None:
             self._check_compatible(manifest)
         else:
@@ -74,6 +76,11 @@ class LocalIndex:
         self.store = SqliteDocStore(self.path / STORE)
         if self.writable:
             self._collect_garbage()
+
+    @property
+    def temp_path(self) -> Path:
+        """Where parsing keeps temporary copies of documents, so none outlive a killed run elsewhere."""
+        return self.path / PARSE_TEMP
 
     def _check_compatible(self, manifest: dict[str, Any]) -> None:
         if manifest.get("format") != FORMAT_VERSION:
