@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 
+from api.options import override
 from api.settings import Settings, load_settings
-from ingest.errors import CitewiseError
+from api.terminal_text import dim, line, visible
+from ingest.errors import CitewiseError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from generate.report import Report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local RAG with verbatim citations.")
 docs_app = typer.Typer(no_args_is_help=True, help="List and remove indexed documents.")
@@ -26,13 +31,15 @@ EXIT_PARTIAL = 1  # some inputs failed, the rest were ingested
 EXIT_ERROR = 2  # nothing was done: bad settings, missing model, busy index
 
 
-def _settings(index: Optional[Path] = None, **ingest: Any) -> Settings:
+def _settings(index: Optional[Path] = None, options: dict[str, tuple[str, Any]] | None = None) -> Settings:
+    """The loaded settings with options applied, `{"research.max_rounds": ("--rounds", value)}`; a None value
+    leaves the setting alone. Each is checked against the setting's own bounds (exit 2 naming both)."""
     settings = load_settings()
     if index is not None:
         settings.index.path = index
-    for key, value in ingest.items():
+    for setting, (option, value) in (options or {}).items():
         if value is not None:
-            setattr(settings.ingest, key, value)
+            override(settings, setting, value, option)
     return settings
 
 
@@ -62,11 +69,8 @@ def ingest(
     """Parse, chunk, embed and store documents. Unchanged files are skipped; changed ones replaced."""
     from ingest.progress import NullProgress
 
-    if context_mode is not None and context_mode not in ("none", "structure", "llm"):
-        raise CitewiseError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
-    if context_scope is not None and context_scope not in ("chunk", "document"):
-        raise CitewiseError(f"--context-scope must be chunk or document, not {context_scope!r}")
-    settings = _settings(index, context_mode=context_mode, context_scope=context_scope)
+    settings = _settings(index, {"ingest.context_mode": ("--context-mode", context_mode),
+                                 "ingest.context_scope": ("--context-scope", context_scope)})
     if include:
         settings.ingest.include = include
     if exclude:
@@ -94,24 +98,21 @@ def ingest(
 
 def _print_summary(data: dict[str, Any]) -> None:
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in data["seconds"].items())
-    err.print(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
-              f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks added"
-              + (f" ({secs})" if secs else ""))
+    err.print(line(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
+                   f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks "
+                   "added" + (f" ({secs})" if secs else "")))
     if data["recontextualized"] or data["contexts_generated"] or data["contexts_cached"] or data["contexts_skipped"]:
-        err.print(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache, "
-                  f"{data['contexts_skipped']} skipped (subject named); "
-                  f"{data['recontextualized']} stored documents re-contextualized")
-    for row in data["failed"]:
-        err.print(f"[red]failed[/red]  {row['path']}: {row['reason']}", highlight=False)
-    for row in data["context_failed"]:
-        err.print(f"[red]context failed[/red] {row['path']}: {row['reason']}", highlight=False)
-    for row in data["skipped"]:
-        err.print(f"[yellow]skipped[/yellow] {row['path']}: {row['reason']}", highlight=False)
-    for row in data["warnings"]:
-        err.print(f"[yellow]warning[/yellow] {row['path']}: {row['warning']}", highlight=False)
+        err.print(line(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache, "
+                       f"{data['contexts_skipped']} skipped (subject named); "
+                       f"{data['recontextualized']} stored documents re-contextualized"))
+    kinds = (("failed", "failed ", "red", "reason"), ("context_failed", "context failed", "red", "reason"),
+             ("skipped", "skipped", "yellow", "reason"), ("warnings", "warning", "yellow", "warning"))
+    for key, label, style, why in kinds:
+        for row in data[key]:
+            err.print(line((label, style), f" {row['path']}: {row[why]}"))
     ix = data["index"]
-    err.print(f"index {ix['path']}: {ix['documents']} documents, {ix['chunks']} chunks, "
-              f"{ix['dense_index']['kind']} vectors")
+    err.print(line(f"index {ix['path']}: {ix['documents']} documents, {ix['chunks']} chunks, "
+                   f"{ix['dense_index']['kind']} vectors"))
 
 
 @app.command()
@@ -128,14 +129,15 @@ def search(
     """Show the passages that best match QUERY, with their sources."""
     if mode not in ("hybrid", "dense", "bm25"):
         raise CitewiseError(f"--mode must be hybrid, dense or bm25, not {mode!r}")
-    settings = _settings(index)
+    _check_text(query, "query")
+    settings = _settings(index, {"search.top_k": ("-k", k)})
     if system:
         from retrieval.systems import system_settings
 
         settings.search = system_settings(system, settings.search)
     comps = _components(settings)
     with comps.open_index() as idx:
-        hits, result = comps.searcher(idx).explain(query, k or settings.search.top_k, mode)
+        hits, result = comps.searcher(idx).explain(query, settings.search.top_k, mode)
         trace = _trace_rows(idx, result) if explain else []
     if as_json:
         rows = [{"rank": r, "score": h.score, "ranks": h.ranks, "doc_id": h.chunk.doc_id, "title": h.chunk.title,
@@ -151,10 +153,21 @@ def search(
         c = hit.chunk
         where = " > ".join(c.headings) or "(no section)"
         page = f", page {c.page}" if c.page else ""
-        out.print(f"[bold]{rank}.[/bold] {hit.score:.4f}  [bold]{c.title}[/bold]  {where}{page}", highlight=False)
-        out.print(f"   [dim]{c.source} [{c.start}:{c.end}][/dim]", highlight=False)
-        out.print("   " + c.text.replace("\n", "\n   "), highlight=False)
+        out.print(line((f"{rank}.", "bold"), f" {hit.score:.4f}  ", (c.title, "bold"), f"  {where}{page}"))
+        out.print(line("   ", (f"{c.source} [{c.start}:{c.end}]", "dim")))
+        out.print(line("   " + c.text.replace("\n", "\n   ")))
         out.print()
+
+
+def _check_text(text: str, what: str) -> None:
+    """A blank or overlong query is refused before any model loads, as the HTTP API refuses it."""
+    from generate.research import MAX_QUESTION_CHARS
+
+    size = len(" ".join(text.split()))
+    if not size:
+        raise InvalidRequestError(f"the {what} is empty")
+    if size > MAX_QUESTION_CHARS:
+        raise InvalidRequestError(f"the {what} is {size} characters; the limit is {MAX_QUESTION_CHARS}")
 
 
 @app.command()
@@ -168,13 +181,8 @@ def ask(
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Show research steps and the answer as written."),
 ) -> None:
     """Research QUESTION in the index and print a report whose every citation is a verified verbatim quote."""
-    from generate.markdown import render_markdown
-
-    settings = _settings(index)
-    if writer:
-        settings.models.writer = writer
-    if rounds:
-        settings.research.max_rounds = rounds
+    _check_text(question, "question")
+    settings = _settings(index, {"models.writer": ("--writer", writer), "research.max_rounds": ("--rounds", rounds)})
     comps = _components(settings)
     show = stream and err.is_terminal or stream and not as_json
 
@@ -182,26 +190,26 @@ def ask(
         if not show:
             return
         if name == "search":
-            err.print(f"[dim]round {data['round']}: searched {data['query']!r}: {data['hits']} passages[/dim]",
-                      highlight=False)
+            err.print(dim(f"round {data['round']}: searched {data['query']!r}: {data['hits']} passages"))
         elif name == "plan":
-            err.print(f"[dim]round {data['round']}: asking the search model for new queries[/dim]")
+            err.print(dim(f"round {data['round']}: asking the search model for new queries"))
         elif name == "evidence":
-            err.print(f"[dim]round {data['round']}: {data['sentences']} evidence sentences, best similarity "
-                      f"{data['best']:.2f}[/dim]", highlight=False)
+            err.print(dim(f"round {data['round']}: {data['sentences']} evidence sentences, best similarity "
+                          f"{data['best']:.2f}"))
         elif name == "write":
-            err.print(f"[dim]writing with {data['model']} from {data['evidence']} sentences...[/dim]")
+            err.print(dim(f"writing with {data['model']} from {data['evidence']} sentences..."))
             streamer.feed("")
         elif name == "token":
             streamer.feed(data["text"])
 
     from generate.field_stream import JsonFieldStreamer
 
-    streamer = JsonFieldStreamer({"answer", "text", "verdict"}, lambda key, ch: err.out(ch, end="", style="dim", highlight=False))
+    streamer = JsonFieldStreamer({"answer", "text", "verdict"},
+                                 lambda key, ch: err.out(visible(ch), end="", style="dim", highlight=False))
     with comps.open_index() as idx:
         researcher = comps.researcher(idx)
         if show:
-            err.print("[dim]loading models...[/dim]")
+            err.print(dim("loading models..."))
         researcher.warm()
         report = researcher.run(question, events, task="check" if check else "answer")
     if show:
@@ -209,13 +217,21 @@ def ask(
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
+    print_report(report, out)
+
+
+def print_report(report: Report, console: Console) -> None:
+    """The report as Markdown: rendered on a terminal, plain text otherwise (to pipe or save)."""
     from rich.markdown import Markdown
 
-    text = render_markdown(report)
-    if out.is_terminal:
-        out.print(Markdown(text))
+    from generate.markdown import render_markdown
+
+    if console.is_terminal:
+        # Every document- or model-written string is Markdown-escaped: a quote's `*`, `_` or `[x](y)` is shown
+        # as written, not rendered (render_markdown's `literal`).
+        console.print(Markdown(visible(render_markdown(report, literal=True))))
     else:
-        out.print(text, highlight=False, markup=False)
+        console.print(line(render_markdown(report)))
 
 
 @app.command()
@@ -229,8 +245,8 @@ def serve(
 
     from api.app import create_app
 
-    settings = _settings(index)
-    uvicorn.run(create_app(settings), host=host or settings.server.host, port=port or settings.server.port,
+    settings = _settings(index, {"server.host": ("--host", host), "server.port": ("--port", port)})
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
                 log_level="info", timeout_graceful_shutdown=10)
 
 
@@ -251,12 +267,11 @@ def _trace_rows(idx: Any, result: Any) -> list[dict[str, Any]]:
 
 def _print_trace(stages: list[dict[str, Any]]) -> None:
     for st in stages:
-        out.print(f"[bold]{st['stage']}[/bold]  {st['detail']}  ({st['seconds'] * 1000:.1f} ms)", highlight=False)
+        out.print(line((st["stage"], "bold"), f"  {st['detail']}  ({st['seconds'] * 1000:.1f} ms)"))
         for q in st["extra"].get("queries", []):
-            out.print(f"   query: {q}", highlight=False, markup=False)
+            out.print(line(f"   query: {q}"))
         for i, c in enumerate(st["candidates"], 1):
-            out.print(f"   {i:>2}. {c['score']:>9.4f}  #{c['chunk_id']}  {c['title'][:70]}", highlight=False,
-                      markup=False)
+            out.print(line(f"   {i:>2}. {c['score']:>9.4f}  #{c['chunk_id']}  {visible(c['title'])[:70]}"))
     out.print()
 
 
@@ -271,8 +286,8 @@ def docs_list(index: Optional[Path] = IndexOpt,
         out.print_json(json.dumps([d.__dict__ for d in docs]))
         return
     for d in docs:
-        out.print(f"{d.id}  {d.n_chunks:>5} chunks  {d.title[:50]:<50}  {d.source}", highlight=False)
-    err.print(f"{len(docs)} documents")
+        out.print(line(f"{d.id}  {d.n_chunks:>5} chunks  {visible(d.title)[:50]:<50}  {d.source}"))
+    err.print(line(f"{len(docs)} documents"))
 
 
 @docs_app.command("rm")
@@ -291,7 +306,7 @@ def docs_rm(id_or_path: str = typer.Argument(..., help="Document id or source pa
             raise NotFoundError(f"no document {id_or_path!r} in {idx.path} (see `citewise docs list`)")
         n = idx.remove_document(doc.id)
         idx.flush()
-    out.print(f"removed {doc.id} ({doc.source}) and its {n} chunks", highlight=False)
+    out.print(line(f"removed {doc.id} ({doc.source}) and its {n} chunks"))
 
 
 @app.command()
@@ -302,7 +317,7 @@ def config(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     if as_json:
         out.print_json(json.dumps(data))
         return
-    out.print(_to_toml(data), highlight=False)
+    out.print(line(_to_toml(data)))
 
 
 def _to_toml(data: dict[str, Any]) -> str:
@@ -337,7 +352,7 @@ def models_list() -> None:
                 where = str(comps.resolver.gguf_path(name))
         except CitewiseError as exc:
             where = f"unavailable: {exc.message}"
-        out.print(f"{role:<9} {name:<30} {where}", highlight=False)
+        out.print(line(f"{role:<9} {name:<30} {where}"))
 
 
 @models_app.command("prepare")
@@ -349,7 +364,7 @@ def models_prepare(role: list[str] = typer.Argument(None, help="writer, fast (de
         if r not in ("writer", "fast"):
             raise CitewiseError(f"unknown model role {r!r}: use writer or fast")
         path = comps.resolver.gguf_path(getattr(settings.models, r))
-        out.print(f"{r}: {path} (verified)", highlight=False)
+        out.print(line(f"{r}: {path} (verified)"))
 
 
 def _register_eval() -> None:
@@ -365,7 +380,7 @@ def main() -> None:
         rc = app(standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except CitewiseError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(line(("error:", "red"), f" {exc.message}"))  # a message quotes paths and user input
         sys.exit(EXIT_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -9,6 +9,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.text import Text
 
+from api.terminal_text import dim
+
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
@@ -21,7 +23,7 @@ class RichProgress:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._bars = Progress(
-            TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+            TextColumn("{task.description:>8}", markup=False), BarColumn(), MofNCompleteColumn(), _RateColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
         )
         self._tasks: dict[str, TaskID] = {}
@@ -46,4 +48,4 @@ class RichProgress:
 
     def log(self, message: str) -> None:
         if self.console.is_terminal:
-            self._bars.console.print(message, style="dim")
+            self._bars.console.print(dim(message))  # messages name files: printed as written, not as markup

@@ -40,6 +40,9 @@ def documents_router(state: AppState) -> APIRouter:
 
     @router.post("/v1/search", summary="Ranked passages with scores and sources; no generation")
     async def search(body: SearchRequest) -> dict[str, Any]:
+        if not body.query.split():  # refused like a blank report question, not answered with arbitrary hits
+            raise InvalidRequestError("the query is empty")
+
         def work() -> dict[str, Any]:
             hits = state.components.searcher(state.reader()).search(body.query, body.k, body.options.mode)
             return {"query": body.query, "hits": [

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from generate.research import MAX_QUESTION_CHARS
+from retrieval.settings import TOP_K_MAX
 
 
 class ReportOptions(BaseModel):
@@ -44,7 +45,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    k: int = Field(5, ge=1, le=100)
+    k: int = Field(5, ge=1, le=TOP_K_MAX, description="Passages returned; the bounds of search.top_k.")
     options: SearchOptions = Field(default_factory=SearchOptions)
 
 

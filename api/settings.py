@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from generate.settings import ResearchSettings
@@ -22,7 +22,9 @@ from retrieval.settings import SearchSettings
 class ServerSettings(BaseModel):
     """`citewise serve`: where it listens, who may call it, and how much it accepts at once."""
 
-    host: str = "127.0.0.1"
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
+
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="When set, every route but /healthz and /readyz needs "

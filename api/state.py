@@ -12,12 +12,13 @@ from api.generation_queue import GenerationQueue, Ticket
 from api.ingest_jobs import IngestJobs, JobProgress
 from api.job_store import Job, JobStore
 from api.metrics import ApiMetrics
+from api.options import validated
 from api.report_runner import ReportRunner
 from api.settings import Settings
 from generate.report import Report
 from generate.research import Researcher
 from generate.settings import ResearchSettings
-from ingest.errors import QueueFullError
+from ingest.errors import InvalidRequestError, QueueFullError
 from ingest.store.local_index import MANIFEST, LocalIndex
 from retrieval.token_encoder import late_token_encoder
 
@@ -117,7 +118,9 @@ class AppState:
     def researcher(self, options: dict[str, Any] | None = None) -> Researcher:
         research: ResearchSettings | None = None
         if options:
-            research = self.settings.research.model_copy(update=options)
+            # model_copy(update=...) checks no bound: the merged settings are validated as a whole.
+            research = validated(ResearchSettings, {**self.settings.research.model_dump(), **options}, "options",
+                                 InvalidRequestError)
         return self.components.researcher(self.reader(), research)
 
     def admit(self) -> Ticket:

@@ -76,11 +76,11 @@ class ServerProcess:
 
 def bench_api(dataset_dir: Path, settings: Settings, out_root: Path, reports: int = 5, searches: int = 400,
               clients: int = 8, k: int = 10, progress: Progress | None = None,
-              log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              log: Callable[[dict[str, Any]], None] | None = None, split: str = "train") -> dict[str, Any]:
     progress = progress or NullProgress()
     log = log or (lambda row: None)
     comps = Components(settings)
-    ds = BeirDataset.load(dataset_dir, "train")
+    ds = BeirDataset.load(dataset_dir, split)
     docs = ds.documents()
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                 lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
@@ -137,7 +137,7 @@ def bench_api(dataset_dir: Path, settings: Settings, out_root: Path, reports: in
         "overhead_s": statistics.median(r["overhead_s"] for r in report_rows),
         "api_outside_report_s": statistics.median(r["api_outside_report_s"] for r in report_rows),
     }
-    return {"kind": "bench-api", "dataset": str(dataset_dir), "index": str(index_path), "k": k,
+    return {"kind": "bench-api", "dataset": str(dataset_dir), "split": split, "index": str(index_path), "k": k,
             "reports": report_rows, "reports_median": reports_summary,
             "search": {"direct_ms": _pct(direct_ms), "http_1_client_ms": _pct(single_ms),
                        f"http_{clients}_clients_ms": _pct(concurrent_ms), "clients": clients,

@@ -8,9 +8,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from api.options import check_range, override
+from api.terminal_text import line
+
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate quality and speed on local datasets.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Nothing printed here is markup: figures, dataset paths and report files are shown as they are.
+out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 @eval_app.command("bench-ingest")
@@ -31,11 +35,7 @@ def bench_ingest_cmd(
 
     settings = load_settings()
     if context_mode:
-        if context_mode not in ("none", "structure", "llm"):
-            from ingest.errors import InvalidRequestError
-
-            raise InvalidRequestError(f"--context-mode must be none, structure or llm, not {context_mode!r}")
-        settings.ingest.context_mode = context_mode  # type: ignore[assignment]
+        override(settings, "ingest.context_mode", context_mode, "--context-mode")
     if quiet or as_json:
         result = bench_ingest(folder, settings, None, baseline_sample, rounds, docs)
     else:
@@ -48,8 +48,8 @@ def bench_ingest_cmd(
         return
     b = result["baseline"]
     sampled = f" ({len(result['sampled_documents'])} sampled)" if result["sampled_documents"] else ""
-    out.print(f"ingest {result['folder']}{sampled}: {result['documents']} documents ({result['failed']} failed), "
-              f"{result['chunks']} chunks in {result['wall_seconds']} s", highlight=False)
+    out.print(line(f"ingest {result['folder']}{sampled}: {result['documents']} documents ({result['failed']} failed), "
+              f"{result['chunks']} chunks in {result['wall_seconds']} s"))
     out.print(f"  documents/s {result['documents_per_s']}   chunks/s {result['chunks_per_s']}   "
               f"peak RSS {result['peak_rss_mb']} MB (+ each of {result['parse_workers']} parser workers up to "
               f"{result['peak_rss_parser_worker_mb']} MB)", highlight=False)
@@ -128,6 +128,8 @@ def bench_context_cmd(
     from eval.bench_context import bench_context
     from eval.run_folder import RunFolder
 
+    check_range("--docs", docs, ge=1)
+    check_range("--max-chunks", max_chunks, ge=1)
     run = RunFolder.new(out_dir, "bench-context", folder.name)
     with _progress(quiet) as progress:
         result = bench_context(folder, load_settings(), docs, max_chunks, progress, run.append)
@@ -156,6 +158,7 @@ def bench_context_cmd(
 @eval_app.command("bench-api")
 def bench_api_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (SciFact): its corpus and claims."),
+    split: str = typer.Option("train", "--split", help="qrels/<split>.tsv whose claims are asked."),
     reports: int = typer.Option(5, "--reports", min=1, help="Claims checked by each path."),
     searches: int = typer.Option(400, "--searches", min=10, help="Search queries per path."),
     clients: int = typer.Option(8, "--clients", min=1, help="Concurrent HTTP clients for the search load."),
@@ -170,7 +173,7 @@ def bench_api_cmd(
     run = RunFolder.new(out_dir, "bench-api", dataset.name)
     with _progress(quiet) as progress:
         result = bench_api(dataset, load_settings(), out_dir, reports, searches, clients, progress=progress,
-                           log=run.append)
+                           log=run.append, split=split)
     run.write_results(result, bench_api_markdown(result))
     _show(run.path)
 
@@ -199,20 +202,28 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
 
 def _show(run_dir: Path) -> None:
-    out.print((run_dir / "report.md").read_text(), highlight=False, markup=False)
-    out.print(f"results: {run_dir}", highlight=False)
+    out.print(line((run_dir / "report.md").read_text()))
+    out.print(line(f"results: {run_dir}"))
+
+
+def _limit(limit: int | None) -> int | None:
+    """--limit 0 or below would silently mean every query (or slice from the end): refused instead."""
+    if limit is not None:
+        check_range("--limit", limit, ge=1)
+    return limit
 
 
 LimitOpt = typer.Option(None, "--limit", help="Only the first N queries (by id).")
 OutOpt = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go.")
 ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run folder.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+SplitOpt = typer.Option("train", "--split", help="qrels/<split>.tsv of a BEIR-layout dataset to evaluate.")
 
 
 @eval_app.command("retrieval")
 def retrieval_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."),
-    split: str = typer.Option("train", "--split", help="qrels/<split>.tsv to evaluate."),
+    split: str = SplitOpt,
     limit: int = LimitOpt,
     systems: str = typer.Option("bm25,bm25-plain,dense,hybrid,fused", "--systems",
                                 help="Comma-separated systems (see retrieval/systems.py), e.g. fused,fused+llm@100; "
@@ -226,8 +237,8 @@ def retrieval_cmd(
     from eval.retrieval_eval import run_retrieval
 
     with _progress(quiet) as progress:
-        folder, _ = run_retrieval(dataset, load_settings(), _systems(systems), split, limit, out_dir, resume,
-                                        progress)
+        folder, _ = run_retrieval(dataset, load_settings(), _systems(systems), split, _limit(limit), out_dir,
+                                  resume, progress)
     _show(folder.path)
 
 
@@ -256,20 +267,24 @@ def answers_cmd(
 
         raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm, llm+document")
     with _progress(quiet) as progress:
-        folder, _ = run_answers(dataset, load_settings(), _systems(systems), limit, out_dir, resume, progress,
-                                modes or None)
+        folder, _ = run_answers(dataset, load_settings(), _systems(systems), _limit(limit), out_dir, resume,
+                                progress, modes or None)
     _show(folder.path)
 
 
 @eval_app.command("reports")
 def reports_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
+    split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
+                                                    "train); a squad-wiki folder has no splits."),
     limit: int = LimitOpt,
     systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise and/or stuffed (the baseline)."),
     off_topic: Path = typer.Option(
         None, "--off-topic", help="Another dataset folder whose questions (or claims) are also asked of this "
                                   "dataset's index, which does not cover them: how often each system declines."),
     off_topic_limit: int = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N)."),
+    off_topic_split: str = typer.Option(None, "--off-topic-split", help="qrels/<split>.tsv of a BEIR-layout "
+                                        "--off-topic dataset (default: train)."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     quiet: bool = QuietOpt,
@@ -280,8 +295,8 @@ def reports_cmd(
 
     names = [s.strip() for s in systems.split(",") if s.strip()]
     with _progress(quiet) as progress:
-        folder, _ = run_reports(dataset, load_settings(), names, limit, out_dir, resume, progress,
-                                off_topic, off_topic_limit)
+        folder, _ = run_reports(dataset, load_settings(), names, _limit(limit), out_dir, resume, progress,
+                                off_topic, off_topic_limit, split, off_topic_split)
     _show(folder.path)
 
 
@@ -291,4 +306,4 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or resul
     """Metric differences (B - A) for every system and metric the two runs share."""
     from eval.compare import compare_runs
 
-    out.print(compare_runs(run_a, run_b), highlight=False)
+    out.print(line(compare_runs(run_a, run_b)))

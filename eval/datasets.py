@@ -27,9 +27,13 @@ class BeirDataset:
     @classmethod
     def load(cls, path: Path, split: str = "train", limit: int | None = None) -> BeirDataset:
         path = Path(path)
+        if not split or split.startswith(".") or "/" in split or "\\" in split:
+            raise ConfigError(f"--split {split!r} is not a split name (qrels/<split>.tsv)")
         for needed in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
             if not (path / needed).exists():
-                raise ConfigError(f"{path} is not a BEIR dataset with split {split!r}: {needed} is missing")
+                have = sorted(p.stem for p in (path / "qrels").glob("*.tsv")) if needed.startswith("qrels") else []
+                splits = f" (its splits: {', '.join(have)}; choose one with --split)" if have else ""
+                raise ConfigError(f"{path} is not a BEIR dataset with split {split!r}: {needed} is missing{splits}")
         qrels: dict[str, dict[str, int]] = {}
         with open(path / "qrels" / f"{split}.tsv", newline="") as fh:
             for row in csv.DictReader(fh, delimiter="\t"):

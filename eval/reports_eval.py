@@ -50,7 +50,10 @@ def sentence_matches(quote: str, gold: str) -> bool:
 def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
                 progress: Progress | None = None, off_topic: Path | None = None,
-                off_topic_limit: int = 25) -> tuple[RunFolder, dict[str, Any]]:
+                off_topic_limit: int = 25, split: str | None = None,
+                off_topic_split: str | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    """`split` names the qrels of a BEIR-layout dataset (default train; a squad-wiki folder has none),
+    `off_topic_split` those of a BEIR-layout off-topic dataset."""
     caps = dict(_cap(s) for s in systems)
     systems = list(caps)
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -61,9 +64,11 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     comps = Components(settings)
+    # Read before any index is built, so a wrong off-topic path or split fails at once.
+    foreign = _off_topic_items(off_topic, off_topic_limit, off_topic_split) if off_topic else []
     is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
     if is_beir:
-        ds: Any = BeirDataset.load(dataset_dir, "train")
+        ds: Any = BeirDataset.load(dataset_dir, split or "train")
         docs = ds.documents()
         index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
@@ -73,13 +78,13 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         items = items[:limit] if limit else items
         task = "check"
     else:
+        _no_split(dataset_dir, split, "--split")
         ds = SquadWikiDataset.load(dataset_dir)
         index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
         items = _balanced([(q.id, q.question, q.answerable) for q in ds.questions], limit)
         task = "answer"
     work = [(qid, text, task) for qid, text in items]
-    foreign = _off_topic_items(off_topic, off_topic_limit) if off_topic else []
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
     done = folder.done()
     gold_sentences = _gold_sentences(ds) if is_beir else {}
@@ -118,7 +123,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         if off_rows:
             table[s].update({"off_topic": len(off_rows),
                              "declined_off_topic": sum(not r["answered"] for r in off_rows) / len(off_rows)})
-    results = {"kind": "reports", "dataset": str(dataset_dir), "task": task, "questions": len(items),
+    results = {"kind": "reports", "dataset": str(dataset_dir), "split": ds.split if is_beir else None, "task": task,
+               "questions": len(items),
                "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
@@ -131,15 +137,23 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
 OFF_TOPIC = "off-topic:"
 
 
-def _off_topic_items(path: Path, limit: int) -> list[tuple[str, str, str]]:
+def _off_topic_items(path: Path, limit: int, split: str | None = None) -> list[tuple[str, str, str]]:
     """The first `limit` claims with evidence (BEIR layout) or answerable questions (squad-wiki) of another dataset."""
     if (Path(path) / "corpus.jsonl").exists():
-        other: Any = BeirDataset.load(path, "train")
+        other: Any = BeirDataset.load(path, split or "train")
         found = [(qid, text, "check") for qid, text in other.queries.items() if other.query_metadata[qid].get("evidence")]
     else:
+        _no_split(path, split, "--off-topic-split")
         other = SquadWikiDataset.load(path)
         found = [(q.id, q.question, "answer") for q in other.questions if q.answerable]
     return [(f"{OFF_TOPIC}{other.name}:{qid}", text, task) for qid, text, task in found[:limit]]
+
+
+def _no_split(path: Path, split: str | None, option: str) -> None:
+    """A split given for a squad-wiki folder would be ignored without a word: refused instead."""
+    if split is not None:
+        raise InvalidRequestError(f"{option} {split!r}: {path} is a squad-wiki folder (docs/, questions.jsonl), "
+                                  "which has no splits; --split applies to BEIR-layout datasets")
 
 
 def _cap(name: str) -> tuple[str, int | None]:

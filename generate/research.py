@@ -13,7 +13,7 @@ from generate.report import Report, Statement, TraceStep
 from generate.settings import ResearchSettings
 from generate.verifier import CitationVerifier
 from generate.writer import ANSWER_MAX_CHARS, Draft, ReportWriter, grouped
-from ingest.errors import InvalidRequestError
+from ingest.errors import ConfigError, InvalidRequestError
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.hybrid import SearchHit, rrf
 from retrieval.pipeline import PipelineResult
@@ -52,6 +52,8 @@ class Researcher:
 
     def __init__(self, search: PassageSearch, selector: EvidenceSelector, writer: ReportWriter,
                  verifier: CitationVerifier, planner: ResearchPlanner | None, settings: ResearchSettings) -> None:
+        if settings.max_rounds < 1:  # settings built without validation (model_construct) would end in no round
+            raise ConfigError(f"research.max_rounds must be at least 1, not {settings.max_rounds}")
         self.search = search
         self.selector = selector
         self.writer = writer

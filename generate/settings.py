@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ResearchSettings(BaseModel):
     """How hard `citewise ask` searches before it writes, and how much the writer may read and write."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     max_rounds: int = Field(default=2, ge=1, le=6, description="Search rounds at most (the first uses the question).")
     time_budget_s: float = Field(default=60.0, gt=0, description="No new search round starts after this.")

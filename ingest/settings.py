@@ -5,26 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelSettings(BaseModel):
     """Which models to run. A value is a built-in name (see `citewise models`) or a local path."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     cache_dir: Path | None = Field(
         default=None,
         description="Where assembled GGUF files live; default $XDG_DATA_HOME/citewise/models.",
     )
     embedder: str = Field(
-        default="all-MiniLM-L6-v2",
+        default="all-MiniLM-L6-v2", min_length=1,
         description="Built-in embedder name or a sentence-transformers model folder.",
     )
     writer: str = Field(
-        default="qwen2.5-coder-1.5b-instruct",
+        default="qwen2.5-coder-1.5b-instruct", min_length=1,
         description="GGUF used to write reports: built-in name or a .gguf path.",
     )
     fast: str = Field(
-        default="qwen2.5-coder-0.5b-instruct",
+        default="qwen2.5-coder-0.5b-instruct", min_length=1,
         description="Small GGUF for chunk context and query analysis: built-in name or a .gguf path.",
     )
     threads: int = Field(default=0, ge=0, description="CPU threads for models; 0 means all cores.")
@@ -35,6 +37,8 @@ class ModelSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     """How files become chunks and vectors."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     include: list[str] = Field(
         default_factory=list,
@@ -115,6 +119,8 @@ class IngestSettings(BaseModel):
 
 class IndexSettings(BaseModel):
     """Where the index lives and how its BM25 side analyses text."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     path: Path = Field(default=Path("citewise-index"), description="Index directory.")
     bm25_stemmer: str | None = Field(

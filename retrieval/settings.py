@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Most results one search returns: `citewise search -k` and `/v1/search` `k` share this bound.
+TOP_K_MAX = 1000
 
 
 class QueryAnalysisSettings(BaseModel):
     """The search model rewriting a question into search queries before retrieval."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     enabled: bool = Field(default=False, description="Rewrite questions with the search model (costs an LLM call).")
     modes: list[Literal["expand", "decompose", "hyde"]] = Field(
@@ -28,6 +33,8 @@ class QueryAnalysisSettings(BaseModel):
 
 class RerankSettings(BaseModel):
     """Second stage: rerankers applied in order to the head of the fused ranking."""
+
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
 
     stages: list[Literal["late", "llm", "cross-encoder"]] = Field(
         default_factory=list, description="Rerankers in order; empty means none (the fast path).")
@@ -53,7 +60,9 @@ class RerankSettings(BaseModel):
 class SearchSettings(BaseModel):
     """Query analysis, candidate generation, fusion and reranking."""
 
-    top_k: int = Field(default=5, ge=1, le=1000, description="Results shown by `citewise search`.")
+    model_config = ConfigDict(validate_assignment=True)  # an override (a CLI option) is checked like a file
+
+    top_k: int = Field(default=5, ge=1, le=TOP_K_MAX, description="Results shown by `citewise search`.")
     candidates: int = Field(default=100, ge=1, description="Candidates taken from each retriever before fusion.")
     query_threads: int = Field(default=1, ge=0, description="torch threads while embedding queries (and "
                                                             "late-interaction passages); 0 = the process default. "

@@ -169,9 +169,10 @@ def test_real_fast_model_writes_a_context_stored_apart_from_the_text(tmp_path: P
 
 def test_cli_rejects_an_unknown_context_mode(tmp_path: Path) -> None:
     result = run_cli("ingest", str(tmp_path), "--index", str(tmp_path / "ix"), "--context-mode", "magic")
-    assert result.returncode == 2 and "--context-mode must be none, structure or llm" in result.stderr
+    assert result.returncode == 2
+    assert "--context-mode: must be one of none, structure, llm, not 'magic'" in result.stderr
     result = run_cli("ingest", str(tmp_path), "--index", str(tmp_path / "ix"), "--context-scope", "page")
-    assert result.returncode == 2 and "--context-scope must be chunk or document" in result.stderr
+    assert result.returncode == 2 and "--context-scope: must be one of chunk, document, not 'page'" in result.stderr
 
 
 def test_index_records_the_mode_per_document(tmp_path: Path, make_components) -> None:

@@ -125,3 +125,32 @@ def test_bench_ingest_on_a_spread_sample_of_documents(tmp_path: Path) -> None:
     assert result["documents"] == 2 and result["failed"] == 0 and result["chunks"] > 0
     assert [Path(p).name for p in result["sampled_documents"]] == ["pep-0008.rst", "pep-0343.rst"]
     assert result["context_mode"] == "none" and result["baseline"] is None
+
+
+def test_every_beir_eval_command_takes_a_split(tmp_path: Path) -> None:
+    """beir-tiny ships qrels/test.tsv only: without --split the commands name the split they looked for and the
+    ones the dataset has, before any index is built or model loaded."""
+    beir = str(FIXTURES / "beir-tiny")
+    for args in (["reports", "--dataset", beir], ["bench-api", "--dataset", beir], ["retrieval", "--dataset", beir],
+                 ["reports", "--dataset", str(FIXTURES / "squad-tiny"), "--off-topic", beir]):
+        done = run_cli("eval", *args, "--out", str(tmp_path / "runs"), "--quiet", timeout=120)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.strip() == (f"error: {beir} is not a BEIR dataset with split 'train': qrels/train.tsv is "
+                                       "missing (its splits: test; choose one with --split)"), (args, done.stderr)
+    squad = run_cli("eval", "reports", "--dataset", str(FIXTURES / "squad-tiny"), "--split", "test",
+                    "--out", str(tmp_path / "runs"), "--quiet")
+    assert squad.returncode == 2 and "squad-wiki folder" in squad.stderr and "no splits" in squad.stderr
+    odd = run_cli("eval", "retrieval", "--dataset", beir, "--split", "../qrels/test", "--out", str(tmp_path / "runs"))
+    assert odd.returncode == 2 and "is not a split name" in odd.stderr
+
+
+def test_eval_reports_reads_the_split_it_is_given(tmp_path: Path) -> None:
+    """beir-tiny's test queries carry no gold evidence, so the run asks nothing: the dataset, its index and the
+    (small) writer load, and the results record the split."""
+    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test",
+                   "--systems", "citewise", "--out", str(tmp_path), "--quiet",
+                   env={"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct"})
+    assert done.returncode == 0, done.stderr
+    [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
+    results = json.loads((run / "results.json").read_text())
+    assert results["split"] == "test" and results["questions"] == 0
