@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sqlite3
@@ -10,17 +9,16 @@ import time
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, ParamSpec, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 import numpy as np
 
 from ingest.errors import IndexStateError
-from ingest.store.failures import sqlite_failure
+from ingest.store.failures import reading, sqlite_failure
 from ingest.types import Chunk, ChunkedDocument, ParsedDocument
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,21 +92,6 @@ class ChunkRow:
                      page=self.page, page_end=self.page_end, n_tokens=self.n_tokens, context=self.context)
 
 
-def _reading(method: Callable[P, T]) -> Callable[P, T]:
-    """A failed read names the store and says what is wrong with it instead of raising sqlite3's error."""
-
-    @functools.wraps(method)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            store = args[0]
-            assert isinstance(store, SqliteDocStore)
-            raise sqlite_failure(exc, store.path, writing=False) from exc
-
-    return guarded
-
-
 class SqliteDocStore:
     """Documents, chunks and their vectors in one SQLite file; every write is one transaction.
 
@@ -153,8 +136,8 @@ class SqliteDocStore:
             if code not in (8, 14) or os.access(self.path.parent, os.W_OK):  # SQLITE_READONLY, SQLITE_CANTOPEN
                 raise sqlite_failure(exc, self.path, writing=False) from exc
             # Reading a WAL database needs its -shm file, which SQLite cannot create in a directory this user
-            # may not write. With no log pending, the file alone holds every committed write and no writer can
-            # be at work (it would need the directory too), so it is read as immutable, without the -shm file.
+            # may not write. A writer at work keeps a log and a -shm file beside the store (mode=ro reads through
+            # them); with neither, the file alone holds every committed write, so it is read as immutable.
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() and wal.stat().st_size > 0:
                 raise IndexStateError(
@@ -185,7 +168,7 @@ class SqliteDocStore:
 
     # -- meta -------------------------------------------------------------------------------
     @property
-    @_reading
+    @reading
     def generation(self) -> int:
         row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
@@ -196,7 +179,7 @@ class SqliteDocStore:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
-    @_reading
+    @reading
     def recorded_embedder(self) -> dict[str, Any] | None:
         """The embedder whose vectors the store holds, as recorded by the writer that stored them."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='embedder'").fetchone()
@@ -210,7 +193,7 @@ class SqliteDocStore:
         except sqlite3.Error as exc:
             raise sqlite_failure(exc, self.path, writing=True, outcome="nothing was changed") from exc
 
-    @_reading
+    @reading
     def vector_dim(self) -> int | None:
         """Dimension of the stored vectors (float32 blobs), None when the store holds none."""
         row = self.conn.execute("SELECT LENGTH(embedding) FROM chunks LIMIT 1").fetchone()
@@ -291,7 +274,7 @@ class SqliteDocStore:
             raise sqlite_failure(exc, self.path, writing=True, outcome="the sentence was not cached") from exc
 
     # -- reads ------------------------------------------------------------------------------
-    @_reading
+    @reading
     def cached_contexts(self, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for batch in _batches(sorted(set(keys)), 500):
@@ -299,7 +282,7 @@ class SqliteDocStore:
             found.update(self.conn.execute(f"SELECT key, context FROM context_cache WHERE key IN ({marks})", batch))
         return found
 
-    @_reading
+    @reading
     def stale_context_documents(self, mode: str, legacy_mode: str) -> list[str]:
         """Ids of documents whose chunk contexts were made in another mode (or fell back to another).
 
@@ -311,7 +294,7 @@ class SqliteDocStore:
             "WHERE COALESCE(s.mode, ?) != ? ORDER BY d.source", (legacy_mode, mode)).fetchall()
         return [r[0] for r in rows]
 
-    @_reading
+    @reading
     def load_document(self, doc_id: str) -> ChunkedDocument:
         """A stored document with its chunks, as the pipeline knows it: re-contextualized without re-parsing."""
         source, title, fmt, content_hash, text, metadata = self.conn.execute(
@@ -326,12 +309,12 @@ class SqliteDocStore:
                              metadata=json.loads(metadata))
         return ChunkedDocument(doc=doc, text=text, chunks=chunks)
 
-    @_reading
+    @reading
     def content_hash(self, source: str) -> str | None:
         row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    @_reading
+    @reading
     def documents(self) -> list[DocumentRow]:
         rows = self.conn.execute(
             "SELECT d.id, d.source, d.title, d.format, d.content_hash, "
@@ -346,23 +329,23 @@ class SqliteDocStore:
                 return row
         return None
 
-    @_reading
+    @reading
     def document_text(self, doc_id: str) -> str | None:
         row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
-    @_reading
+    @reading
     def counts(self) -> tuple[int, int]:
         docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(docs), int(chunks)
 
-    @_reading
+    @reading
     def chunk_ids(self) -> np.ndarray:
         rows = self.conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    @_reading
+    @reading
     def vectors(self, ids: Iterable[int], dim: int) -> np.ndarray:
         ids = list(ids)
         out = np.zeros((len(ids), dim), dtype=np.float32)
@@ -373,7 +356,7 @@ class SqliteDocStore:
                 out[i * 500 + j] = np.frombuffer(found[cid], dtype=np.float32)
         return out
 
-    @_reading
+    @reading
     def vectors_by_key(self, keys: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors for texts embedded before (same text, same embedder): reused, not recomputed."""
         found: dict[str, np.ndarray] = {}
@@ -385,7 +368,7 @@ class SqliteDocStore:
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    @_reading
+    @reading
     def index_texts(self, neighbours: int = 0) -> Iterator[tuple[int, str]]:
         """(chunk id, text to index) for every chunk, by id: its context line, then its text widened by
         `neighbours` chunks on each side within its document."""
@@ -403,7 +386,7 @@ class SqliteDocStore:
         out.sort(key=lambda item: item[0])
         return iter(out)
 
-    @_reading
+    @reading
     def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
         for batch in _batches(ids, 500):

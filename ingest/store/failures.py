@@ -8,9 +8,11 @@ instead of a traceback.
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import sqlite3
 from pathlib import Path
+from typing import Callable, ParamSpec, TypeVar
 
 from ingest.errors import IndexBusyError, IndexStateError, IndexWriteError
 
@@ -20,6 +22,22 @@ _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 NO_SPACE = "no space left: the disk is full or a file size limit was reached"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def reading(method: Callable[P, T]) -> Callable[P, T]:
+    """For a store's read methods: a failed read names the store file (`self.path`) and what is wrong."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, Path(getattr(args[0], "path")), writing=False) from exc
+
+    return guarded
 
 
 def damaged_store(path: Path, detail: str) -> IndexStateError:
