@@ -375,18 +375,23 @@ def _register_eval() -> None:
 
 def main() -> None:
     """Entry point: errors the user can act on print one clear line, not a traceback."""
+    import sqlite3
+
     _register_eval()
     try:
         rc = app(standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except CitewiseError as exc:
-        err.print(line(("error:", "red"), f" {exc.message}"))  # a message quotes paths and user input
-        sys.exit(EXIT_ERROR)
+        err.print(line(("error:", "red"), f" {_one_line(exc.message)}"))  # messages quote paths and user input
+        sys.exit(EXIT_PARTIAL if getattr(exc, "partial", False) else EXIT_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted; finished documents are kept, re-run to continue")
         sys.exit(130)
+    except (OSError, sqlite3.Error) as exc:  # last resort: the layers below should have named these precisely
+        err.print(line(("error:", "red"), f" {_one_line(_unexpected(exc))}"))
+        sys.exit(EXIT_ERROR)
     except Exception as exc:  # click usage errors
         import click
 
@@ -394,6 +399,20 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _one_line(message: str) -> str:
+    """Library messages (FAISS, SQLite) may span lines; the CLI's error is always one."""
+    return " ".join(message.split())
+
+
+def _unexpected(exc: BaseException) -> str:
+    """One line for an error no layer translated: its type, message and the code that raised it."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 if __name__ == "__main__":

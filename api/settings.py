@@ -7,6 +7,7 @@ the TOML file (`CITEWISE_CONFIG` or ./citewise.toml), defaults.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,23 @@ def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning validation errors into one readable ConfigError."""
     from pydantic import ValidationError
 
+    from pydantic_settings import SettingsError
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
+    except tomllib.TOMLDecodeError as exc:  # the message ends with "(at line L, column C)"
+        raise ConfigError(f"{_shown(config_file())} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{_shown(config_file())} is not UTF-8 text (byte {exc.start}), so not TOML") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {exc.filename or _shown(config_file())}: {exc.strerror or exc}") from exc
+    except SettingsError as exc:  # a CITEWISE_* variable that should hold JSON does not
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid settings: {exc}{cause}") from exc
+
+
+def _shown(path: Path | None) -> str:
+    return str(path.resolve()) if path is not None else "the settings file"

@@ -46,6 +46,20 @@ class EmbedderMismatchError(IndexStateError):
     code = "embedder_mismatch"
 
 
+class IndexWriteError(IndexStateError):
+    """The index could not be written (disk full, file size limit, permissions).
+
+    `partial` is true when part of what was asked took effect before the failure (earlier batches of an
+    ingest, a removal whose search files could not be published); the message says which part.
+    """
+
+    code = "index_write_failed"
+
+    def __init__(self, message: str, partial: bool = False) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 class IndexBusyError(IndexStateError):
     """Another process holds the index's write lock."""
 

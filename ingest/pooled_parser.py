@@ -84,6 +84,7 @@ class PooledParser:
         self.timeout = timeout
         self._temp_dir: str | None = None
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._killed: list[cf.ProcessPoolExecutor] = []  # pools whose workers were killed, not yet joined
 
     def use_temp_dir(self, path: Path) -> None:
         """Workers keep temporary copies of documents under `path` (see UnstructuredParser.use_temp_dir);
@@ -111,11 +112,22 @@ class PooledParser:
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.kill()
         pool.shutdown(wait=False, cancel_futures=True)
+        self._killed.append(pool)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers and wait for each pool's manager thread to end.
+
+        A pool left to interpreter exit, or dropped just before it, races its manager thread's closing of
+        a wake-up pipe against concurrent.futures' exit hook, which then writes to the closed pipe and
+        prints "Exception ignored ... Bad file descriptor" after a run that succeeded.
+        """
+        pools, self._killed = [*self._killed, *([self._pool] if self._pool else [])], []
+        self._pool = None
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __del__(self) -> None:
+        self.close()  # the CLI drops its components when a command returns: the pool must end with them
 
     def _alone(self, job: Job) -> Result:
         source = job[0]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 
+from ingest.errors import IndexStateError
+from ingest.store.failures import reading, sqlite_failure
 from ingest.types import Chunk, ChunkedDocument, ParsedDocument
 
 T = TypeVar("T")
@@ -89,22 +93,73 @@ class ChunkRow:
 
 
 class SqliteDocStore:
-    """Documents, chunks and their vectors in one SQLite file; every write is one transaction."""
+    """Documents, chunks and their vectors in one SQLite file; every write is one transaction.
 
-    def __init__(self, path: Path) -> None:
+    A reader (`writable=False`) opens the file read-only and never creates it, its schema or a journal,
+    so an index on a read-only disk, or owned by another user, can still be searched.
+    """
+
+    def __init__(self, path: Path, writable: bool = True) -> None:
         self.path = Path(path)
+        self.writable = writable
         self._conn: sqlite3.Connection | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
+            self._conn = self._open_writer() if self.writable else self._open_reader()
+        return self._conn
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = None
+        try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise sqlite_failure(exc, self.path, writing=True, outcome="nothing was changed") from exc
+        return conn
+
+    def _open_reader(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise IndexStateError(f"{self.path} is missing, and with it the index's documents: restore it from a "
+                                  "backup, or ingest the documents again")
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        try:
+            return self._probe(uri)
+        except sqlite3.Error as exc:
+            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            if code not in (8, 14) or os.access(self.path.parent, os.W_OK):  # SQLITE_READONLY, SQLITE_CANTOPEN
+                raise sqlite_failure(exc, self.path, writing=False) from exc
+            # Reading a WAL database needs its -shm file, which SQLite cannot create in a directory this user
+            # may not write. A writer at work keeps a log and a -shm file beside the store (mode=ro reads through
+            # them); with neither, the file alone holds every committed write, so it is read as immutable.
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise IndexStateError(
+                    f"{self.path.parent} holds writes still in {wal.name}, which can only be read with write access "
+                    f"to that directory: give this user write access, or have its owner open the index for writing "
+                    f"once (e.g. `citewise ingest FILE --index {self.path.parent}` of an ingested file) to fold them "
+                    f"into {self.path.name}") from exc
+        try:
+            return self._probe(uri + "&immutable=1")
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, self.path, writing=False) from exc
+
+    @staticmethod
+    def _probe(uri: str) -> sqlite3.Connection:
+        """Connect and read the schema now, so a damaged or unreadable file fails at open, not mid-search."""
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -113,6 +168,7 @@ class SqliteDocStore:
 
     # -- meta -------------------------------------------------------------------------------
     @property
+    @reading
     def generation(self) -> int:
         row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
@@ -123,13 +179,55 @@ class SqliteDocStore:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
+    @reading
+    def recorded_embedder(self) -> dict[str, Any] | None:
+        """The embedder whose vectors the store holds, as recorded by the writer that stored them."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='embedder'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_embedder(self, embedder: dict[str, Any]) -> None:
+        """Keep the embedder in the store itself, so a lost manifest can be rebuilt without guessing it."""
+        try:
+            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('embedder', ?)",
+                              (json.dumps(embedder, sort_keys=True),))
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, self.path, writing=True, outcome="nothing was changed") from exc
+
+    @reading
+    def vector_dim(self) -> int | None:
+        """Dimension of the stored vectors (float32 blobs), None when the store holds none."""
+        row = self.conn.execute("SELECT LENGTH(embedding) FROM chunks LIMIT 1").fetchone()
+        return int(row[0]) // 4 if row else None
+
     # -- writes -----------------------------------------------------------------------------
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], outcome: str) -> T:
+        """Run `work` in one transaction that bumps the generation; a failure keeps nothing of it.
+
+        A COMMIT that fails for lack of space may already have rolled back, and the ROLLBACK then fails too:
+        the first error is the one reported.
+        """
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            result = work(conn)
+            self._bump()
+            conn.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite drops an open transaction when the connection closes
+            if isinstance(exc, sqlite3.Error):
+                raise sqlite_failure(exc, self.path, writing=True, outcome=outcome) from exc
+            raise
+
     def replace_documents(self, docs: list[tuple[str, ChunkedDocument, np.ndarray, list[str]]]) -> int:
         """Insert or replace whole documents with their chunks, vectors and embed keys, atomically."""
-        conn = self.conn
-        added = 0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+
+        def work(conn: sqlite3.Connection) -> int:
+            added = 0
             for doc_id, chunked, vectors, keys in docs:
                 doc = chunked.doc
                 conn.execute("DELETE FROM documents WHERE id = ? OR source = ?", (doc_id, doc.source))
@@ -152,33 +250,31 @@ class SqliteDocStore:
                     conn.execute("INSERT OR REPLACE INTO context_state(doc_id, mode) VALUES (?, ?)",
                                  (doc_id, chunked.context_mode))
                 added += len(chunked.chunks)
-            self._bump()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return added
+            return added
+
+        n = len(docs)
+        return self._transaction(work, f"nothing of this batch of {n} document{'s' * (n != 1)} was stored")
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and its chunks; returns how many chunks went with it."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+
+        def work(conn: sqlite3.Connection) -> int:
             n = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            self._bump()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return int(n)
+            return int(n)
+
+        return self._transaction(work, "nothing was removed")
 
     def cache_context(self, key: str, context: str) -> None:
         """Keep a generated context (autocommitted at once, so a crash keeps what was paid for)."""
-        self.conn.execute("INSERT OR REPLACE INTO context_cache(key, context, created_at) VALUES (?, ?, ?)",
-                          (key, context, time.time()))
+        try:
+            self.conn.execute("INSERT OR REPLACE INTO context_cache(key, context, created_at) VALUES (?, ?, ?)",
+                              (key, context, time.time()))
+        except sqlite3.Error as exc:
+            raise sqlite_failure(exc, self.path, writing=True, outcome="the sentence was not cached") from exc
 
     # -- reads ------------------------------------------------------------------------------
+    @reading
     def cached_contexts(self, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for batch in _batches(sorted(set(keys)), 500):
@@ -186,6 +282,7 @@ class SqliteDocStore:
             found.update(self.conn.execute(f"SELECT key, context FROM context_cache WHERE key IN ({marks})", batch))
         return found
 
+    @reading
     def stale_context_documents(self, mode: str, legacy_mode: str) -> list[str]:
         """Ids of documents whose chunk contexts were made in another mode (or fell back to another).
 
@@ -197,6 +294,7 @@ class SqliteDocStore:
             "WHERE COALESCE(s.mode, ?) != ? ORDER BY d.source", (legacy_mode, mode)).fetchall()
         return [r[0] for r in rows]
 
+    @reading
     def load_document(self, doc_id: str) -> ChunkedDocument:
         """A stored document with its chunks, as the pipeline knows it: re-contextualized without re-parsing."""
         source, title, fmt, content_hash, text, metadata = self.conn.execute(
@@ -211,10 +309,12 @@ class SqliteDocStore:
                              metadata=json.loads(metadata))
         return ChunkedDocument(doc=doc, text=text, chunks=chunks)
 
+    @reading
     def content_hash(self, source: str) -> str | None:
         row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
+    @reading
     def documents(self) -> list[DocumentRow]:
         rows = self.conn.execute(
             "SELECT d.id, d.source, d.title, d.format, d.content_hash, "
@@ -229,19 +329,23 @@ class SqliteDocStore:
                 return row
         return None
 
+    @reading
     def document_text(self, doc_id: str) -> str | None:
         row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
+    @reading
     def counts(self) -> tuple[int, int]:
         docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(docs), int(chunks)
 
+    @reading
     def chunk_ids(self) -> np.ndarray:
         rows = self.conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    @reading
     def vectors(self, ids: Iterable[int], dim: int) -> np.ndarray:
         ids = list(ids)
         out = np.zeros((len(ids), dim), dtype=np.float32)
@@ -252,6 +356,7 @@ class SqliteDocStore:
                 out[i * 500 + j] = np.frombuffer(found[cid], dtype=np.float32)
         return out
 
+    @reading
     def vectors_by_key(self, keys: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors for texts embedded before (same text, same embedder): reused, not recomputed."""
         found: dict[str, np.ndarray] = {}
@@ -263,6 +368,7 @@ class SqliteDocStore:
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
+    @reading
     def index_texts(self, neighbours: int = 0) -> Iterator[tuple[int, str]]:
         """(chunk id, text to index) for every chunk, by id: its context line, then its text widened by
         `neighbours` chunks on each side within its document."""
@@ -278,8 +384,9 @@ class SqliteDocStore:
                 body = text[lo:hi]
                 out.append((int(cid), f"{context}\n{body}" if context else body))
         out.sort(key=lambda item: item[0])
-        yield from out
+        return iter(out)
 
+    @reading
     def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
         for batch in _batches(ids, 500):

@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError
+from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError, IndexWriteError
 from ingest.settings import IndexSettings
 from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
 from ingest.store.dense_spec import DenseSpec
 from ingest.store.docstore import ChunkRow, SqliteDocStore
+from ingest.store.failures import faiss_failure, os_failure
 from ingest.store.faiss_index import FaissIndex
-from ingest.store.manifest import FORMAT_VERSION, read_manifest, write_manifest
+from ingest.store.manifest import FORMAT_VERSION, CorruptManifestError, read_manifest, write_manifest
 from ingest.types import ChunkedDocument
 
 MANIFEST = "manifest.json"
@@ -53,29 +54,86 @@ class LocalIndex:
         self._faiss_gen = -1
         self._faiss_rebuilt = False  # rebuilt since the last publish (possibly within one generation)
         self._bm25_gen = -1
+        self._docs_stored = 0  # documents this writer stored or removed since it opened
         self._open()
 
     # -- opening ----------------------------------------------------------------------------
     def _open(self) -> None:
-        manifest_path = self.path / MANIFEST
-        manifest = read_manifest(manifest_path)
-        if manifest is None and not self.writable:
-            raise IndexStateError(f"no index at {self.path}: run `citewise ingest PATH --index {self.path}` first")
+        manifest_path, store_path = self.path / MANIFEST, self.path / STORE
+        if self.path.exists() and not self.path.is_dir():
+            raise IndexStateError(f"{self.path} is a file, not an index directory")
         if self.writable:
-            self.path.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
             shutil.rmtree(self.temp_path, ignore_errors=True)  # left by a parse that was killed
-        if manifest is not None:
+        try:
+            try:
+                manifest = read_manifest(manifest_path)
+                damage = None
+            except CorruptManifestError as exc:
+                manifest, damage = None, exc.reason
+            except OSError as exc:
+                raise os_failure(exc, self.path, writing=False) from exc
+            if not self.writable:
+                self._check_readable(manifest, damage)
+            self.store = SqliteDocStore(store_path, writable=self.writable)
+            self.store.conn  # open now: a damaged or unreadable store fails here, before anything is written
+            rebuilt = manifest is None and self.store.generation > 0
+            if manifest is None:
+                manifest = self._new_manifest()
             self._check_compatible(manifest)
+            self.manifest = manifest
+            if self.writable:
+                if self.store.recorded_embedder() is None:
+                    self.store.record_embedder(self.embedder)
+                self._collect_garbage()
+                if rebuilt:
+                    self.flush()  # publish FAISS and BM25 for the store at once, under the new manifest
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_readable(self, manifest: dict[str, Any] | None, damage: str | None) -> None:
+        """A reader writes nothing, so a missing or damaged manifest is reported with how to repair it."""
+        has_store = (self.path / STORE).is_file()
+        if manifest is None and not has_store:
+            raise IndexStateError(f"no index at {self.path}: run `citewise ingest PATH --index {self.path}` first")
+        if manifest is None:
+            state = f"damaged ({damage})" if damage else "missing"
+            raise IndexStateError(
+                f"{self.path / MANIFEST} is {state}, but the documents are safe in {STORE} and any write rebuilds "
+                f"it: run `citewise ingest FILE --index {self.path}` (a file already ingested is skipped)")
+        if not has_store and manifest.get("generation") == 0:
+            raise IndexStateError(f"index {self.path} holds no documents yet: run `citewise ingest PATH --index "
+                                  f"{self.path}` first")
+
+    def _new_manifest(self) -> dict[str, Any]:
+        """The manifest of a new index, or one rebuilt from the store when it was lost or damaged.
+
+        The store is the source of truth and the FAISS and BM25 files only derive from it, so a rebuilt
+        manifest names none and they are rebuilt; only the embedder cannot be derived, and is checked
+        against the one the store records (or its vectors' dimension, for stores from before that record).
+        """
+        recorded = self.store.recorded_embedder()
+        if recorded is not None:
+            self._check_embedder(recorded)
         else:
-            manifest = {"format": FORMAT_VERSION, "embedder": self.embedder, "generation": 0,
-                        "faiss_file": None, "bm25_dir": None}
-            manifest.update(self.settings)
-            write_manifest(manifest_path, manifest)
-        self.manifest = manifest
-        self.store = SqliteDocStore(self.path / STORE)
-        if self.writable:
-            self._collect_garbage()
+            dim = self.store.vector_dim()
+            if dim is not None and dim != self.embedder["dim"]:
+                raise EmbedderMismatchError(
+                    f"index {self.path} holds {dim}-d vectors but the settings name embedder "
+                    f"{self.embedder['name']!r} ({self.embedder['dim']}-d); use the embedder that built it "
+                    "(models.embedder) or another --index directory")
+        manifest = {"format": FORMAT_VERSION, "embedder": self.embedder, "generation": self.store.generation,
+                    "faiss_file": None, "bm25_dir": None}
+        manifest.update(self.settings)
+        self._write_manifest(manifest)
+        return manifest
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        try:
+            write_manifest(self.path / MANIFEST, manifest)
+        except OSError as exc:
+            raise os_failure(exc, self.path, outcome=self._kept()) from exc
 
     @property
     def temp_path(self) -> Path:
@@ -85,7 +143,12 @@ class LocalIndex:
     def _check_compatible(self, manifest: dict[str, Any]) -> None:
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexStateError(f"{self.path} was written by an incompatible citewise (format {manifest.get('format')})")
-        built = manifest.get("embedder", {})
+        self._check_embedder(manifest["embedder"])
+        recorded = self.store.recorded_embedder()
+        if recorded is not None:
+            self._check_embedder(recorded)
+
+    def _check_embedder(self, built: dict[str, Any]) -> None:
         if built.get("name") != self.embedder["name"] or built.get("dim") != self.embedder["dim"]:
             raise EmbedderMismatchError(
                 f"index {self.path} was built with embedder {built.get('name')!r} ({built.get('dim')}-d) but the "
@@ -102,7 +165,11 @@ class LocalIndex:
             )
 
     def _acquire_lock(self) -> None:
-        fh = open(self.path / ".lock", "a+")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path / ".lock", "a+")
+        except OSError as exc:
+            raise os_failure(exc, self.path, outcome="nothing was changed") from exc
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,8 +177,16 @@ class LocalIndex:
             raise IndexBusyError(f"index {self.path} is being written by another process; try again when it ends")
         self._lock_fh = fh
 
+    def _kept(self) -> str:
+        """What a failed write leaves, for its message: this writer's earlier changes are in the store."""
+        if not self._docs_stored:
+            return "nothing was changed"
+        return (f"what this run stored or removed before it is kept in {STORE}, and searches see it (the search "
+                "files are rebuilt from the store when the index opens)")
+
     def close(self) -> None:
-        self.store.close()
+        if getattr(self, "store", None) is not None:
+            self.store.close()
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
@@ -127,7 +202,15 @@ class LocalIndex:
         """Store whole documents (replacing earlier versions); vectors follow in memory at once."""
         self._require_writable()
         with self._mutex:
-            added = self.store.replace_documents(docs)
+            try:
+                added = self.store.replace_documents(docs)
+            except IndexWriteError as exc:
+                if not self._docs_stored:
+                    raise
+                n = self._docs_stored
+                raise IndexWriteError(f"{exc.message}; the {n} document{'s' * (n != 1)} stored before it by this run "
+                                      f"{'are' if n != 1 else 'is'} kept: re-run to add the rest", partial=True) from exc
+            self._docs_stored += len(docs)
             self._sync_faiss()
             return added
 
@@ -135,6 +218,7 @@ class LocalIndex:
         self._require_writable()
         with self._mutex:
             n = self.store.delete_document(doc_id)
+            self._docs_stored += 1
             self._sync_faiss()
             return n
 
@@ -156,15 +240,22 @@ class LocalIndex:
             # a rebuild (type switch, BM25 setting) within one generation needs a new file name too
             faiss_name = f"vectors-{gen}-{faiss_index.spec.kind}.faiss"
             bm25_name = f"bm25-{gen}" + (f"-w{bm25.neighbours}" if bm25.neighbours else "")
-            if (self.manifest.get("faiss_file") != faiss_name or self._faiss_rebuilt
-                    or not (self.path / faiss_name).exists()):
-                faiss_index.save(self.path / faiss_name)
-            if not (self.path / bm25_name).exists() or self.manifest.get("bm25_dir") != bm25_name:
-                bm25.save(self.path / bm25_name)
             manifest = dict(self.manifest, generation=gen, faiss_file=faiss_name, bm25_dir=bm25_name, bm25=record,
                             dense_index=dense)
             manifest.update(self.settings)
-            write_manifest(self.path / MANIFEST, manifest)
+            try:
+                if (self.manifest.get("faiss_file") != faiss_name or self._faiss_rebuilt
+                        or not (self.path / faiss_name).exists()):
+                    faiss_index.save(self.path / faiss_name)
+                if not (self.path / bm25_name).exists() or self.manifest.get("bm25_dir") != bm25_name:
+                    bm25.save(self.path / bm25_name)
+                write_manifest(self.path / MANIFEST, manifest)
+            except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as RuntimeError
+                self._collect_garbage()  # half-written files of this publish free their space at once
+                partial = self._docs_stored > 0
+                if isinstance(exc, OSError):
+                    raise os_failure(exc, self.path, outcome=self._kept(), partial=partial) from exc
+                raise faiss_failure(exc, self.path / faiss_name, outcome=self._kept(), partial=partial) from exc
             self.manifest = manifest
             self._faiss_rebuilt = False
             self._collect_garbage()
