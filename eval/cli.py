@@ -292,3 +292,18 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or resul
     from eval.compare import compare_runs
 
     out.print(compare_runs(run_a, run_b), highlight=False)
+
+
+@eval_app.command("guard")
+def guard_cmd(
+    data: Path = typer.Option(None, "--data", help="JSON lines of phrasings (default: eval/data/injections.jsonl)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
+) -> None:
+    """The injection guard's catch rate and false-positive rate on a set of phrasings, per split."""
+    from eval.guard_eval import DEFAULT_SET, evaluate_guard, guard_lines
+
+    result = evaluate_guard(data or DEFAULT_SET)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print("\n".join(guard_lines(result)), highlight=False, markup=False)
