@@ -297,12 +297,16 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or resul
 @eval_app.command("guard")
 def guard_cmd(
     data: Path = typer.Option(None, "--data", help="JSON lines of phrasings (default: eval/data/injections.jsonl)."),
+    corpus: list[Path] = typer.Option(None, "--corpus", help="Folder of real documents (.md, .rst, .txt); the "
+                                      "share of their sentences the guard flags is reported too. Repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
 ) -> None:
     """The injection guard's catch rate and false-positive rate on a set of phrasings, per split."""
-    from eval.guard_eval import DEFAULT_SET, evaluate_guard, guard_lines
+    from eval.guard_eval import DEFAULT_SET, corpus_rate, evaluate_guard, guard_lines
 
     result = evaluate_guard(data or DEFAULT_SET)
+    if corpus:
+        result["corpus"] = corpus_rate(list(corpus))
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -2,10 +2,13 @@
 
 The set (eval/data/injections.jsonl) is our own writing: instructions smuggled into documents, in
 many phrasings, and ordinary sentences that look like them (documentation about prompts, systems,
-assistants, ignoring warnings). The "dev" rows were written before the guard's patterns were revised
-and shaped them; the "heldout" rows were written before that revision too but never looked at while
-it was made, so their rates are the honest estimate of how the heuristic does on phrasings it was
-not fitted to.
+assistants, ignoring warnings). It was written in three batches, and each batch was measured once
+before the patterns were revised to cover it: "dev" shaped the first revision, "heldout" was first
+measured against that revision and then shaped the second, "heldout-2" was first measured against the
+second and then shaped the last. A batch's rate is therefore 100% now by construction; the honest
+estimate of how the heuristic does on phrasings nobody fitted it to is each batch's first measurement
+(the README lists them). `--corpus` adds the share of real document sentences flagged: the false
+positives that matter, since a flagged sentence can be neither read by the writer nor cited.
 """
 
 from __future__ import annotations
@@ -91,6 +94,36 @@ def evaluate_guard(path: Path = DEFAULT_SET, detector: Callable[[str], bool] | N
             "splits": {s: rates(detector, [r for r in rows if r.split == s]) for s in splits}}
 
 
+def corpus_rate(folders: list[Path], detector: Callable[[str], bool] | None = None,
+                min_words: int = 4) -> dict[str, Any]:
+    """Share of the sentences of real documents (.md, .rst, .txt read as plain text) the detector flags.
+
+    Sentences are cut as evidence sentences are (retrieval.sentences), and as short ones are never
+    evidence, neither are they counted here.
+    """
+    from retrieval.sentences import sentence_spans
+
+    if detector is None:
+        from generate.guard import addresses_the_model as detector
+    total, flagged = 0, []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"{folder} is not a folder of documents")
+        for path in sorted(Path(folder).rglob("*")):
+            if path.suffix.lower() not in (".md", ".rst", ".txt") or not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
+                if len(sentence.split()) < min_words:
+                    continue
+                total += 1
+                if detector(sentence):
+                    flagged.append({"source": str(path), "start": start, "text": " ".join(sentence.split())})
+    return {"folders": [str(f) for f in folders], "sentences": total, "flagged": len(flagged),
+            "flagged_rate": round(len(flagged) / total, 6) if total else None, "flagged_sentences": flagged}
+
+
 def guard_lines(result: dict[str, Any], show_rows: bool = True) -> list[str]:
     """Plain-text summary: one line per split, then the missed injections and the false positives."""
 
@@ -104,4 +137,9 @@ def guard_lines(result: dict[str, Any], show_rows: bool = True) -> list[str]:
         out += ["", "missed injections:"] + [f"  {m['id']} [{m['style']}] {m['text']!r}" for m in result["all"]["missed"]]
         out += ["", "benign sentences flagged:"] + [f"  {m['id']} [{m['style']}] {m['text']!r}"
                                                     for m in result["all"]["false_positives"]]
+    corpus = result.get("corpus")
+    if corpus:
+        out += ["", f"real sentences flagged: {corpus['flagged']}/{corpus['sentences']} "
+                    f"({corpus['flagged_rate']:.4%}) in {', '.join(corpus['folders'])}"]
+        out += [f"  {f['source']}@{f['start']}: {f['text'][:160]!r}" for f in corpus["flagged_sentences"][:50]]
     return out
