@@ -95,6 +95,8 @@ _PATTERNS = [
     rf"\b(?:if|when|whenever)\s+(?:anyone|someone|somebody|a user|the user|users|people|you(?:'re| are)?)?\s*"
     rf"(?:asks?|asked)\b[^.;!?]{{0,60}}?\b(?:{_SAY}\s+(?:that\b|:|it\b|them\b)|(?:be|is) that\b)",
     r"\bwhatever the (?:question|query|user asks)\b",
+    rf"\b{_MODAL} (?:appear|be included|be mentioned|be stated|be repeated) in (?:every|each|any|all|your) "
+    r"(?:repl(?:y|ies)|answers?|responses?|summar(?:y|ies)|outputs?)\b",
     r"\bin your (?:answer|response|reply|summary|report|output)s?\b|\b(?:in|for)\s+(?:every|each|any|all)\s+"
     r"(?:responses?|answers?|repl(?:y|ies)|summar(?:y|ies)|outputs?)\s+(?:that\s+)?you\b",
     r"\b(?:any|every|each|your)\s+(?:generated|automated|automatic|ai[- ]generated|machine[- ]generated)\s+"
