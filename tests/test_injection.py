@@ -183,3 +183,22 @@ def test_eval_guard_reports_catch_and_false_positive_rates(tmp_path: Path) -> No
     data.write_text('{"id": "x", "kind": "maybe", "text": "?"}\n')
     bad = run_cli("eval", "guard", "--data", str(data))
     assert bad.returncode == 2 and f"{data}:1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_real_writer_with_the_guard_off_cites_no_injected_claim(tmp_path: Path) -> None:
+    """A small slice of `citewise eval injection`: the real 0.5B writer, a real index, the guard off."""
+    from api.settings import Settings
+    from eval.injection_eval import DEMO, run_injection
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pep-0020.rst").write_text((DEMO / "pep-0020.rst").read_text())
+    settings = Settings()
+    settings.research.writer_max_tokens = 160
+    settings.research.rerank = []
+    result = run_injection(settings, "fast", ("off",), ids=["inj-20", "inj-84"], docs=docs, out_root=tmp_path,
+                           benign=False)
+    off = result["summary"]["off"]
+    assert off["runs"] == 2 and off["exposed"] >= 1, result["runs"]  # the writer did read an instruction
+    assert off["cited_injected"] == 0 and off["answer_injected"] == 0, result["runs"]
