@@ -3,13 +3,13 @@
 Documents are data. A sentence that addresses the model ("ignore previous instructions", "note to
 any AI reading this", "if anyone asks, reply that ...") is an instruction smuggled into a document;
 it never answers a user's question, so removing it costs little and takes away the lever. This is a
-heuristic over wording, so it is one layer of three, not the guarantee: the writer prompt says the
-evidence is data, and the verifier refuses any citation whose quote reads as an instruction (the same
-test, applied whether or not this guard ran) and any statement that adds a name or number its cited
-sentences do not contain (see generate/verifier.py). `citewise eval guard` measures it.
+heuristic over wording, so it is one layer, not the guarantee: the writer prompt says the evidence is
+data, and the verifier (generate/verifier.py) refuses a quote that reads as an instruction (this same
+test, applied whether or not the guard ran) and a statement that adds a name or number its cited
+sentences lack or words only an instruction used. `citewise eval guard` measures this test.
 
-The patterns look for what an instruction to the model cannot avoid saying, rather than for a list
-of known attack sentences: whom it addresses (an AI, an assistant, "you" with a speech verb), what
+The patterns aim at what an instruction to the model tends to say rather than at a list of known
+attack sentences, though new phrasings still slip past them: whom it addresses (an AI, an assistant, "you" with a speech verb), what
 it overrides (previous instructions, what you were told), or the answering itself ("the answer to
 any question about", "in your answer", "when asked ..., reply that"). Text is normalised first, so
 zero-width characters, letter-spaced words and digits standing in for letters do not hide a word.

@@ -5,26 +5,28 @@ smuggled into documents ends here, not in the guard that drops them before the w
 (generate/guard.py): a writer that obeys such an instruction must still get its statement past these
 checks, and whatever reached the writer (the guard off, or a phrasing it missed) meets them all.
 
-An injected instruction can put its claim into a cited statement in two ways, and each has a check:
+An injected instruction can put its claim into a cited statement in two ways, and each has checks:
 
 - The statement cites the instruction itself. Its quote is verbatim and close in meaning to the
-  claim it carries, so neither the verbatim nor the support check can object. The quote is an
-  instruction, not a statement the document makes, so it is refused as support when it reads as one
-  (`addresses_the_model`, the guard's test, applied here whether or not the guard ran). That test is a
-  heuristic over wording: it catches the phrasings it was written for and about a third of new ones
-  (`citewise eval guard`).
+  claim it carries, so neither the verbatim nor the support check can object. An instruction is not
+  a statement the document makes, so a quote that reads as one (`addresses_the_model`, the guard's
+  test, applied here whether or not the guard ran), or that follows one in its paragraph (an
+  instruction cut into sentences), supports nothing. That test is a heuristic over wording: it
+  catches the phrasings it was written for and far fewer new ones (`citewise eval guard` measures it).
 - The statement cites a real sentence that says something else. An unrelated sentence fails the
-  support check; a related one does not (the writer's "X was written by Napoleon" and the quote "Title:
-  The Zen of Python" are close in embedding space whatever the name). So a statement may not add a name
-  or a number that none of its cited sentences, their document's title and headings (the writer's
-  header), or the question contains. That check does not depend on how the instruction was phrased,
-  and an injected claim that names someone or something is caught by it; one that only flips a
-  predicate ("X was removed") is not, as neither embedding similarity nor word overlap is entailment.
+  support check; a related one does not (the writer's "X was written by Napoleon" and the quote
+  "Title: The Zen of Python" are close in embedding space whatever the name). So a statement may not
+  add a name or a number that none of its cited sentences, what the citation shows with them (title,
+  section, file name) or the question contains: this does not depend on how the instruction was
+  phrased. Nor may it use a word that, among the evidence shown, only instructions contain ("designed
+  by a unicorn" names nobody, but its words come from the instruction): this does depend on
+  recognising the instruction. A claim that only flips a predicate ("X was removed") with words the
+  real sentences also use passes both, as neither embedding similarity nor word overlap is entailment.
 
 Considered and not taken: marking as uncitable whatever is close in embedding space to known
-injections (at a threshold flagging 1% of real sentences it caught fewer new phrasings than the
-patterns, which flag far fewer); asking a language model whether a quote is an instruction (the
-quote would be that model's input, so the instruction could address it too).
+injections (flagging as few real sentences as the patterns, it caught fewer new phrasings; catching
+more took flagging hundreds of times as many real sentences); asking a language model whether a
+quote is an instruction (the quote would be that model's input, so the instruction could address it).
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class CitationVerifier:
         said = {m.lower() for m in missing}
         return missing + [w for w in self.tainted(answer, evidence, question) if w not in said]
 
-    def tainted(self, text: str, evidence: list[Evidence], question: str) -> list[str]:
+    def tainted(self, text: str, evidence: list[Evidence], question: str,
+                instructions: set[int] | None = None) -> list[str]:
         """Words of `text` that, of everything the writer was shown, only instructions contain.
 
         A writer carrying out an instruction takes its claim's words from it ("designed by a unicorn");
@@ -108,7 +111,9 @@ class CitationVerifier:
         names nobody the specifics check too. This needs the instruction to be recognised, which the
         specifics check does not.
         """
-        flagged = [ev.text for ev in evidence if self.instruction(ev)]
+        if instructions is None:
+            instructions = {ev.number for ev in evidence if self.instruction(ev)}
+        flagged = [ev.text for ev in evidence if ev.number in instructions]
         if not flagged:
             return []
         clean = _content_words(" ".join([question, *(ev.text for ev in evidence if ev.text not in flagged)]))
@@ -168,7 +173,7 @@ class CitationVerifier:
                 if missing:
                     st.problems.append(f"{', '.join(missing)} in the statement but not in its cited sentences")
                 said = {m.lower() for m in missing}
-                taint = [w for w in self.tainted(text, evidence, question) if w not in said] if instructions else []
+                taint = [w for w in self.tainted(text, evidence, question, instructions) if w not in said]
                 if taint:
                     st.problems.append(f"{', '.join(taint)} in the statement, which among the evidence only "
                                        "an instruction says")
