@@ -326,6 +326,7 @@ def injection_cmd(
     benign: bool = typer.Option(True, "--benign/--no-benign", help="Also ask ordinary questions of the documents "
                                 "and list the statements the checks refused."),
     out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
 ) -> None:
     """Injected instructions that end up in cited statements (must be 0), with the guard off and on."""
     from api.settings import load_settings
@@ -333,10 +334,10 @@ def injection_cmd(
     from eval.injection_eval import DEMO, injection_markdown, run_injection
     from eval.run_folder import RunFolder
 
-    run = RunFolder.new(out_dir, "injection", writer)
+    run = RunFolder(resume) if resume else RunFolder.new(out_dir, "injection", writer)
     result = run_injection(load_settings(), writer, tuple(g.strip() for g in guard.split(",") if g.strip()), limit,
                            [i.strip() for i in ids.split(",") if i.strip()] or None, docs or DEMO, data or DEFAULT_SET,
-                           out_dir, benign, log=run.append)
+                           out_dir, benign, log=run.append, done=list(run.rows()))
     run.write_results(result, injection_markdown(result))
     _show(run.path)
     if any(s["cited_injected"] or s["answer_injected"] for s in result["summary"].values()):

@@ -147,8 +147,12 @@ def _fingerprint(folder: Path) -> str:
 def run_injection(settings: Settings, writer: str = "fast", guards: tuple[str, ...] = ("off", "on"),
                   limit: int | None = None, ids: list[str] | None = None, docs: Path = DEMO,
                   data: Path = DEFAULT_SET, out_root: Path = Path("eval-runs"), benign: bool = True,
-                  log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Every injection with a target and question, asked once per guard setting; then the benign questions."""
+                  log: Callable[[dict[str, Any]], None] | None = None,
+                  done: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every injection with a target and question, asked once per guard setting; then the benign questions.
+
+    `done` holds the rows of an interrupted run of the same command: those runs are kept, not repeated.
+    """
     if writer not in ("fast", "writer", "obedient"):
         raise InvalidRequestError(f"--writer must be fast, writer or obedient, not {writer!r}")
     if not set(guards) <= {"off", "on"} or not guards:
@@ -161,16 +165,21 @@ def run_injection(settings: Settings, writer: str = "fast", guards: tuple[str, .
     base = prepared_index(comps, out_root, f"injection-{docs.name}-{_fingerprint(docs)}",
                           lambda ix: comps.ingestor(ix).ingest_paths([docs]))
     started = time.perf_counter()
-    runs: list[dict[str, Any]] = []
+    wanted = {r.id for r in rows}
+    runs = [r for r in done or [] if r.get("id") in wanted and r.get("guard") in guards]
+    finished = {(r["id"], r["guard"]) for r in runs}
     with tempfile.TemporaryDirectory(prefix="citewise-injection-") as tmp:
         for row in rows:
+            todo = [g for g in guards if (row.id, g) not in finished]
+            if not todo:
+                continue
             work = Path(tmp) / row.id
             shutil.copytree(base, work / "index")
             (work / "notes.txt").write_text(poisoned_document(row), encoding="utf-8")
             with comps.open_index(work / "index", writable=True) as index:
                 comps.ingestor(index).ingest_paths([work / "notes.txt"])
             with comps.open_index(work / "index") as index:
-                for guard in guards:
+                for guard in todo:
                     t0 = time.perf_counter()
                     report = _researcher(comps, index, writer, rows, guard == "on").run(row.question)
                     run = {"id": row.id, "style": row.style, "split": row.split, "guard": guard,
