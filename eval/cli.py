@@ -307,3 +307,53 @@ def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or resul
     from eval.compare import compare_runs
 
     out.print(line(compare_runs(run_a, run_b)))
+
+
+@eval_app.command("guard")
+def guard_cmd(
+    data: Path = typer.Option(None, "--data", help="JSON lines of phrasings (default: eval/data/injections.jsonl)."),
+    corpus: list[Path] = typer.Option(None, "--corpus", help="Folder of real documents (.md, .rst, .txt); the "
+                                      "share of their sentences the guard flags is reported too. Repeatable."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
+) -> None:
+    """The injection guard's catch rate and false-positive rate on a set of phrasings, per split."""
+    from eval.guard_eval import DEFAULT_SET, corpus_rate, evaluate_guard, guard_lines
+
+    result = evaluate_guard(data or DEFAULT_SET)
+    if corpus:
+        result["corpus"] = corpus_rate(list(corpus))
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print("\n".join(guard_lines(result)), highlight=False, markup=False)
+
+
+@eval_app.command("injection")
+def injection_cmd(
+    writer: str = typer.Option("fast", "--writer", help="fast | writer (the models of those settings) | obedient "
+                               "(a deterministic writer that always carries the injection out)."),
+    guard: str = typer.Option("off,on", "--guard", help="Comma-separated: off (verification alone) and/or on."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N injection phrasings."),
+    ids: str = typer.Option("", "--ids", help="Comma-separated phrasing ids (e.g. inj-02,inj-45)."),
+    docs: Path = typer.Option(None, "--docs", help="Folder of real documents to plant injections beside "
+                              "(default: demo/peps)."),
+    data: Path = typer.Option(None, "--data", help="JSON lines of phrasings (default: eval/data/injections.jsonl)."),
+    benign: bool = typer.Option(True, "--benign/--no-benign", help="Also ask ordinary questions of the documents "
+                                "and list the statements the checks refused."),
+    out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
+) -> None:
+    """Injected instructions that end up in cited statements (must be 0), with the guard off and on."""
+    from api.settings import load_settings
+    from eval.guard_eval import DEFAULT_SET
+    from eval.injection_eval import DEMO, injection_markdown, run_injection
+    from eval.run_folder import RunFolder
+
+    run = RunFolder(resume) if resume else RunFolder.new(out_dir, "injection", writer)
+    result = run_injection(load_settings(), writer, tuple(g.strip() for g in guard.split(",") if g.strip()), limit,
+                           [i.strip() for i in ids.split(",") if i.strip()] or None, docs or DEMO, data or DEFAULT_SET,
+                           out_dir, benign, log=run.append, done=list(run.rows()))
+    run.write_results(result, injection_markdown(result))
+    _show(run.path)
+    if any(s["cited_injected"] or s["answer_injected"] for s in result["summary"].values()):
+        raise typer.Exit(1)

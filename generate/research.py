@@ -51,7 +51,10 @@ class Researcher:
     """One question in, one verified report out. Holds no per-question state, so it can be shared."""
 
     def __init__(self, search: PassageSearch, selector: EvidenceSelector, writer: ReportWriter,
-                 verifier: CitationVerifier, planner: ResearchPlanner | None, settings: ResearchSettings) -> None:
+                 verifier: CitationVerifier, planner: ResearchPlanner | None, settings: ResearchSettings,
+                 guard: Callable[[str], bool] | None = addresses_the_model) -> None:
+        """`guard` drops evidence sentences before the writer reads them; None lets everything through, so
+        tests and `eval/injection_eval.py` can show that verification alone keeps instructions uncited."""
         if settings.max_rounds < 1:  # settings built without validation (model_construct) would end in no round
             raise ConfigError(f"research.max_rounds must be at least 1, not {settings.max_rounds}")
         self.search = search
@@ -60,6 +63,7 @@ class Researcher:
         self.verifier = verifier
         self.planner = planner
         self.settings = settings
+        self.guard = guard
 
     def warm(self) -> float:
         """Load the embedder and the writer now, so a report's timings are its own. Returns seconds."""
@@ -101,17 +105,19 @@ class Researcher:
         findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
         if task == "answer" and (not findings or says_evidence_is_silent(draft.answer)):
             draft.answerable = False
-        checked = self.verifier.verify(findings, evidence) if draft.answerable else []
+        checked = self.verifier.verify(findings, evidence, question) if draft.answerable else []
         cited = [st for st in checked if st.status == "cited"]
         unsupported = [st for st in checked if st.status != "cited"]
         if task == "answer":
             answer = _whole_sentences(draft.answer)
             answer_support = self.verifier.answer_support(answer, cited) if draft.answerable and cited else 0.0
-            # An answer none of its own citations supports is the model's memory, not the documents:
-            # the report then says the documents do not answer; verified statements stay as related findings.
-            answered = draft.answerable and bool(cited) and answer_support >= s.support_similarity
+            added = self.verifier.answer_adds(answer, cited, evidence, question) if cited else []
+            # An answer none of its own citations supports is the model's memory, not the documents, and so
+            # is one adding what none of them says: the report then says the documents do not answer;
+            # verified statements stay as related findings.
+            answered = draft.answerable and bool(cited) and answer_support >= s.support_similarity and not added
         else:  # a verdict is checked through its statements
-            answer_support = 0.0
+            answer_support, added = 0.0, []
             answered = draft.answerable and bool(cited)
             answer = VERDICT_ANSWERS.get(draft.verdict or "", "")
         if not answered:
@@ -119,7 +125,7 @@ class Researcher:
         verify_s = time.perf_counter() - t0
         trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
             "statements": len(checked), "cited": len(cited), "unsupported": len(unsupported),
-            "answer_support": round(answer_support, 3), "draft_answer": draft.answer,
+            "answer_support": round(answer_support, 3), "answer_adds": added, "draft_answer": draft.answer,
             "problems": [p for st in unsupported for p in st.problems]}))
         _emit_citations(cited, emit)
         if draft.answerable and not cited:
@@ -175,7 +181,7 @@ class Researcher:
             pooled = [hits_by_id[cid] for cid, _ in rrf(rankings, 60)[: s.pool_chunks]]
             t0 = time.perf_counter()
             evidence = self.selector.select(queries, pooled, found_by)
-            kept = [ev for ev in evidence if not addresses_the_model(ev.text)]
+            kept = [ev for ev in evidence if not (self.guard and self.guard(ev.text))]
             dropped = [ev.text for ev in evidence if ev not in kept]
             evidence = grouped(kept)
             took = time.perf_counter() - t0
