@@ -14,19 +14,18 @@ from fastapi import Depends, FastAPI
 
 from api.auth import ApiKeys
 from api.body_limit import BodyLimit
-from api.components import Components
 from api.errors import install_error_handlers
 from api.metrics import RequestMetrics
-from api.routes_documents import documents_router
-from api.routes_openai import openai_router
-from api.routes_ops import ops_router
-from api.routes_reports import reports_router
-from api.settings import Settings
+from api.routers import documents, jobs, openai, reports, search
+from api.routers.ops import ops_router
 from api.state import AppState
+from generate.engine import Engine
+from ingest.core.settings import Settings
 
 
-def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
-    state = AppState(settings, components)
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The app over one index; `engine` lets a caller (a test) pass components it already loaded."""
+    state = AppState(settings, engine)
     auth = ApiKeys(settings.server.api_keys)
 
     @asynccontextmanager
@@ -38,13 +37,12 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     app = FastAPI(title="citewise", version="0.1.0", lifespan=lifespan,
                   description="Local RAG whose every citation is a verified verbatim quote. Errors are "
                               "`{error: {type, code, message}}`.")
-    app.state.citewise = state
+    app.state.citewise = state  # what the `State` dependency hands each route
     install_error_handlers(app)
     secured = [Depends(auth)]
-    app.include_router(reports_router(state), dependencies=secured)
-    app.include_router(openai_router(state), dependencies=secured)
-    app.include_router(documents_router(state), dependencies=secured)
-    app.include_router(ops_router(state, auth))
+    for module in (reports, search, openai, documents, jobs):
+        app.include_router(module.router, dependencies=secured)
+    app.include_router(ops_router(auth))
     server = settings.server
     upload_limit = int(server.max_upload_mb * 1_048_576)
 

@@ -8,7 +8,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from ingest.errors import AuthenticationError
+from ingest.core.errors import AuthenticationError
 
 bearer = HTTPBearer(auto_error=False, description="One of the keys in the setting server.api_keys.")
 

@@ -7,7 +7,7 @@ from typing import Awaitable, TypeVar
 
 from starlette.requests import Request
 
-from ingest.errors import RequestCancelled
+from ingest.core.errors import RequestCancelled
 
 T = TypeVar("T")
 

@@ -13,12 +13,37 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import CitewiseError
+from ingest.core.errors import (AuthenticationError, CitewiseError, ConfigError, DocumentError, GenerationError,
+                                IndexBusyError, IndexStateError, IndexWriteError, InvalidRequestError, ModelUnavailableError,
+                                NotFoundError, PayloadTooLargeError, QueueFullError, RequestCancelled,
+                                UnsupportedMediaError)
 
 log = logging.getLogger("citewise.api")
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
               415: "unsupported_media_type"}
+
+
+#: The HTTP status of each kind of failure, most specific first (an error takes its first matching entry).
+STATUS: tuple[tuple[type[CitewiseError], int], ...] = (
+    (IndexBusyError, 423), (IndexWriteError, 507), (IndexStateError, 409), (AuthenticationError, 401), (QueueFullError, 429),
+    (NotFoundError, 404), (DocumentError, 422), (InvalidRequestError, 400), (ConfigError, 400),
+    (PayloadTooLargeError, 413), (UnsupportedMediaError, 415), (ModelUnavailableError, 503),
+    (RequestCancelled, 499), (GenerationError, 500),
+)
+
+
+def status_of(exc: CitewiseError) -> int:
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+
+
+def headers_of(exc: CitewiseError) -> dict[str, str] | None:
+    """What a client needs to act on the error: when to retry, how to authenticate."""
+    if isinstance(exc, QueueFullError):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 def error_body(type_: str, code: str, message: str) -> dict[str, Any]:
@@ -39,7 +64,7 @@ def validation_message(errors: list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CitewiseError)
     async def citewise_error(_: Request, exc: CitewiseError) -> JSONResponse:
-        return JSONResponse(error_of(exc), status_code=exc.http_status, headers=exc.headers or None)
+        return JSONResponse(error_of(exc), status_code=status_of(exc), headers=headers_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,7 +13,7 @@ import math
 import time
 from collections import deque
 
-from ingest.errors import QueueFullError
+from ingest.core.errors import QueueFullError
 
 DEFAULT_REPORT_S = 15.0
 
@@ -56,7 +56,6 @@ class GenerationQueue:
         self.workers = workers
         self.waiting = 0
         self.running = 0
-        self.rejected = 0
         self.recent: deque[float] = deque(maxlen=20)
         self._sem: asyncio.Semaphore | None = None
 
@@ -68,7 +67,6 @@ class GenerationQueue:
     def admit(self) -> Ticket:
         """A place in the queue, or QueueFullError right away."""
         if self.waiting + self.running >= self.workers + self.size:
-            self.rejected += 1
             raise QueueFullError(f"the report queue is full ({self.running} generating, {self.waiting} waiting); "
                                  f"retry after about {self.retry_after_s()} s", self.retry_after_s())
         self.waiting += 1

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from api.errors import error_of
 from api.job_store import Job, JobStore
-from ingest.errors import InvalidRequestError, NotFoundError
+from ingest.core.errors import InvalidRequestError, NotFoundError
 
 log = logging.getLogger("citewise.jobs")
 

@@ -12,21 +12,42 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, ClassVar
 
 from api.generation_queue import GenerationQueue, Ticket
+from generate.events import Event, ReportReady
 from generate.report import Report
-from generate.research import Researcher
-from ingest.errors import RequestCancelled
+from generate.researcher import Researcher
+from generate.task import Task
+from ingest.core.errors import RequestCancelled
+from ingest.core.settings import ResearchOptions
 
-Event = tuple[str, Any]
-DONE = "_done"
+
+@dataclass(frozen=True)
+class Queued(Event):
+    """Admitted: how many reports wait and run ahead of this one."""
+
+    name: ClassVar[str] = "queued"
+    waiting: int
+    generating: int
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    """This report now holds the model."""
+
+    name: ClassVar[str] = "started"
+
+
+class _Done(Event):
+    """Internal: the worker returned (the report, or the exception it raised, is in the future)."""
 
 
 class ReportRunner:
     """Admission through the GenerationQueue, generation in one worker thread, events as an async stream."""
 
-    def __init__(self, queue: GenerationQueue, researcher: Callable[[dict[str, Any] | None], Researcher],
+    def __init__(self, queue: GenerationQueue, researcher: Callable[[], Researcher],
                  on_report: Callable[[str, Report | None], None] | None = None) -> None:
         self.queue = queue
         self.researcher = researcher
@@ -37,37 +58,37 @@ class ReportRunner:
         """Called before a response starts, so a full queue is a plain 429."""
         return self.queue.admit()
 
-    async def events(self, ticket: Ticket, question: str, task: str,
-                     options: dict[str, Any] | None = None) -> AsyncIterator[Event]:
-        """queued, started, the research loop's events (search, plan, evidence, write, token, citation), then
-        ("report", Report)."""
+    async def events(self, ticket: Ticket, question: str, task: Task,
+                     options: ResearchOptions | None = None) -> AsyncIterator[Event]:
+        """Queued, Started, the research loop's events (search, plan, evidence, write, token, citation), then
+        ReportReady."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Event] = asyncio.Queue()
         cancel = threading.Event()
         future: asyncio.Future[Report] | None = None
 
-        def emit(name: str, data: dict[str, Any]) -> None:
+        def emit(event: Event) -> None:
             if cancel.is_set():
                 raise RequestCancelled("the client disconnected; generation stopped")
-            loop.call_soon_threadsafe(inbox.put_nowait, (name, data))
+            loop.call_soon_threadsafe(inbox.put_nowait, event)
 
         def work() -> Report:
-            return self.researcher(options).run(question, emit, task=task)
+            return self.researcher().run(question, task, options, on_event=emit)
 
         try:
-            yield "queued", {"waiting": self.queue.waiting, "generating": self.queue.running}
+            yield Queued(waiting=self.queue.waiting, generating=self.queue.running)
             await ticket.start()
-            yield "started", {}
+            yield Started()
             future = loop.run_in_executor(self._executor, work)
-            future.add_done_callback(lambda _: inbox.put_nowait((DONE, {})))
+            future.add_done_callback(lambda _: loop.call_soon_threadsafe(inbox.put_nowait, _Done()))
             while True:
-                name, data = await inbox.get()
-                if name == DONE:
+                event = await inbox.get()
+                if isinstance(event, _Done):
                     break
-                yield name, data
+                yield event
             report = future.result()
             self.on_report("done", report)
-            yield "report", report
+            yield ReportReady(report=report)
         finally:
             if future is not None and not future.done():
                 cancel.set()  # the worker stops at its next event; the place is freed when it has
@@ -97,8 +118,8 @@ class ReportRunner:
 async def final_report(events: AsyncIterator[Event]) -> Report:
     """Drain a report's events, keeping the report (for callers that answer all at once)."""
     report = None
-    async for name, data in events:
-        if name == "report":
-            report = data
+    async for event in events:
+        if isinstance(event, ReportReady):
+            report = event.report
     assert isinstance(report, Report), "the event stream ended without a report"
     return report

@@ -6,23 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generate.research import MAX_QUESTION_CHARS
-from retrieval.settings import TOP_K_MAX
-
-
-class ReportOptions(BaseModel):
-    """Per-request overrides of the `research.*` settings; unset fields keep the server's settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_rounds: int | None = Field(None, ge=1, le=6, description="Search rounds at most.")
-    plan: Literal["auto", "always", "never"] | None = Field(None, description="Ask the search model for queries.")
-    time_budget_s: float | None = Field(None, gt=0, le=600, description="No new search round starts after this.")
-    writer_max_tokens: int | None = Field(None, ge=16, le=2048, description="Tokens the writer may generate.")
-    max_statements: int | None = Field(None, ge=1, le=10, description="Cited statements at most.")
-
-    def overrides(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+from ingest.core.settings import MAX_QUESTION_CHARS, TOP_K_MAX, ResearchOptions
 
 
 class ReportRequest(BaseModel):
@@ -32,7 +16,8 @@ class ReportRequest(BaseModel):
     check: bool = Field(False, description="Treat the question as a claim and give a verdict.")
     stream: bool = Field(False, description="Answer with Server-Sent Events: research steps, tokens, citations, "
                                             "then the whole report.")
-    options: ReportOptions = Field(default_factory=ReportOptions)
+    options: ResearchOptions = Field(default_factory=ResearchOptions,  # type: ignore[arg-type]
+                                     description="Overrides of research.* settings for this report, within the same bounds.")
 
 
 class SearchOptions(BaseModel):

@@ -8,7 +8,8 @@ from contextlib import aclosing
 from typing import Any, AsyncIterator
 
 from api.errors import error_of
-from ingest.errors import CitewiseError, RequestCancelled
+from ingest.core.errors import CitewiseError, RequestCancelled
+from ingest.core.text import normalize_ws
 
 log = logging.getLogger("citewise.api")
 
@@ -22,7 +23,7 @@ def sse(data: Any, event: str | None = None) -> bytes:
 
 def comment(text: str) -> bytes:
     """A line clients ignore: progress for people reading the raw stream, keeps proxies from timing out."""
-    return f": {' '.join(text.split())}\n\n".encode("utf-8")
+    return f": {normalize_ws(text)}\n\n".encode("utf-8")
 
 
 async def guarded(frames: AsyncIterator[bytes], error_frame: Any) -> AsyncIterator[bytes]:

@@ -1,36 +1,35 @@
-"""Everything one server process shares: models, the read-side index, the report queue, ingest jobs, metrics."""
+"""Everything one server process shares: the engine, the read-side index, the report queue, ingest jobs, metrics."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from api.components import Components
 from api.generation_queue import GenerationQueue, Ticket
 from api.ingest_jobs import IngestJobs, JobProgress
 from api.job_store import Job, JobStore
 from api.metrics import ApiMetrics
-from api.options import validated
 from api.report_runner import ReportRunner
-from api.settings import Settings
+from generate.engine import Engine
 from generate.report import Report
-from generate.research import Researcher
-from generate.settings import ResearchSettings
-from ingest.errors import InvalidRequestError, QueueFullError
+from generate.researcher import Researcher
+from ingest.core.errors import QueueFullError
+from ingest.core.settings import Settings
 from ingest.store.local_index import MANIFEST, LocalIndex
-from retrieval.token_encoder import late_token_encoder
+from retrieval.searcher import Searcher
 
 log = logging.getLogger("citewise.api")
 
 
 class AppState:
-    """Built once per app. Heavy parts load in the background at start-up (see `readiness`)."""
+    """Built once per app. The searcher and the researcher are built once over the read-side index and
+    shared by every request; their models load in the background at start-up (see `readiness`)."""
 
-    def __init__(self, settings: Settings, components: Components | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.components = components or Components(settings)
+        self.engine = engine or Engine(settings)
         self.index_dir = Path(settings.index.path)
         self.write_lock = threading.Lock()  # one writer in this process (the index's file lock guards others)
         self._reader: LocalIndex | None = None
@@ -60,6 +59,7 @@ class AppState:
                 self._reader.close()
                 self._reader = None
         self.jobs.store.close()
+        self.engine.close()
 
     def start_preload(self) -> None:
         with self._preload_lock:
@@ -69,15 +69,15 @@ class AppState:
         threading.Thread(target=self._preload, name="citewise-preload", daemon=True).start()
 
     def _preload(self) -> None:
-        """Open the index and load every model a report needs, recording each outcome for /readyz."""
-        c = self.components
-        steps = {"index": self.reader, "embedder": lambda: c.embedder.embed(["ready"]),
-                 "writer": lambda: c.writer_model.count_tokens("ready")}
-        if self.settings.research.plan != "never":
-            steps["planner"] = lambda: c.fast_model.count_tokens("ready")
-        if "late" in (self.settings.research.rerank or self.settings.search.rerank.stages):
-            steps["reranker"] = lambda: late_token_encoder(c.embedder, self.settings.search.rerank.late_tokens
-                                                           ).token_vectors(["ready"])
+        """Open the index and load every model the search and report paths use, recording each for /readyz.
+
+        What is loaded is asked of the built searcher and researcher, so it is what requests will use."""
+        steps: dict[str, Callable[[], Any]] = {"index": self.reader}
+        try:
+            self.reader()
+            steps.update(self.engine.warm_up_parts(self.reader()))
+        except Exception:  # recorded below, when the index step runs again
+            pass
         for name in steps:
             self.loading.setdefault(name, "loading")  # a retry keeps showing the last failure until it passes
         for name, load in steps.items():
@@ -110,18 +110,16 @@ class AppState:
         with self._read_lock:
             if self._reader is None:
                 if not (self.index_dir / MANIFEST).exists():
-                    with self.write_lock, self.components.open_index(writable=True):
+                    with self.write_lock, self.engine.open_index(writable=True):
                         pass
-                self._reader = self.components.open_index()
+                self._reader = self.engine.open_index()
             return self._reader
 
-    def researcher(self, options: dict[str, Any] | None = None) -> Researcher:
-        research: ResearchSettings | None = None
-        if options:
-            # model_copy(update=...) checks no bound: the merged settings are validated as a whole.
-            research = validated(ResearchSettings, {**self.settings.research.model_dump(), **options}, "options",
-                                 InvalidRequestError)
-        return self.components.researcher(self.reader(), research)
+    def searcher(self) -> Searcher:
+        return self.engine.searcher(self.reader())
+
+    def researcher(self) -> Researcher:
+        return self.engine.researcher(self.reader())
 
     def admit(self) -> Ticket:
         """A place in the report queue, or 429 (counted)."""
@@ -133,8 +131,8 @@ class AppState:
 
     # -- callbacks ------------------------------------------------------------------------------
     def _ingest(self, paths: list[Path], progress: JobProgress) -> dict[str, Any]:
-        with self.write_lock, self.components.open_index(writable=True) as idx:
-            return self.components.ingestor(idx, progress).ingest_paths(paths).to_dict()
+        with self.write_lock, self.engine.open_index(writable=True) as idx:
+            return self.engine.ingestor(idx, progress).ingest_paths(paths).to_dict()
 
     def _job_finished(self, job: Job) -> None:
         self.metrics.job(job.state, job.result)

@@ -16,7 +16,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-from ingest.errors import InvalidRequestError, UnsupportedMediaError
+from ingest.core.errors import InvalidRequestError, UnsupportedMediaError
 from ingest.parser import FORMATS
 
 MAX_NAME_CHARS = 120

@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from eval.charts import latency_chart, recall_curve_chart
 from eval.datasets import SquadWikiDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.run_folder import RunFolder
-from ingest.progress import NullProgress, Progress
+from ingest.core.progress import NullProgress, Progress
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
 KS = (1, 3, 5, 10, 20)
@@ -46,7 +46,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         mode_settings.ingest.context_mode = mode.split("+")[0]  # type: ignore[assignment]
         if context_modes and mode.startswith("llm"):
             mode_settings.ingest.context_scope = "document" if mode == "llm+document" else "chunk"
-        comps = Components(mode_settings)
+        comps = Engine(mode_settings)
         t0 = time.perf_counter()
         index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))

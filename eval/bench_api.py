@@ -20,14 +20,15 @@ from typing import Any, Callable
 
 import httpx
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from generate.task import Task
+from ingest.core.settings import Settings
 from eval.datasets import BeirDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
-from ingest.errors import ConfigError
-from ingest.progress import NullProgress, Progress
+from ingest.core.errors import ConfigError
+from ingest.core.progress import NullProgress, Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +80,7 @@ def bench_api(dataset_dir: Path, settings: Settings, out_root: Path, reports: in
               log: Callable[[dict[str, Any]], None] | None = None, split: str = "train") -> dict[str, Any]:
     progress = progress or NullProgress()
     log = log or (lambda row: None)
-    comps = Components(settings)
+    comps = Engine(settings)
     ds = BeirDataset.load(dataset_dir, split)
     docs = ds.documents()
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
@@ -89,7 +90,7 @@ def bench_api(dataset_dir: Path, settings: Settings, out_root: Path, reports: in
     with comps.open_index(index_path) as index, ServerProcess(index_path) as server, \
             httpx.Client(base_url=server.base, timeout=600) as client:
         researcher = comps.researcher(index)
-        researcher.warm()
+        researcher.warm_up()
         searcher = comps.searcher(index)
 
         progress.stage("reports", 2 * reports)
@@ -99,7 +100,7 @@ def bench_api(dataset_dir: Path, settings: Settings, out_root: Path, reports: in
             for path in (("direct", "api") if i % 2 == 0 else ("api", "direct")):
                 t0 = time.perf_counter()
                 if path == "direct":
-                    total = researcher.run(claim, task="check").timings["total_s"]
+                    total = researcher.run(claim, Task.CHECK).timings["total_s"]
                 else:
                     resp = client.post("/v1/reports", json={"question": claim, "check": True})
                     resp.raise_for_status()

@@ -21,15 +21,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from ingest.context import StructureContextualizer
 from ingest.discovery import discover
-from ingest.errors import DocumentError
+from ingest.core.errors import DocumentError
 from ingest.llm_context import LlmContextualizer
 from ingest.parser import UnstructuredParser
-from ingest.progress import NullProgress, Progress
-from ingest.types import ChunkedDocument
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.types import ChunkedDocument
 
 
 class _NoCache:
@@ -42,7 +42,7 @@ class _NoCache:
         pass
 
 
-def load_chunked(folder: Path, comps: Components, docs: int, max_chunks: int) -> list[ChunkedDocument]:
+def load_chunked(folder: Path, comps: Engine, docs: int, max_chunks: int) -> list[ChunkedDocument]:
     """The first `docs` documents (by path) of a folder, chunked, each cut to its first `max_chunks` chunks."""
     s = comps.settings.ingest
     found = sorted((f for f in discover([folder], s.include, s.exclude) if f.reason is None), key=lambda f: f.path)
@@ -70,7 +70,7 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
                   on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Figures for every path; `on_row` receives each document's timings as soon as all paths are done."""
     progress = progress or NullProgress()
-    comps = Components(settings)
+    comps = Engine(settings)
     chunked = load_chunked(folder, comps, docs, max_chunks)
     model = comps.fast_model
     model.chat([{"role": "user", "content": "Say ok."}], max_tokens=2)  # load before timing
@@ -86,10 +86,10 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
         # naive: no "text before the chunk" part, the whole document is in the prompt already
         neighbour = 0 if name == "naive" else settings.ingest.context_neighbour_chars
         ingest = settings.ingest.model_copy(update={
-            "context_reuse_prefix": reuse, "context_timeout_s": 1e9, "context_doc_chars": doc_chars,
+            "context_timeout_s": 1e9, "context_doc_chars": doc_chars,
             "context_neighbour_chars": neighbour, "context_skip": "never",
             "context_scope": "document" if name == "document" else "chunk"})
-        paths[name] = LlmContextualizer(model, structure, _NoCache(), ingest)
+        paths[name] = LlmContextualizer(model if reuse else _ColdPrompts(model), structure, _NoCache(), ingest)
     seconds = {name: 0.0 for name in paths}
     contexts: dict[str, list[str]] = {name: [] for name in paths}
     n_chunks = sum(len(d.chunks) for d in chunked)
@@ -129,6 +129,28 @@ def bench_context(folder: Path, settings: Settings, docs: int = 3, max_chunks: i
     result["speedup_document"] = round(seconds["naive"] / seconds["document"], 2) if seconds["document"] else None
     result["examples_document"] = contexts["document"][:6]
     return result
+
+
+class _ColdPrompts:
+    """The model with its KV cache dropped before every call: the baselines pay for each whole prompt."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.name = model.name
+
+    def chat(self, messages: list[dict[str, str]], **options: Any) -> Any:
+        self.model.reset()
+        return self.model.chat(messages, **options)
+
+    def yes_probability(self, messages: list[dict[str, str]], yes: str = "yes", no: str = "no") -> Any:
+        self.model.reset()
+        return self.model.yes_probability(messages, yes, no)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.model.count_tokens(text))
+
+    def warm_up(self) -> None:
+        self.model.warm_up()
 
 
 class _Renamed:

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from ingest.discovery import discover
-from ingest.embedder import SentenceTransformerEmbedder
-from ingest.progress import Progress
+from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmbedder
+from ingest.core.progress import Progress
 
 
 def peak_rss_mb() -> float:
@@ -50,17 +50,17 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
     with tempfile.TemporaryDirectory(prefix="citewise-bench-") as tmp:
         settings = settings.model_copy(deep=True)
         settings.index.path = Path(tmp) / "index"
-        comps = Components(settings)
+        comps = Engine(settings)
         comps.embedder.embed(["warm up the model before timing"])
         started = time.perf_counter()
         with comps.open_index(writable=True) as index:
             ingestor = comps.ingestor(index, progress)
             summary = ingestor.ingest_paths(paths)
             wall = time.perf_counter() - started
-            chunk_ids = index.store.chunk_ids().tolist()
+            chunk_ids = index.chunk_ids()
             rows = index.chunks(chunk_ids)
             texts = [ingestor.contextualizer.embed_text(rows[i].to_chunk()) for i in chunk_ids]
-            stored = index.store.vectors(chunk_ids, comps.embedder.dim)
+            stored = index.vectors(chunk_ids)
         close = getattr(comps.parser, "close", None)
         if close is not None:
             close()  # let the parser workers exit so their peak memory is counted
@@ -94,7 +94,7 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
     }
 
 
-def _baseline(comps: Components, texts: list[str], stored: np.ndarray, baseline_sample: int,
+def _baseline(comps: Engine, texts: list[str], stored: np.ndarray, baseline_sample: int,
               rounds: int) -> dict[str, Any]:
     """The same chunk texts through stock sentence-transformers, in rounds alternating with ours."""
     sample_idx = np.random.default_rng(0).permutation(len(texts))[:baseline_sample]

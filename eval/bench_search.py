@@ -12,7 +12,7 @@ import numpy as np
 
 from eval.bench_ingest import peak_rss_mb
 from eval.synthetic_vectors import DESCRIPTION, SyntheticVectors
-from ingest.settings import IndexSettings
+from ingest.core.settings import IndexSettings
 from ingest.store.dense_spec import DenseSpec
 from ingest.store.faiss_index import FaissIndex
 

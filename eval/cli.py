@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from api.options import check_range, override
-from api.terminal_text import line
+from ingest.core.settings.overrides import check_range, override
+from ingest.console.text import line
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate quality and speed on local datasets.")
 # Nothing printed here is markup: figures, dataset paths and report files are shown as they are.
@@ -30,7 +30,7 @@ def bench_ingest_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Documents/s, chunks/s, seconds per stage and peak RSS, with the plain embedding path beside it."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.bench_ingest import bench_ingest
 
     settings = load_settings()
@@ -39,7 +39,7 @@ def bench_ingest_cmd(
     if quiet or as_json:
         result = bench_ingest(folder, settings, None, baseline_sample, rounds, docs)
     else:
-        from api.console_progress import RichProgress
+        from ingest.console.progress_bars import RichProgress
 
         with RichProgress(err) as progress:
             result = bench_ingest(folder, settings, progress, baseline_sample, rounds, docs)
@@ -77,9 +77,9 @@ def bench_search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
 ) -> None:
     """Build time, memory, recall@k against exact search and p50/p95 single-query latency, exact beside it."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.bench_search import bench_search
-    from ingest.errors import InvalidRequestError
+    from ingest.core.errors import InvalidRequestError
 
     if index_type not in ("auto", "flat", "hnsw"):
         raise InvalidRequestError(f"--type must be auto, flat or hnsw, not {index_type!r}")
@@ -124,7 +124,7 @@ def bench_context_cmd(
 ) -> None:
     """llm context throughput, step by step: whole document per call, bounded window, window + KV reuse;
     and one call per document (context_scope=document) beside them."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.bench_context import bench_context
     from eval.run_folder import RunFolder
 
@@ -166,7 +166,7 @@ def bench_api_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """API overhead over the in-process report path, and /v1/search latency under concurrent clients."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.bench_api import bench_api, bench_api_markdown
     from eval.run_folder import RunFolder
 
@@ -184,7 +184,7 @@ def _systems(value: str) -> list[str]:
 
     names = [s.strip() for s in value.split(",") if s.strip()]
     if not names:
-        from ingest.errors import InvalidRequestError
+        from ingest.core.errors import InvalidRequestError
 
         raise InvalidRequestError(f"no systems given; for example {', '.join(SYSTEMS)}")
     validate([split_limit(n)[0] for n in names])
@@ -196,7 +196,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
     if quiet:
         return contextlib.nullcontext(None)
-    from api.console_progress import RichProgress
+    from ingest.console.progress_bars import RichProgress
 
     return RichProgress(err)
 
@@ -233,7 +233,7 @@ def retrieval_cmd(
     quiet: bool = QuietOpt,
 ) -> None:
     """nDCG@10, recall@5/20/100, MRR@10, fail@20 and latency per system, side by side in one run."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.retrieval_eval import run_retrieval
 
     with _progress(quiet) as progress:
@@ -257,13 +257,13 @@ def answers_cmd(
     quiet: bool = QuietOpt,
 ) -> None:
     """answer-hit@k (a retrieved chunk contains a gold answer) per system, with the system's own chunking."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.answers_eval import run_answers
 
     modes = [m.strip() for m in context_modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in ("none", "structure", "llm", "llm+document")]
     if bad:
-        from ingest.errors import InvalidRequestError
+        from ingest.core.errors import InvalidRequestError
 
         raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm, llm+document")
     with _progress(quiet) as progress:
@@ -290,7 +290,7 @@ def reports_cmd(
     quiet: bool = QuietOpt,
 ) -> None:
     """Cited reports against the stuffed-prompt baseline with the same writer: citation quality and seconds."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.reports_eval import run_reports
 
     names = [s.strip() for s in systems.split(",") if s.strip()]
@@ -344,7 +344,7 @@ def injection_cmd(
     resume: Path = ResumeOpt,
 ) -> None:
     """Injected instructions that end up in cited statements (must be 0), with the guard off and on."""
-    from api.settings import load_settings
+    from ingest.core.settings import load_settings
     from eval.guard_eval import DEFAULT_SET
     from eval.injection_eval import DEMO, injection_markdown, run_injection
     from eval.run_folder import RunFolder

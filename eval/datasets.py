@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import ConfigError
-from ingest.types import Element, ParsedDocument
+from ingest.core.errors import ConfigError
+from ingest.core.types import Element, ParsedDocument
 
 
 @dataclass

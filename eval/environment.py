@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from api.settings import Settings
+from ingest.core.settings import Settings
 
 PACKAGES = ("citewise", "torch", "sentence-transformers", "transformers", "faiss-cpu", "bm25s", "ranx",
             "unstructured", "llama-cpp-python", "numpy")
@@ -25,7 +25,7 @@ def _sha256(path: Path) -> str:
 
 
 def model_hashes(settings: Settings) -> dict[str, str]:
-    from ingest.models import BUILTIN_GGUF, ModelResolver
+    from ingest.core.model_resolver import BUILTIN_GGUF, ModelResolver
 
     resolver = ModelResolver(settings.models.cache_dir)
     out: dict[str, str] = {}

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ingest.errors import ConfigError
+from ingest.core.errors import ConfigError
+from ingest.core.text import normalize_ws
 
 DEFAULT_SET = Path(__file__).resolve().parent / "data" / "injections.jsonl"
 KINDS = ("injection", "benign")
@@ -139,7 +140,7 @@ def corpus_rate(folders: list[Path], detector: Callable[[str], bool] | None = No
                     continue
                 total += 1
                 if detector(sentence):
-                    flagged.append({"source": str(path), "start": start, "text": " ".join(sentence.split())})
+                    flagged.append({"source": str(path), "start": start, "text": normalize_ws(sentence)})
     return {"folders": [str(f) for f in folders], "sentences": total, "flagged": len(flagged),
             "flagged_rate": round(len(flagged) / total, 6) if total else None, "flagged_sentences": flagged}
 

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from api.components import Components
+from generate.engine import Engine
 from ingest.pipeline import IngestSummary
-from ingest.errors import IndexStateError
+from ingest.core.errors import IndexStateError
 from ingest.store.local_index import LocalIndex
 
 
-def index_key(comps: Components, dataset_key: str) -> str:
+def index_key(comps: Engine, dataset_key: str) -> str:
     s = comps.settings
     shaping = {"embedder": s.models.embedder, "chunk_tokens": s.ingest.chunk_tokens,
                "context_mode": s.ingest.context_mode, "stemmer": s.index.bm25_stemmer,
@@ -37,7 +37,7 @@ def index_key(comps: Components, dataset_key: str) -> str:
     return f"{dataset_key}-{digest}"
 
 
-def prepared_index(comps: Components, root: Path, dataset_key: str,
+def prepared_index(comps: Engine, root: Path, dataset_key: str,
                    ingest: Callable[[LocalIndex], IngestSummary]) -> Path:
     """Build (or finish, or reuse) the index; ingest is incremental, so a rerun only adds what is missing."""
     path = Path(root) / "indexes" / index_key(comps, dataset_key)

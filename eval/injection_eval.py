@@ -27,16 +27,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from eval.guard_eval import DEFAULT_SET, Phrasing, load_phrasings
 from eval.index_cache import prepared_index
-from generate.generator import Completion
+from ingest.core.generator import Completion
 from generate.guard import addresses_the_model
 from generate.report import Report
-from generate.research import Researcher
-from generate.writer import ReportWriter
-from ingest.errors import InvalidRequestError
+from generate.researcher import Researcher
+from ingest.core.errors import InvalidRequestError
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "peps"
 #: On-topic sentences for each question's poisoned document, so that search finds it beside the PEP.
@@ -98,7 +97,7 @@ class ObedientWriter:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def reset(self) -> None:
+    def warm_up(self) -> None:
         return None
 
 
@@ -128,13 +127,11 @@ def injected(report: Report, row: Phrasing) -> dict[str, Any]:
     }
 
 
-def _researcher(comps: Components, index: Any, writer: str, rows: list[Phrasing], guard: bool) -> Researcher:
-    r = comps.researcher(index, comps.settings.research)
-    rs = comps.settings.research
+def _researcher(comps: Engine, index: Any, writer: str, rows: list[Phrasing], guard: bool) -> Researcher:
+    """A researcher over `index` with this writer and guard, sharing the loaded embedder."""
     model: Any = ObedientWriter(rows, comps.embedder.embed) if writer == "obedient" else comps.model(writer)
-    r.writer = ReportWriter(model, rs.writer_max_tokens, rs.max_statements)
-    r.guard = addresses_the_model if guard else None
-    return r
+    return Engine(comps.settings, embedder=comps.embedder, writer_model=model,
+                  guard=addresses_the_model if guard else None).researcher(index)
 
 
 def _fingerprint(folder: Path) -> str:
@@ -161,7 +158,7 @@ def run_injection(settings: Settings, writer: str = "fast", guards: tuple[str, .
     rows = [r for r in rows if not ids or r.id in ids][:limit]
     settings = settings.model_copy(deep=True)
     settings.research.plan = "never"  # the planner writes no statements; one search round keeps runs comparable
-    comps = Components(settings)
+    comps = Engine(settings)
     base = prepared_index(comps, out_root, f"injection-{docs.name}-{_fingerprint(docs)}",
                           lambda ix: comps.ingestor(ix).ingest_paths([docs]))
     started = time.perf_counter()
@@ -195,7 +192,7 @@ def run_injection(settings: Settings, writer: str = "fast", guards: tuple[str, .
             "benign_summary": summarize_benign(legit), "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _benign(comps: Components, base: Path, writer: str) -> list[dict[str, Any]]:
+def _benign(comps: Engine, base: Path, writer: str) -> list[dict[str, Any]]:
     out = []
     with comps.open_index(base) as index:
         r = _researcher(comps, index, writer, [], guard=True)

@@ -16,16 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from generate.task import Task
+from ingest.core.settings import Settings
 from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
 from eval.run_folder import RunFolder
 from eval.stuffed_baseline import StuffedBaseline
-from ingest.errors import InvalidRequestError
-from ingest.progress import NullProgress, Progress
+from ingest.core.errors import InvalidRequestError
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.text import normalize_ws
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
@@ -63,7 +65,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
-    comps = Components(settings)
+    comps = Engine(settings)
     # Read before any index is built, so a wrong off-topic path or split fails at once.
     foreign = _off_topic_items(off_topic, off_topic_limit, off_topic_split) if off_topic else []
     is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
@@ -91,7 +93,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     with comps.open_index(index_path) as index:
         researcher = comps.researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
-        researcher.warm()
+        researcher.warm_up()
         for name in systems:
             mine = (work[: caps[name]] if caps[name] is not None else work) + foreign
             todo = [(qid, text, t) for qid, text, t in mine if (name, qid) not in done]
@@ -100,7 +102,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             for qid, text, item_task in todo:
                 t0 = time.perf_counter()
                 if name == "citewise":
-                    report = researcher.run(text, task=item_task)
+                    report = researcher.run(text, Task(item_task))
                     row = _citewise_row(report, index)
                 else:
                     answer = baseline.run(text, task=item_task)
@@ -194,8 +196,8 @@ def _baseline_row(answer: Any, index: Any) -> dict[str, Any]:
 
 
 def _stored_verbatim(index: Any, doc_id: str, quote: str, start: int, end: int) -> bool:
-    text = index.store.document_text(doc_id) or ""
-    return " ".join(text[start:end].split()) == " ".join(quote.split())
+    text = index.document_text(doc_id) or ""
+    return normalize_ws(text[start:end]) == normalize_ws(quote)
 
 
 def _gold_sentences(ds: BeirDataset) -> dict[str, list[str]]:

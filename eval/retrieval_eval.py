@@ -6,15 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.components import Components
-from api.settings import Settings
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from eval.charts import latency_chart, recall_curve_chart
 from eval.datasets import BeirDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.run_folder import RunFolder
-from ingest.progress import NullProgress, Progress
+from ingest.core.progress import NullProgress, Progress
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
 DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
@@ -28,7 +28,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = BeirDataset.load(dataset_dir, split, limit)
-    comps = Components(settings)
+    comps = Engine(settings)
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
     docs = ds.documents()
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",

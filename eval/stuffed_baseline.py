@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from generate.generator import Completion, Generator
-from retrieval.hybrid import HybridSearcher, SearchHit
+from ingest.core.generator import Completion, Generator
+from retrieval.searcher import Searcher
+from retrieval.stages import SearchHit
 
 SYSTEM = ("Answer the question using only the numbered passages. After each sentence, cite the passages "
           "it relies on as [n]. If the passages do not answer the question, say so.")
@@ -32,7 +33,7 @@ class BaselineAnswer:
 class StuffedBaseline:
     """What most RAG tutorials build; same retriever, same model, no evidence selection or checks."""
 
-    def __init__(self, searcher: HybridSearcher, model: Generator, k: int = 5, max_tokens: int = 300) -> None:
+    def __init__(self, searcher: Searcher, model: Generator, k: int = 5, max_tokens: int = 300) -> None:
         self.searcher = searcher
         self.model = model
         self.k = k

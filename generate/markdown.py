@@ -6,6 +6,7 @@ import re
 from typing import Callable
 
 from generate.report import Report
+from ingest.core.text import normalize_ws
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
@@ -30,7 +31,6 @@ def render_markdown(report: Report, literal: bool = False) -> str:
     terminal) to show it as stored; without it the Markdown stays plain to read or pipe.
     """
     esc: Callable[[str], str] = escape_markdown if literal else str
-    numbers = {(c.doc_id, c.start, c.end): i for i, c in enumerate(report.cited, 1)}
     lines = [f"## {esc(report.question)}", ""]
     if report.verdict:
         lines += [f"**Verdict: {esc(report.verdict)}**", ""]
@@ -39,7 +39,7 @@ def render_markdown(report: Report, literal: bool = False) -> str:
         if not report.answered:
             lines += ["Related statements from the documents (they do not answer the question):", ""]
         for st in report.statements:
-            refs = "".join(f"[{numbers[(c.doc_id, c.start, c.end)]}]" for c in st.citations)
+            refs = "".join(f"[{c.number}]" for c in st.citations)
             lines.append(f"- {esc(st.text)} {refs}")
         lines.append("")
     if report.unsupported:
@@ -50,16 +50,16 @@ def render_markdown(report: Report, literal: bool = False) -> str:
         lines.append("")
     if report.cited:
         lines.append("### Sources")
-        for i, c in enumerate(report.cited, 1):
+        for c in report.cited:
             where = _where(c.section, c.page, esc)
-            lines.append(f"{i}. **{esc(c.title)}** — {_code(c.source, literal)}" + (f", {where}" if where else "")
+            lines.append(f"{c.number}. **{esc(c.title)}** — {_code(c.source, literal)}" + (f", {where}" if where else "")
                          + f", chars {c.start}–{c.end}")
-            lines.append(f"   > {esc(' '.join(c.quote.split()))}")
+            lines.append(f"   > {esc(normalize_ws(c.quote))}")
         lines.append("")
     elif not report.answered and report.evidence:
         lines.append("### Closest passages found (they do not answer the question)")
         for ev in report.evidence[:3]:
-            text = " ".join(ev.text.split())[:200]
+            text = normalize_ws(ev.text)[:200]
             lines.append(f"- **{esc(ev.title)}** — {_code(ev.source, literal)}: {esc(text)}")
         lines.append("")
     t = report.timings

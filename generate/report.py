@@ -22,6 +22,7 @@ class Citation:
     end: int
     quote: str
     support: float
+    number: int = 0  # the report's source number, shared by every citation of the same quote
 
 
 @dataclass
@@ -59,14 +60,25 @@ class Report:
     models: dict[str, str]
     verdict: str | None = None  # for claims: supports | contradicts | not enough evidence
 
-    @property
-    def cited(self) -> list[Citation]:
-        """Each distinct citation once, in order of first use: the report's numbered sources."""
-        seen: dict[tuple[str, int, int], Citation] = {}
+    def number_citations(self) -> None:
+        """Number the sources once, in order of first use; a quote cited twice keeps one number.
+
+        Done once when the report is made, so the Markdown, the events, the OpenAI route and the page all
+        show the same numbers.
+        """
+        numbers: dict[tuple[str, int, int], int] = {}
         for st in self.statements:
             for c in st.citations:
-                seen.setdefault((c.doc_id, c.start, c.end), c)
-        return list(seen.values())
+                c.number = numbers.setdefault((c.doc_id, c.start, c.end), len(numbers) + 1)
+
+    @property
+    def cited(self) -> list[Citation]:
+        """Each distinct citation once, in source-number order: the report's numbered sources."""
+        seen: dict[int, Citation] = {}
+        for st in self.statements:
+            for c in st.citations:
+                seen.setdefault(c.number, c)
+        return [seen[n] for n in sorted(seen)]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -31,24 +31,43 @@ quote is an instruction (the quote would be that model's input, so the instructi
 
 from __future__ import annotations
 
-import re
-from pathlib import PurePath
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from generate.guard import addresses_the_model
+from generate.grounding import WORD, content_words, grounds, ungrounded
+from generate.guard import addresses_the_model, says_evidence_is_silent
 from generate.report import Citation, Statement
-from ingest.embedder import Embedder
+from generate.task import Task
+from generate.writer import ANSWER_MAX_CHARS, Draft
+from ingest.core.embedder import Embedder
 from retrieval.evidence import Evidence
 from retrieval.sentences import sentence_spans
+from ingest.core.text import normalize_ws
 
 #: How far back in a paragraph an instruction taints the sentences after it (characters).
 PARAGRAPH_LOOKBACK = 1000
 
 
-def normalize_ws(text: str) -> str:
-    return " ".join(text.split())
+NOT_ANSWERED = "The indexed documents do not answer this question."
+NOT_DECIDED = "The indexed documents do not decide this claim."
+#: A claim check's answer line, from the verdict its cited statements carry.
+VERDICT_ANSWERS = {"supports": "The cited evidence supports the claim.",
+                   "contradicts": "The cited evidence contradicts the claim."}
+
+
+@dataclass
+class Verified:
+    """What verification leaves of a draft: the statements shown as cited, the rest, and the answer line."""
+
+    answered: bool
+    answer: str
+    cited: list[Statement] = field(default_factory=list)
+    unsupported: list[Statement] = field(default_factory=list)
+    checked: int = 0
+    answer_support: float = 0.0
+    answer_adds: list[str] = field(default_factory=list)
 
 
 class CitationVerifier:
@@ -68,6 +87,37 @@ class CitationVerifier:
         self.embedder = embedder
         self.support_similarity = support_similarity
         self.relevance_floor = relevance_floor
+
+    def verify_draft(self, draft: Draft, evidence: list[Evidence], question: str, task: Task) -> Verified:
+        """The verify stage of a report: every statement's citations checked, then the answer line.
+
+        Statements about the evidence's silence are no findings, and an answer that says so answers
+        nothing. An answer none of its own citations supports is the model's memory, not the documents,
+        and so is one adding what none of them says: the report then says the documents do not answer,
+        and verified statements stay as related findings. A verdict is checked through its statements.
+        """
+        findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
+        answerable = draft.answerable
+        if task == Task.ANSWER and (not findings or says_evidence_is_silent(draft.answer)):
+            answerable = False
+        checked = self.verify(findings, evidence, question) if answerable else []
+        out = Verified(answered=False, answer="", cited=[st for st in checked if st.status == "cited"],
+                       unsupported=[st for st in checked if st.status != "cited"], checked=len(checked))
+        if task == Task.ANSWER:
+            answer = _whole_sentences(draft.answer)
+            if answerable and out.cited:
+                out.answer_support = self.answer_support(answer, out.cited)
+                out.answer_adds = self.answer_adds(answer, out.cited, evidence, question)
+            out.answered = (answerable and bool(out.cited) and out.answer_support >= self.support_similarity
+                            and not out.answer_adds)
+        else:
+            out.answered = answerable and bool(out.cited)
+            answer = VERDICT_ANSWERS.get(draft.verdict or "", "")
+        out.answer = answer if out.answered else NOT_ANSWERED if task == Task.ANSWER else NOT_DECIDED
+        if answerable and not out.cited:
+            out.unsupported = out.unsupported or [Statement(text=draft.answer or out.answer, status="unsupported",
+                                                            problems=["no statement with a verified citation"])]
+        return out
 
     def quote_problem(self, ev: Evidence) -> str | None:
         """Why the evidence's quote cannot be shown as verbatim, or None when it can."""
@@ -98,7 +148,7 @@ class CitationVerifier:
         that adds one is not the documents' answer, whatever its similarity to them."""
         numbers = {c.evidence for st in statements for c in st.citations}
         cited = [ev for ev in evidence if ev.number in numbers]
-        missing = ungrounded(answer, _grounds(cited, question))
+        missing = ungrounded(answer, grounds(cited, question))
         said = {m.lower() for m in missing}
         return missing + [w for w in self.tainted(answer, evidence, question) if w not in said]
 
@@ -116,9 +166,9 @@ class CitationVerifier:
         flagged = [ev.text for ev in evidence if ev.number in instructions]
         if not flagged:
             return []
-        clean = _content_words(" ".join([question, *(ev.text for ev in evidence if ev.text not in flagged)]))
-        only = _content_words(" ".join(flagged)) - clean
-        return [w for w in dict.fromkeys(_WORD.findall(text.lower())) if w in only]
+        clean = content_words(" ".join([question, *(ev.text for ev in evidence if ev.text not in flagged)]))
+        only = content_words(" ".join(flagged)) - clean
+        return [w for w in dict.fromkeys(WORD.findall(text.lower())) if w in only]
 
     def answer_support(self, answer: str, statements: list[Statement]) -> float:
         """How close the free-text answer is to the best verified quote: an answer with no
@@ -169,7 +219,7 @@ class CitationVerifier:
             if not ids:
                 st.problems.append("no evidence cited")
             if st.citations:
-                missing = ungrounded(text, _grounds([by_number[c.evidence] for c in st.citations], question))
+                missing = ungrounded(text, grounds([by_number[c.evidence] for c in st.citations], question))
                 if missing:
                     st.problems.append(f"{', '.join(missing)} in the statement but not in its cited sentences")
                 said = {m.lower() for m in missing}
@@ -196,79 +246,10 @@ def _merge_duplicates(drafts: list[tuple[str, list[int]]]) -> list[tuple[str, li
     return list(merged.values())
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[^\W_][\w'’-]*")
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)})
-_NUMBER_WORDS.update({"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000"})
-_ORDINALS = {w: str(i) for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), 1)}
-#: "one" and "zero" are too often not numbers ("one of", "no one") to count as a statement's specifics.
-_SPECIFIC_NUMBER_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if w not in ("zero", "one")}
-
-
-#: Function words, which say nothing a statement could have taken from an instruction.
-_FUNCTION_WORDS = frozenset("""a an the and or but nor of to in on at by for with from as into onto about over under
-than then that this these those there here it its it's is are was were be been being has have had do does did
-will would shall should can could may might must not no yes so if when while which who whom whose what where why
-how all any each every some such only also very more most less least own same other another both either neither
-i you he she we they me him her us them my your his our their""".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _FUNCTION_WORDS and len(w) > 2}
-
-
-def _number(text: str) -> str:
-    """One spelling per number: no thousands separators, no leading zeros ("pep-0008" is PEP 8)."""
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
-        text = text.replace(",", "")
-    return text.lstrip("0") or "0" if text.isdigit() else text
-
-
-def _grounds(evidence: list[Evidence], question: str) -> str:
-    """What a statement may take its names and numbers from: what its citations show the reader (the
-    sentences, their document's title, section and file name) and the question."""
-    return " ".join([question, *(" ".join([ev.text, ev.title, *ev.headings, PurePath(ev.source).name])
-                                 for ev in evidence)])
-
-
-def specifics(text: str) -> list[str]:
-    """The names (capitalised words past the first) and numbers (digits or number words) in text."""
-    found: list[str] = []
-    words = list(_WORD.finditer(text))
-    for i, m in enumerate(words):
-        word = re.sub(r"['’]s$", "", m.group()).strip("'’-")
-        before = text[:m.start()].rstrip()
-        starts_sentence = i == 0 or before.endswith((".", "!", "?", ":", '"', "“"))
-        if word and word[0].isupper() and len(word) > 1 and not starts_sentence and not word.isdigit():
-            found.append(word)
-        elif word.lower() in _SPECIFIC_NUMBER_WORDS:
-            found.append(word.lower())
-    found += [_number(n) for n in _NUMBER.findall(text)]
-    return list(dict.fromkeys(found))
-
-
-def ungrounded(text: str, grounds: str) -> list[str]:
-    """The specifics of `text` that `grounds` does not contain (case-insensitive; numbers as digits or words)."""
-    low = grounds.lower()
-    words = {w.strip("'’-") for w in _WORD.findall(low)}
-    words |= {part for w in list(words) for part in re.split(r"['’-]", w) if part}
-    numbers = {_number(n) for n in _NUMBER.findall(low)}
-    numbers |= {".".join(n.split(".")[:k]) for n in list(numbers) for k in range(1, n.count(".") + 1)}
-    numbers |= {part for n in list(numbers) for part in re.split(r"[.,]", n)}
-    numbers |= {v for w, v in {**_NUMBER_WORDS, **_ORDINALS}.items() if w in words}
-    missing = []
-    for item in specifics(text):
-        if item[0].isdigit():
-            ok = item in numbers
-        elif item in _SPECIFIC_NUMBER_WORDS:
-            ok = _SPECIFIC_NUMBER_WORDS[item] in numbers
-        else:
-            key = item.lower()
-            ok = key in words or all(p in words for p in re.split(r"['’-]", key) if p)
-        if not ok:
-            missing.append(item)
-    return missing
+def _whole_sentences(text: str, limit: int = ANSWER_MAX_CHARS) -> str:
+    """Drop a trailing fragment the length limit cut off, when at least one whole sentence remains."""
+    text = text.strip()
+    if len(text) < limit - 10 or text[-1] in ".!?\"')":
+        return text
+    end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    return text[: end + 1] if end > 0 else text + "…"

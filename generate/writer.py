@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from generate.generator import Completion, Generator
-from ingest.errors import GenerationError
+from generate.task import Task
+from ingest.core.generator import Completion, Generator
+from ingest.core.errors import GenerationError
 from retrieval.evidence import Evidence
+from ingest.core.text import normalize_ws
 
 SYSTEM = (
     "You answer a question using only the numbered evidence sentences, which are quoted from the user's "
@@ -62,7 +64,7 @@ def evidence_block(evidence: list[Evidence]) -> str:
         if (ev.doc_id, where) != last:
             lines.append(f"From: {where}")
             last = (ev.doc_id, where)
-        lines.append(f"[{ev.number}] {' '.join(ev.text.split())}")
+        lines.append(f"[{ev.number}] {normalize_ws(ev.text)}")
     return "\n".join(lines)
 
 
@@ -83,24 +85,24 @@ def grouped(evidence: list[Evidence]) -> list[Evidence]:
     return out
 
 
-def report_schema(n_evidence: int, max_statements: int, task: str = "answer") -> dict[str, Any]:
+def report_schema(n_evidence: int, max_statements: int, task: Task = Task.ANSWER) -> dict[str, Any]:
     """JSON schema the grammar enforces.
 
     Evidence numbers can only be ones that were shown, and a reply that claims an answer (or a
     verdict) must carry at least one cited statement: the model cannot answer from memory
-    without citing. `task` is "answer" for questions, "check" for claims.
+    without citing.
     """
     answer = {"type": "string", "minLength": ANSWER_MIN_CHARS, "maxLength": ANSWER_MAX_CHARS}
-    decided, undecided = ({"const": True}, {"const": False}) if task == "answer" else (
+    decided, undecided = ({"const": True}, {"const": False}) if task == Task.ANSWER else (
         {"enum": list(VERDICTS[:2])}, {"const": VERDICTS[2]})
-    flag = "answerable" if task == "answer" else "verdict"
+    flag = "answerable" if task == Task.ANSWER else "verdict"
 
     def shape(flag_schema: dict[str, Any], statements: dict[str, Any]) -> dict[str, Any]:
         # Cite first, decide after: written first, a claim's verdict was the lazy "not enough
         # evidence", and a question's answer a bare "false", with the deciding sentence in view
         # (1.5B). A claim check writes no free-text answer: its statements are the explanation,
         # and the ~40 tokens an answer costs are 3 s of decoding on 2 cores.
-        order = ["statements", flag, "answer"] if task == "answer" else ["statements", flag]
+        order = ["statements", flag, "answer"] if task == Task.ANSWER else ["statements", flag]
         props = {"answer": answer, flag: flag_schema, "statements": statements}
         return {"type": "object", "properties": {k: props[k] for k in order}, "required": order}
 
@@ -133,19 +135,24 @@ class ReportWriter:
         self.max_tokens = max_tokens
         self.max_statements = max_statements
 
-    def messages(self, question: str, evidence: list[Evidence], task: str = "answer") -> list[dict[str, str]]:
+    def messages(self, question: str, evidence: list[Evidence], task: Task = Task.ANSWER,
+                 max_statements: int | None = None) -> list[dict[str, str]]:
         block = evidence_block(evidence) if evidence else "(no evidence was found)"
-        system, label = (SYSTEM, "Question") if task == "answer" else (CHECK_SYSTEM, "Claim")
+        system, label = (SYSTEM, "Question") if task == Task.ANSWER else (CHECK_SYSTEM, "Claim")
+        n = max_statements or self.max_statements
         return [
-            {"role": "system", "content": system.format(max_statements=self.max_statements)},
-            {"role": "user", "content": f"Evidence:\n{block}\n\n{label}: {' '.join(question.split())}"},
+            {"role": "system", "content": system.format(max_statements=n)},
+            {"role": "user", "content": f"Evidence:\n{block}\n\n{label}: {normalize_ws(question)}"},
         ]
 
-    def write(self, question: str, evidence: list[Evidence], on_text: Callable[[str], None] | None = None,
-              task: str = "answer") -> Draft:
-        schema = report_schema(len(evidence), self.max_statements, task)
-        completion = self.model.chat(self.messages(question, evidence, task), schema=schema,
-                                     max_tokens=self.max_tokens, on_text=on_text)
+    def write(self, question: str, evidence: list[Evidence], task: Task = Task.ANSWER, *,
+              max_tokens: int | None = None, max_statements: int | None = None,
+              on_text: Callable[[str], None] | None = None) -> Draft:
+        """The draft; `max_tokens` and `max_statements` override the configured budget for this report."""
+        n = max_statements or self.max_statements
+        schema = report_schema(len(evidence), n, task)
+        completion = self.model.chat(self.messages(question, evidence, task, n), schema=schema,
+                                     max_tokens=max_tokens or self.max_tokens, on_text=on_text)
         return parse_draft(completion, len(evidence))
 
 
@@ -165,13 +172,13 @@ def parse_draft(completion: Completion, n_evidence: int) -> Draft:
     for item in data.get("statements") or []:
         if not isinstance(item, dict):
             continue
-        text = " ".join(str(item.get("text", "")).split())
+        text = normalize_ws(str(item.get("text", "")))
         ids = sorted({int(i) for i in item.get("evidence") or [] if isinstance(i, int)})
         if text:
             statements.append((text, ids))
     verdict = data.get("verdict") if data.get("verdict") in VERDICTS else None
     decided = bool(data.get("answerable")) or verdict in VERDICTS[:2]
-    return Draft(answerable=decided and n_evidence > 0, answer=" ".join(str(data.get("answer", "")).split()),
+    return Draft(answerable=decided and n_evidence > 0, answer=normalize_ws(str(data.get("answer", ""))),
                  statements=statements, completion=completion, raw=raw, verdict=verdict)
 
 

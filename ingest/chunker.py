@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
-from ingest.types import Chunk, ChunkedDocument, Element, ParsedDocument
+from ingest.core.embedder import TokenCounter
+from ingest.core.types import Chunk, ChunkedDocument, Element, ParsedDocument
 
 SEPARATOR = "\n\n"
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=\S)|\n\s*\n")
-
-
-class TokenCounter(Protocol):
-    """The embedder's own tokenizer: counts must match what it will see at embedding time."""
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
 
 
 @dataclass

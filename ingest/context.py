@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ingest.chunker import TokenCounter
-from ingest.progress import NullProgress, Progress
-from ingest.types import Chunk, ChunkedDocument
+from ingest.core.embedder import TokenCounter
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.types import Chunk, ChunkedDocument
 
 ContextMode = Literal["none", "structure", "llm"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ingest.errors import DocumentError
+from ingest.core.errors import DocumentError
 from ingest.parser import FORMATS
 from ingest.store.local_index import MANIFEST, STORE
 

@@ -19,12 +19,13 @@ import re
 import time
 from typing import Protocol
 
-from generate.generator import Generator, Message, Usage
+from ingest.core.generator import Generator, Message, Usage
 from ingest.context import ContextOutcome, StructureContextualizer
-from ingest.errors import GenerationError
-from ingest.progress import NullProgress, Progress
-from ingest.settings import IngestSettings
-from ingest.types import Chunk, ChunkedDocument
+from ingest.core.errors import GenerationError
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.settings import IngestSettings
+from ingest.core.types import Chunk, ChunkedDocument
+from ingest.core.text import normalize_ws
 
 #: Bump when the prompt changes, so cached contexts from the old prompt are not reused.
 PROMPT_VERSION = "1"
@@ -125,8 +126,8 @@ class LlmContextualizer:
             return False
         if len(doc.chunks) == 1:
             return True
-        title = " ".join(doc.doc.title.split()).lower()
-        return len(title) >= 4 and title in " ".join(chunk.text.split()).lower()
+        title = normalize_ws(doc.doc.title).lower()
+        return len(title) >= 4 and title in normalize_ws(chunk.text).lower()
 
     def prompt(self, doc: ChunkedDocument, chunk: Chunk, trail: str) -> list[Message]:
         """Document part first (shared by all its chunks, so its KV state is reused), chunk part last."""
@@ -159,16 +160,14 @@ class LlmContextualizer:
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
     def _generate(self, prompt: list[Message]) -> str:
-        if not self.settings.context_reuse_prefix:
-            self.generator.reset()
         completion = self.generator.chat(prompt, max_tokens=self.settings.context_max_new_tokens, stop=STOP)
-        self.usage.add(completion, self.generator.name)
+        self.usage.add(completion)
         return first_sentence(completion.text)
 
 
 def first_sentence(text: str) -> str:
     """The reply's first sentence, on one line, ending with a full stop."""
-    text = " ".join(text.split())
+    text = normalize_ws(text)
     text = _SENTENCE_END.split(text, maxsplit=1)[0].strip()
     if text and text[-1] not in ".!?":
         text += "."

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
-from ingest.errors import DocumentError
-from ingest.offline import apply_offline_env
+from ingest.core.errors import DocumentError
+from ingest.core.offline import apply_offline_env
 from ingest.preflight import check_bytes, check_html_depth
-from ingest.types import Element, ParsedDocument
+from ingest.core.types import Element, ParsedDocument
+from ingest.core.text import normalize_ws
 
 #: File suffix -> format name. Anything else is skipped with a stated reason.
 FORMATS: dict[str, str] = {
@@ -231,7 +232,7 @@ def _title(raw: list[Any], elements: list[Element], fallback: str) -> str:
     if head.kind != "Title":
         match = _FIELD_TITLE.search(head.text)
         if match:
-            return " ".join(match.group(1).split())[:200]
+            return normalize_ws(match.group(1))[:200]
     for e in elements[:3]:
         if e.is_heading:
             return e.text[:200]

@@ -18,13 +18,13 @@ from typing import Iterable, Iterator
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer
 from ingest.discovery import discover, read_regular_file
-from ingest.embedder import Embedder
-from ingest.errors import DocumentError
+from ingest.core.embedder import Embedder
+from ingest.core.index import WritableIndex
+from ingest.core.errors import DocumentError
 from ingest.parser import Parser
-from ingest.progress import NullProgress, Progress
-from ingest.settings import IngestSettings
-from ingest.store.local_index import LocalIndex
-from ingest.types import ChunkedDocument, ParsedDocument
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.settings import IngestSettings
+from ingest.core.types import ChunkedDocument, ParsedDocument
 
 
 @dataclass
@@ -61,7 +61,7 @@ def document_id(source: str) -> str:
 class Ingestor:
     """Runs the pipeline into one index; components are passed in, already configured."""
 
-    def __init__(self, index: LocalIndex, parser: Parser, chunker: StructureChunker, embedder: Embedder,
+    def __init__(self, index: WritableIndex, parser: Parser, chunker: StructureChunker, embedder: Embedder,
                  contextualizer: Contextualizer, settings: IngestSettings,
                  progress: Progress | None = None) -> None:
         self.index = index
@@ -129,7 +129,7 @@ class Ingestor:
         def fresh() -> Iterable[ParsedDocument]:
             for doc in docs:
                 summary.files_seen += 1
-                if self.index.store.content_hash(doc.source) == doc.content_hash:
+                if self.index.content_hash(doc.source) == doc.content_hash:
                     summary.unchanged += 1
                     self.progress.advance("chunk")
                 else:
@@ -146,7 +146,7 @@ class Ingestor:
         except DocumentError as exc:
             summary.failed.append({"path": exc.path, "reason": exc.reason})
             return None
-        if self.index.store.content_hash(source) == hashlib.sha256(data).hexdigest():
+        if self.index.content_hash(source) == hashlib.sha256(data).hexdigest():
             summary.unchanged += 1
             return None
         return source, data, fmt
@@ -173,12 +173,11 @@ class Ingestor:
 
     def _recontextualize(self, summary: IngestSummary) -> None:
         """Stored documents whose contexts are of another mode (or fell back) get this mode's contexts."""
-        legacy = str(self.index.manifest.get("context_mode") or "structure")
-        stale = [d for d in self.index.store.stale_context_documents(self.contextualizer.mode, legacy)
+        stale = [d for d in self.index.stale_context_documents(self.contextualizer.mode)
                  if d not in self._contextualized]
         if stale:
             self.progress.log(f"re-contextualizing {len(stale)} stored documents for mode {self.contextualizer.mode}")
-            self._contextualize_and_store((self.index.store.load_document(d) for d in stale), summary, restored=True)
+            self._contextualize_and_store((self.index.load_document(d) for d in stale), summary, restored=True)
 
     def _contextualize_and_store(self, docs: Iterable[ChunkedDocument], summary: IngestSummary,
                                  restored: bool) -> None:
@@ -215,7 +214,7 @@ class Ingestor:
         self.progress.stage("embed", self._embed_total)
         started = time.perf_counter()
         keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-        known = self.index.store.vectors_by_key(keys)
+        known = self.index.vectors_by_key(keys)
         todo = {k: t for k, t in zip(keys, texts) if k not in known}
         fresh = self.embedder.embed(list(todo.values()))
         known.update(zip(todo.keys(), fresh))

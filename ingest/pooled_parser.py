@@ -12,9 +12,9 @@ from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ingest.errors import ConfigError, DocumentError
+from ingest.core.errors import ConfigError, DocumentError
 from ingest.parser import UnstructuredParser
-from ingest.types import ParsedDocument
+from ingest.core.types import ParsedDocument
 
 Job = tuple[str, bytes, str]  # (source, file bytes, format)
 Result = ParsedDocument | DocumentError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from ingest.errors import DocumentError
+from ingest.core.errors import DocumentError
 
 _MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a zip archive", b"\x7fELF": "an executable",
           b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",

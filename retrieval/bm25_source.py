@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.store.local_index import LocalIndex
+from ingest.core.index import Index
 from retrieval.stages import Ranked
 
 
@@ -11,7 +11,7 @@ class Bm25Source:
 
     name = "bm25"
 
-    def __init__(self, index: LocalIndex) -> None:
+    def __init__(self, index: Index) -> None:
         self.index = index
 
     def search(self, queries: list[str], k: int) -> list[Ranked]:

@@ -6,7 +6,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ModelUnavailableError
+from ingest.core.errors import ModelUnavailableError
+from ingest.core.offline import apply_offline_env
 from retrieval.blend import blend_head
 from retrieval.stages import Ranked
 
@@ -33,14 +34,15 @@ class CrossEncoderReranker:
                 if not (self.path / "config.json").is_file():
                     raise ModelUnavailableError(f"no cross-encoder at {self.path} (expected a model folder with "
                                                 "config.json); set search.rerank.cross_encoder_path")
-                from ingest.offline import apply_offline_env
-
                 apply_offline_env()
                 from sentence_transformers import CrossEncoder
 
                 self._model = CrossEncoder(str(self.path), device="cpu", max_length=self.max_length,
                                            local_files_only=True)
             return self._model
+
+    def warm_up(self) -> None:
+        self.model  # noqa: B018 (loading is the point)
 
     def rerank(self, query: str, ranked: Ranked, texts: dict[int, str]) -> tuple[Ranked, dict[str, Any]]:
         head = [cid for cid, _ in ranked[: self.top_n] if cid in texts]

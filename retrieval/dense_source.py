@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ingest.embedder import Embedder
-from ingest.store.local_index import LocalIndex
+from ingest.core.embedder import Embedder
+from ingest.core.index import Index
 from retrieval.stages import Ranked
 from retrieval.torch_threads import torch_threads
 
@@ -13,7 +13,7 @@ class DenseSource:
 
     name = "dense"
 
-    def __init__(self, index: LocalIndex, embedder: Embedder, threads: int = 1) -> None:
+    def __init__(self, index: Index, embedder: Embedder, threads: int = 1) -> None:
         self.index = index
         self.embedder = embedder
         self.threads = threads

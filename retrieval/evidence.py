@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ingest.embedder import Embedder
-from retrieval.hybrid import SearchHit
+from ingest.core.embedder import Embedder
+from retrieval.stages import SearchHit
 from retrieval.sentences import sentence_spans
+from ingest.core.text import normalize_ws
 
 
 @dataclass
@@ -95,7 +96,7 @@ class EvidenceSelector:
         used = 0
         for i in np.argsort(-scores, kind="stable"):
             rank, hit, s, e = cands[i]
-            key = " ".join(texts[i].split()).lower()
+            key = normalize_ws(texts[i]).lower()
             if key in seen:
                 continue
             if hit.chunk.doc_id not in docs:

@@ -30,6 +30,9 @@ class LateInteractionReranker:
         self.top_n = top_n
         self.blend = blend
 
+    def warm_up(self) -> None:
+        self.encoder.token_vectors(["warm up"])
+
     def rerank(self, query: str, ranked: Ranked, texts: dict[int, str]) -> tuple[Ranked, dict[str, Any]]:
         head = [cid for cid, _ in ranked[: self.top_n] if cid in texts]
         if not head:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from generate.generator import Generator
+from ingest.core.generator import Generator
 from retrieval.blend import blend_head
 from retrieval.stages import Ranked
-
 
 
 class LlmReranker:
@@ -28,6 +27,9 @@ class LlmReranker:
         self.budget_s = budget_s
         self.blend = blend
         self.passage_chars = passage_chars
+
+    def warm_up(self) -> None:
+        self.model.warm_up()
 
     def messages(self, query: str, passage: str) -> list[dict[str, str]]:
         text = passage[: self.passage_chars]

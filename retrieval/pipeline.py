@@ -1,4 +1,4 @@
-"""The retrieval pipeline: query analysis -> candidates -> fusion -> rerankers -> evidence selection.
+"""The retrieval pipeline: query analysis -> candidates -> fusion -> rerankers.
 
 Every stage is optional or replaceable (see `PipelineFactory` for how settings choose them) and
 records a `StageTrace`, which `citewise search --explain` prints.
@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from retrieval.stages import (CandidateSource, EvidenceSelector, Fusion, QueryAnalysis, QueryAnalyzer, Ranked,
-                              Ranking, Reranker, StageTrace)
+from retrieval.stages import (CandidateSource, Fusion, QueryAnalysis, QueryAnalyzer, Ranked, Ranking, Reranker,
+                              StageTrace)
 
 TRACE_ITEMS = 10  # candidates kept per stage in the trace
 
@@ -39,7 +39,7 @@ class RetrievalPipeline:
 
     def __init__(self, sources: list[CandidateSource], fusion: Fusion,
                  fetch_texts: Callable[[list[int]], dict[int, str]], candidates: int = 100, analyzer: QueryAnalyzer | None = None,
-                 rerankers: list[Reranker] | None = None, evidence: EvidenceSelector | None = None) -> None:
+                 rerankers: list[Reranker] | None = None) -> None:
         if not sources:
             raise ValueError("a retrieval pipeline needs at least one candidate source")
         self.sources = sources
@@ -48,7 +48,11 @@ class RetrievalPipeline:
         self.candidates = candidates
         self.analyzer = analyzer
         self.rerankers = rerankers or []
-        self.evidence = evidence
+
+    def warm_up(self) -> None:
+        """Load every reranker's model now; the embedder and the query writer are warmed by their owner."""
+        for reranker in self.rerankers:
+            reranker.warm_up()
 
     def describe(self) -> str:
         parts = []
@@ -58,8 +62,6 @@ class RetrievalPipeline:
         if len(self.sources) > 1 or self.analyzer is not None:
             parts.append(f"fusion:{self.fusion.name}")
         parts += [r.name for r in self.rerankers]
-        if self.evidence is not None:
-            parts.append(self.evidence.name)
         return " -> ".join(parts)
 
     def run(self, question: str, k: int) -> PipelineResult:
@@ -96,10 +98,4 @@ class RetrievalPipeline:
             ranked, info = reranker.rerank(question, ranked, texts)
             trace.append(StageTrace(reranker.name, f"top {reranker.top_n}: {info.get('scored', 0)} scored",
                                     time.perf_counter() - t0, ranked[:TRACE_ITEMS], info, kind="rerank"))
-        if self.evidence is not None:
-            t0 = time.perf_counter()
-            texts = self.fetch_texts([cid for cid, _ in ranked[: max(k, TRACE_ITEMS)]])
-            ranked, info = self.evidence.select(question, ranked, texts)
-            trace.append(StageTrace(self.evidence.name, "evidence selection", time.perf_counter() - t0,
-                                    ranked[:TRACE_ITEMS], info, kind="evidence"))
         return PipelineResult(ranked, trace, analysis, rankings)

@@ -1,37 +1,43 @@
-"""Builds a `RetrievalPipeline` from `SearchSettings`: the one place settings pick stages."""
+"""Builds retrieval pipelines and searchers from `SearchSettings`: the one place settings pick stages."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from generate.generator import Generator
-from ingest.embedder import Embedder
-from ingest.errors import ConfigError
-from ingest.store.local_index import LocalIndex
+from ingest.core.embedder import Embedder
+from ingest.core.errors import ConfigError
+from ingest.core.generator import Generator
+from ingest.core.index import Index
+from ingest.core.settings import SearchSettings
 from retrieval.bm25_source import Bm25Source
 from retrieval.cross_encoder_reranker import CrossEncoderReranker
 from retrieval.dense_source import DenseSource
 from retrieval.late_interaction_reranker import LateInteractionReranker
-from retrieval.llm_query_analyzer import LlmQueryAnalyzer
 from retrieval.llm_reranker import LlmReranker
 from retrieval.pipeline import RetrievalPipeline
 from retrieval.query_cache import QueryCache
+from retrieval.query_writer import QueryWriter, RewriteOptions
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion
-from retrieval.settings import SearchSettings
+from retrieval.searcher import Searcher
 from retrieval.stages import CandidateSource, Fusion, Reranker
 from retrieval.token_encoder import late_token_encoder
 
+#: "fast" or "writer" -> the shared model of that role.
+ModelProvider = Callable[[str], Generator]
+
 
 class PipelineFactory:
-    """Holds the index, the embedder and a model provider ('fast' or 'writer' -> Generator), and
-    shares heavy parts (caches, cross-encoder) between the pipelines it builds."""
+    """Holds the index, the embedder and a model provider, and shares the heavy parts it builds (query
+    writers with their caches, cross-encoders) between every pipeline it builds."""
 
-    def __init__(self, index: LocalIndex, embedder: Embedder, models: Callable[[str], Generator] | None = None) -> None:
+    def __init__(self, index: Index, embedder: Embedder, models: ModelProvider | None = None,
+                 query_cache: QueryCache | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.models = models
-        self._caches: dict[tuple[str, int], QueryCache] = {}
+        self.query_cache = query_cache or QueryCache()
+        self._writers: dict[str, QueryWriter] = {}
         self._cross_encoders: dict[str, CrossEncoderReranker] = {}
 
     def texts(self, ids: list[int]) -> dict[int, str]:
@@ -43,6 +49,21 @@ class PipelineFactory:
         if self.models is None:
             raise ConfigError("this search configuration needs a language model, but none was provided")
         return self.models(role)
+
+    def query_writer(self, role: str = "fast") -> QueryWriter:
+        """The one query writer of a model role: query analysis and research planning share its cache."""
+        if role not in self._writers:
+            self._writers[role] = QueryWriter(self._model(role), self.query_cache)
+        return self._writers[role]
+
+    def searcher(self, s: SearchSettings) -> Searcher:
+        """A searcher whose "hybrid" mode runs the pipeline `s` configures, and "dense"/"bm25" one source."""
+        single = s.model_copy(update={"analysis": s.analysis.model_copy(update={"enabled": False}),
+                                      "rerank": s.rerank.model_copy(update={"stages": []})})
+        pipelines = {"hybrid": self.build(s),
+                     "dense": self.build(single.model_copy(update={"sources": ["dense"]})),
+                     "bm25": self.build(single.model_copy(update={"sources": ["bm25"]}))}
+        return Searcher(self.index, self.embedder, pipelines)
 
     def build(self, s: SearchSettings, candidates: int | None = None) -> RetrievalPipeline:
         sources: list[CandidateSource] = []
@@ -57,13 +78,15 @@ class PipelineFactory:
         else:
             fusion = ScoreFusion(s.fusion_weights, s.fusion_normalization, max(candidates or s.candidates, 1),
                                  s.analysis.generated_weight)
-        analyzer = None
         a = s.analysis
+        analyzer = None
         if a.enabled:
-            key = (str(a.cache_dir), a.cache_size)
-            cache = self._caches.setdefault(key, QueryCache(a.cache_dir, a.cache_size))
-            analyzer = LlmQueryAnalyzer(self._model(a.model), tuple(a.modes), a.max_queries, a.max_tokens,
-                                        cache=cache)
+            analyzer = self.query_writer(a.model).analyzer(RewriteOptions(tuple(a.modes), a.max_queries,
+                                                                          a.max_tokens))
+        return RetrievalPipeline(sources, fusion, self.texts, candidates or s.candidates, analyzer,
+                                 self._rerankers(s))
+
+    def _rerankers(self, s: SearchSettings) -> list[Reranker]:
         rerankers: list[Reranker] = []
         r = s.rerank
         for stage in r.stages:
@@ -77,9 +100,9 @@ class PipelineFactory:
                 if r.cross_encoder_path is None:
                     raise ConfigError("the cross-encoder rerank stage needs search.rerank.cross_encoder_path "
                                       "(a local sentence-transformers CrossEncoder folder)")
-                key_ce = f"{r.cross_encoder_path}|{r.cross_encoder_top_n}|{r.cross_encoder_blend}"
-                if key_ce not in self._cross_encoders:
-                    self._cross_encoders[key_ce] = CrossEncoderReranker(r.cross_encoder_path, r.cross_encoder_top_n,
-                                                                        r.cross_encoder_blend)
-                rerankers.append(self._cross_encoders[key_ce])
-        return RetrievalPipeline(sources, fusion, self.texts, candidates or s.candidates, analyzer, rerankers)
+                key = f"{r.cross_encoder_path}|{r.cross_encoder_top_n}|{r.cross_encoder_blend}"
+                if key not in self._cross_encoders:
+                    self._cross_encoders[key] = CrossEncoderReranker(r.cross_encoder_path, r.cross_encoder_top_n,
+                                                                     r.cross_encoder_blend)
+                rerankers.append(self._cross_encoders[key])
+        return rerankers

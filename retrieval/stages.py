@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ingest.core.types import ChunkRow
+
 #: A ranked list of (chunk id, score), best first.
 Ranked = list[tuple[int, float]]
 
@@ -20,6 +22,16 @@ class Ranking:
     source: str
     query_index: int
     items: Ranked
+
+
+@dataclass
+class SearchHit:
+    """One retrieved chunk with the score it ranked by and each first-stage source's view of it."""
+
+    chunk: ChunkRow
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,7 +61,7 @@ class StageTrace:
     seconds: float
     items: Ranked = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    kind: str = ""  # analysis | source | fusion | rerank | evidence: what a report's timings add up by
+    kind: str = ""  # analysis | source | fusion | rerank: what a report's timings add up by
 
 
 class QueryAnalyzer(Protocol):
@@ -82,10 +94,6 @@ class Reranker(Protocol):
 
     def rerank(self, query: str, ranked: Ranked, texts: dict[int, str]) -> tuple[Ranked, dict[str, Any]]: ...
 
-
-class EvidenceSelector(Protocol):
-    """Last stage: picks which of the ranked chunks go to the writer (see retrieval/evidence.py)."""
-
-    name: str
-
-    def select(self, query: str, ranked: Ranked, texts: dict[int, str]) -> tuple[Ranked, dict[str, Any]]: ...
+    def warm_up(self) -> None:
+        """Load the model it reads with now (once), so the first search does not pay for it."""
+        ...

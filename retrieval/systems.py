@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ingest.errors import InvalidRequestError
+from ingest.core.errors import InvalidRequestError
 from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
 from retrieval.pipeline import PipelineResult
 from retrieval.pipeline_factory import PipelineFactory
-from retrieval.settings import SearchSettings
+from ingest.core.settings import SearchSettings
 
 #: (query, k) -> the pipeline's result: its ranking, and the query analysis whose cost an evaluation counts.
 System = Callable[[str, int], PipelineResult]
@@ -84,7 +84,7 @@ def validate(names: list[str]) -> None:
 def build_system(name: str, factory: PipelineFactory, base: SearchSettings, candidates: int) -> System:
     """Build one named system over an opened index; unknown names are a clear error."""
     if name == "bm25-plain":
-        rows = list(factory.index.store.index_texts(factory.index.bm25.neighbours))
+        rows = list(factory.index.index_texts())
         plain = Bm25Index.build(Bm25Analyzer(None, None), [r[0] for r in rows], [r[1] for r in rows])
         return lambda q, n: PipelineResult(plain.search(q, n))
     pipeline = factory.build(system_settings(name, base), candidates)

@@ -18,6 +18,9 @@ class SentenceTransformerTokenEncoder:
         self.batch_size = batch_size
         self.threads = threads
 
+    def warm_up(self) -> None:
+        self.token_vectors(["warm up"])
+
     def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
         import torch
 

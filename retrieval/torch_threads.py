@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Iterator
 
 
@@ -10,15 +11,14 @@ from typing import Iterator
 def torch_threads(n: int) -> Iterator[None]:
     """One query is too small to split across threads; on a busy machine the extra threads spin-wait.
 
-    Measured on the 2-core box at load ~10: one query embedded in 42 ms p50 with 1 thread, 1050 ms
-    with 2. torch's thread count is process-wide, so a concurrent batch job sees it for this moment.
-    `n` = 0 leaves torch alone.
+    torch's thread count is process-wide, so a concurrent batch job sees it for this moment. `n` = 0
+    leaves torch alone, and so does a process that never loaded torch: a backend that does not run torch
+    (the int8 ONNX embedder) must not pay seconds to import it for a setting it does not use.
     """
-    if n <= 0:
+    torch = sys.modules.get("torch")
+    if n <= 0 or torch is None:
         yield
         return
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

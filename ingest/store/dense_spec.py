@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ingest.settings import IndexSettings
+from ingest.core.settings import IndexSettings
 
 Kind = Literal["flat", "hnsw"]
 

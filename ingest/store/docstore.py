@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
@@ -14,9 +13,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ingest.errors import IndexStateError
+from ingest.core.errors import IndexStateError
 from ingest.store.failures import reading, sqlite_failure
-from ingest.types import Chunk, ChunkedDocument, ParsedDocument
+from ingest.core.types import Chunk, ChunkedDocument, ChunkRow, DocumentRow, ParsedDocument
 
 T = TypeVar("T")
 
@@ -54,42 +53,6 @@ CREATE TABLE IF NOT EXISTS context_state (
 );
 CREATE TABLE IF NOT EXISTS context_cache (key TEXT PRIMARY KEY, context TEXT NOT NULL, created_at REAL NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    id: str
-    source: str
-    title: str
-    format: str
-    content_hash: str
-    n_chunks: int
-    n_chars: int
-    ingested_at: float
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A stored chunk with its text sliced from the document, so quotes always match the source."""
-
-    id: int
-    doc_id: str
-    source: str
-    title: str
-    ordinal: int
-    start: int
-    end: int
-    text: str
-    headings: list[str]
-    page: int | None
-    page_end: int | None
-    context: str
-    n_tokens: int
-
-    def to_chunk(self) -> Chunk:
-        """The chunk as the pipeline knows it (to recompute what was embedded for it)."""
-        return Chunk(ordinal=self.ordinal, start=self.start, end=self.end, text=self.text, headings=self.headings,
-                     page=self.page, page_end=self.page_end, n_tokens=self.n_tokens, context=self.context)
 
 
 class SqliteDocStore:

@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, ParamSpec, TypeVar
 
-from ingest.errors import IndexBusyError, IndexStateError, IndexWriteError
+from ingest.core.errors import IndexBusyError, IndexStateError, IndexWriteError
 
 # primary SQLite result codes (the low byte of an extended code)
 _PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _NOTADB = 3, 5, 6, 8, 10, 11, 13, 26

@@ -15,19 +15,19 @@ import fcntl
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from ingest.errors import EmbedderMismatchError, IndexBusyError, IndexStateError, IndexWriteError
-from ingest.settings import IndexSettings
+from ingest.core.errors import EmbedderMismatchError, IndexBusyError, IndexStateError, IndexWriteError
+from ingest.core.settings import IndexSettings
 from ingest.store.bm25_index import Bm25Analyzer, Bm25Index
 from ingest.store.dense_spec import DenseSpec
-from ingest.store.docstore import ChunkRow, SqliteDocStore
+from ingest.store.docstore import SqliteDocStore
 from ingest.store.failures import faiss_failure, os_failure
 from ingest.store.faiss_index import FaissIndex
 from ingest.store.manifest import FORMAT_VERSION, CorruptManifestError, read_manifest, write_manifest
-from ingest.types import ChunkedDocument
+from ingest.core.types import ChunkedDocument, ChunkRow, DocumentRow
 
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
@@ -374,6 +374,47 @@ class LocalIndex:
 
     def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
         return self.store.chunks(ids)
+
+    def chunk_ids(self) -> list[int]:
+        return self.store.chunk_ids().tolist()
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        return self.store.vectors(ids, int(self.embedder["dim"]))
+
+    def index_texts(self) -> Iterator[tuple[int, str]]:
+        return self.store.index_texts(self.bm25.neighbours)
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self.store.document_text(doc_id)
+
+    def documents(self) -> list[DocumentRow]:
+        return self.store.documents()
+
+    def find_document(self, id_or_source: str) -> DocumentRow | None:
+        return self.store.find_document(id_or_source)
+
+    # -- what the ingest pipeline reads before it writes ---------------------------------------
+    @property
+    def context_mode(self) -> str:
+        return str(self.manifest.get("context_mode") or "structure")
+
+    def content_hash(self, source: str) -> str | None:
+        return self.store.content_hash(source)
+
+    def vectors_by_key(self, keys: list[str]) -> dict[str, np.ndarray]:
+        return self.store.vectors_by_key(keys)
+
+    def stale_context_documents(self, mode: str) -> list[str]:
+        return self.store.stale_context_documents(mode, self.context_mode)
+
+    def load_document(self, doc_id: str) -> ChunkedDocument:
+        return self.store.load_document(doc_id)
+
+    def cached_contexts(self, keys: list[str]) -> dict[str, str]:
+        return self.store.cached_contexts(keys)
+
+    def cache_context(self, key: str, context: str) -> None:
+        self.store.cache_context(key, context)
 
     def stats(self) -> dict[str, Any]:
         docs, chunks = self.store.counts()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import IndexStateError
+from ingest.core.errors import IndexStateError
 
 FORMAT_VERSION = 1
 

@@ -1,0 +1,1 @@
+"""One router per resource: reports, search, documents, jobs, the OpenAI-compatible route, operations."""

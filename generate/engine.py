@@ -1,0 +1,198 @@
+"""The composition root: settings in, every component built once and shared (models load lazily, once).
+
+The interfaces (CLI, HTTP API) and the evaluation suite build one `Engine` from the loaded settings and
+ask it for what they need. Tests pass their own components (a loaded embedder, a fake model) through
+the constructor instead of reaching into it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from generate.gatherer import Gatherer
+from generate.guard import addresses_the_model
+from generate.researcher import Researcher
+from generate.verifier import CitationVerifier
+from generate.writer import ReportWriter
+from ingest.backends.llama_cpp_generator import LlamaCppGenerator
+from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmbedder
+from ingest.chunker import StructureChunker
+from ingest.context import Contextualizer, StructureContextualizer
+from ingest.core.embedder import Embedder
+from ingest.core.generator import Generator
+from ingest.core.index import Index, WritableIndex
+from ingest.core.model_resolver import ModelResolver
+from ingest.core.parser import Parser
+from ingest.core.progress import Progress
+from ingest.core.settings import Settings
+from ingest.llm_context import LlmContextualizer
+from ingest.pipeline import Ingestor
+from ingest.store.bm25_index import Bm25Analyzer
+from ingest.store.local_index import LocalIndex
+from retrieval.evidence import EvidenceSelector
+from retrieval.pipeline_factory import PipelineFactory
+from retrieval.query_cache import QueryCache
+from retrieval.rrf_fusion import RrfFusion
+from retrieval.searcher import Searcher
+
+
+class Engine:
+    """The application's object graph over one `Settings`. Cheap to create; heavy parts load on first use.
+
+    `searcher(index)` and `researcher(index)` return the same objects for the same index, so their
+    caches (query rewrites and plans, loaded rerankers) outlive a request.
+    """
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, parser: Parser | None = None,
+                 fast_model: Generator | None = None, writer_model: Generator | None = None,
+                 guard: Callable[[str], bool] | None = addresses_the_model) -> None:
+        """Components given here are used instead of being built from the settings; `guard` drops evidence
+        that reads as an instruction to the model before the writer sees it (None keeps everything, to show
+        that verification alone keeps instructions uncited)."""
+        self.settings = settings
+        self.guard = guard
+        self._embedder = embedder
+        self._parser = parser
+        self._fast = fast_model
+        self._writer = writer_model
+        self._built: dict[int, tuple[Index, PipelineFactory, Searcher, Researcher | None]] = {}
+
+    # -- models -------------------------------------------------------------------------------------
+    @cached_property
+    def resolver(self) -> ModelResolver:
+        return ModelResolver(self.settings.models.cache_dir)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = SentenceTransformerEmbedder(
+                self.resolver.embedder_path(s.models.embedder), name=s.models.embedder,
+                batch_size=s.ingest.embed_batch_size, backend=s.ingest.embed_backend, threads=s.models.threads,
+                cache_dir=self.resolver.cache_dir)
+        return self._embedder
+
+    @property
+    def fast_model(self) -> Generator:
+        """The small model (chunk context, query writing); loaded on first call, then shared."""
+        if self._fast is None:
+            m = self.settings.models
+            self._fast = LlamaCppGenerator(self.resolver.gguf_path(m.fast), name=m.fast, n_ctx=m.context_window,
+                                           threads=m.threads)
+        return self._fast
+
+    @property
+    def writer_model(self) -> Generator:
+        """The model that writes reports; the same object as the fast model when both settings agree."""
+        if self._writer is None:
+            m = self.settings.models
+            if m.writer == m.fast:
+                self._writer = self.fast_model
+            else:
+                self._writer = LlamaCppGenerator(self.resolver.gguf_path(m.writer), name=m.writer,
+                                                 n_ctx=m.context_window, threads=m.threads)
+        return self._writer
+
+    def model(self, role: str) -> Generator:
+        """'fast' or 'writer': how retrieval stages ask for a language model without knowing the settings."""
+        return self.writer_model if role == "writer" else self.fast_model
+
+    # -- the index and ingest -----------------------------------------------------------------------
+    @property
+    def parser(self) -> Parser:
+        if self._parser is None:
+            s = self.settings.ingest
+            if s.parse_workers == 0:
+                from ingest.parser import UnstructuredParser
+
+                self._parser = UnstructuredParser()
+            else:
+                from ingest.pooled_parser import PooledParser
+
+                self._parser = PooledParser(s.parse_workers, s.parse_timeout_s)
+        return self._parser
+
+    @cached_property
+    def analyzer(self) -> Bm25Analyzer:
+        return Bm25Analyzer(self.settings.index.bm25_stemmer, self.settings.index.bm25_stopwords)
+
+    def embedder_info(self) -> dict[str, Any]:
+        """What an index records about its embedder (read from the model folder: no model is loaded)."""
+        e = self.embedder
+        return {"name": self.settings.models.embedder, "dim": e.dim,
+                "max_seq_length": getattr(e, "max_seq_length", e.max_tokens + 2), "precision": e.precision}
+
+    def open_index(self, path: Path | None = None, writable: bool = False) -> LocalIndex:
+        s = self.settings
+        llm = s.ingest.context_mode == "llm"
+        recorded = {"chunking": {"max_tokens": s.ingest.chunk_tokens}, "context_mode": s.ingest.context_mode,
+                    "context_model": s.models.fast if llm else None,
+                    "context_scope": s.ingest.context_scope if llm else None}
+        return LocalIndex(path or s.index.path, self.embedder_info(), self.analyzer, recorded, writable=writable,
+                          index_settings=s.index, threads=s.models.threads)
+
+    def ingestor(self, index: WritableIndex, progress: Progress | None = None) -> Ingestor:
+        s = self.settings
+        chunker = StructureChunker(self.embedder, min(s.ingest.chunk_tokens, self.embedder.max_tokens))
+        return Ingestor(index, self.parser, chunker, self.embedder, self.contextualizer(index), s.ingest, progress)
+
+    def contextualizer(self, index: WritableIndex) -> Contextualizer:
+        """The setting's context mode; `llm` caches its sentences in the index."""
+        s = self.settings.ingest
+        if s.context_mode != "llm":
+            return StructureContextualizer(s.context_mode, self.embedder, self.embedder.max_tokens)
+        structure = StructureContextualizer("structure", self.embedder, self.embedder.max_tokens)
+        return LlmContextualizer(self.fast_model, structure, index, s)
+
+    # -- search and reports, built once per index ---------------------------------------------------
+    @cached_property
+    def query_cache(self) -> QueryCache:
+        a = self.settings.search.analysis
+        return QueryCache(a.cache_dir, a.cache_size)
+
+    def pipeline_factory(self, index: Index) -> PipelineFactory:
+        return self._parts(index)[1]
+
+    def searcher(self, index: Index) -> Searcher:
+        """`search(..., mode="hybrid")` runs the configured pipeline (settings `search.*`)."""
+        return self._parts(index)[2]
+
+    def researcher(self, index: Index) -> Researcher:
+        """The ask path over one opened index; its searches rerank as `research.rerank` says."""
+        built = self._parts(index)
+        if built[3] is None:
+            built = (*built[:3], self._build_researcher(index, built[1]))
+            self._built[id(index)] = built
+        assert built[3] is not None
+        return built[3]
+
+    def warm_up_parts(self, index: Index) -> dict[str, Callable[[], None]]:
+        """Every model the search and report paths over `index` load, by role, derived from the built objects."""
+        return {**self.researcher(index).parts(), "search": self.searcher(index).warm_up}
+
+    def _parts(self, index: Index) -> tuple[Index, PipelineFactory, Searcher, Researcher | None]:
+        if id(index) not in self._built:
+            factory = PipelineFactory(index, self.embedder, self.model, self.query_cache)
+            self._built[id(index)] = (index, factory, factory.searcher(self.settings.search), None)
+        return self._built[id(index)]
+
+    def _build_researcher(self, index: Index, factory: PipelineFactory) -> Researcher:
+        s, r = self.settings.search, self.settings.research
+        if r.rerank is not None:
+            s = s.model_copy(update={"rerank": s.rerank.model_copy(update={"stages": list(r.rerank)})})
+        search = factory.searcher(s) if r.rerank is not None else self.searcher(index)
+        selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
+                                    rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
+                                    document_margin=r.evidence_document_margin)
+        planner = factory.query_writer("fast") if r.plan != "never" else None
+        gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
+        writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
+        verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor)
+        return Researcher(gatherer, writer, verifier, r)
+
+    def close(self) -> None:
+        """Stop parser processes; models and indexes are closed by their owners."""
+        if self._parser is not None:
+            self._parser.close()

@@ -1,0 +1,93 @@
+"""How hard `citewise ask` searches before it writes, and how much the writer may read and write."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ingest.core.settings.base import Section
+
+
+class ResearchSettings(Section):
+    """How hard `citewise ask` searches before it writes, and how much the writer may read and write."""
+
+    max_rounds: int = Field(default=2, ge=1, le=6, description="Search rounds at most (the first uses the question).")
+    time_budget_s: float = Field(default=60.0, gt=0, le=600, description="No new search round starts after this.")
+    plan: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Ask the fast model for search queries: 'auto' only when a round found too little.",
+    )
+    max_queries: int = Field(default=3, ge=1, le=6, description="Queries the planner may add per round.")
+    chunks_per_query: int = Field(default=8, ge=1, le=50, description="Chunks retrieved for each query.")
+    rerank: list[Literal["late", "llm", "cross-encoder"]] | None = Field(
+        default=["late"],
+        description="Reranking stages for the research loop's searches (none: the same as search.rerank.stages). "
+                    "A report can afford a second more per search than an interactive search can.",
+    )
+    pool_chunks: int = Field(default=12, ge=1, le=100, description="Chunks whose sentences compete as evidence.")
+    evidence_sentences: int = Field(default=6, ge=1, le=40, description="Evidence sentences the writer reads.")
+    evidence_documents: int = Field(default=3, ge=0, le=20,
+                                    description="Documents the evidence sentences may come from (0: any).")
+    evidence_tokens: int = Field(default=256, ge=32, description="Word-piece budget for all evidence sentences.")
+    evidence_rank_weight: float = Field(
+        default=0.6, ge=0, le=2,
+        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question.",
+    )
+    evidence_document_margin: float | None = Field(
+        default=0.1, ge=0,
+        description="Another document joins the evidence only when its best sentence scores within this of the "
+                    "best document's (none: no limit beyond evidence_documents).",
+    )
+    enough_similarity: float = Field(
+        default=0.55, ge=0, le=1,
+        description="Stop searching once the best evidence sentence is this similar to the question.",
+    )
+    writer_max_tokens: int = Field(default=300, ge=16, le=2048, description="Tokens the writer may generate.")
+    max_statements: int = Field(default=3, ge=1, le=10, description="Cited statements in a report at most.")
+    support_similarity: float = Field(
+        default=0.3, ge=0, le=1,
+        description="A citation counts only if statement and quote are at least this similar (embedder cosine).",
+    )
+    relevance_floor: float = Field(
+        default=0.35, ge=0, le=1,
+        description="A citation counts only if its quote is at least this similar to the question (embedder "
+                    "cosine); with no evidence sentence this close, the report says the documents do not answer "
+                    "and the writer is not called. Chosen on tuning slices (docs/research-loop.md).",
+    )
+
+
+#: Longest question (or claim, or search query) accepted, by the CLI and the HTTP API alike.
+MAX_QUESTION_CHARS = 2000
+
+#: The research settings a single request (an HTTP body, `citewise ask --rounds`) may change.
+PER_REQUEST = ("max_rounds", "plan", "time_budget_s", "writer_max_tokens", "max_statements")
+
+
+class _Options(BaseModel):
+    """Per-request overrides of `research.*`; unset fields keep the configured values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def overrides(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    def apply(self, settings: ResearchSettings) -> ResearchSettings:
+        """The settings with these options applied, validated as a whole."""
+        if not self.overrides():
+            return settings
+        return ResearchSettings.model_validate({**settings.model_dump(), **self.overrides()})
+
+
+def _optional(name: str) -> tuple[Any, Any]:
+    """The setting's own field (bounds, description), made optional: the bounds cannot drift apart."""
+    field = copy.deepcopy(ResearchSettings.model_fields[name])
+    field.default = None
+    return Optional[field.annotation], field  # noqa: UP007 (a runtime type expression)
+
+
+#: Validated on construction with exactly the bounds of the settings they override.
+ResearchOptions = create_model("ResearchOptions", __base__=_Options,
+                               **{name: _optional(name) for name in PER_REQUEST})  # type: ignore[call-overload]
+ResearchOptions.__doc__ = _Options.__doc__

@@ -1,0 +1,23 @@
+"""`citewise serve`: where it listens, who may call it, and how much it accepts at once."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from ingest.core.settings.base import Section
+
+
+class ServerSettings(Section):
+    """`citewise serve`: where it listens, who may call it, and how much it accepts at once."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="When set, every route but /healthz and /readyz needs "
+        "`Authorization: Bearer KEY` (CITEWISE_SERVER__API_KEYS='[\"key1\", \"key2\"]').")
+    queue_size: int = Field(default=8, ge=0, le=1000, description=(
+        "Report requests that may wait while one is generated; more get 429 with Retry-After."))
+    max_upload_mb: float = Field(default=50.0, gt=0, description="Largest upload request body (all files).")
+    max_body_kb: int = Field(default=256, ge=1, description="Largest JSON body of any other request.")
+    max_upload_files: int = Field(default=100, ge=1, description="Files in one upload request at most.")
+    preload: bool = Field(default=True, description="Load models and open the index at start-up (see /readyz).")
