@@ -357,3 +357,14 @@ def injection_cmd(
     _show(run.path)
     if any(s["cited_injected"] or s["answer_injected"] for s in result["summary"].values()):
         raise typer.Exit(1)
+
+
+@eval_app.command("publish")
+def publish_cmd(run: Path = typer.Argument(..., help="An eval run folder (with report.md and results.json)."),
+                note: str = typer.Option("", "--note", help="A line on what the run was for or ran beside."),
+                to: Path = typer.Option(None, "--to", help="Where the copy goes (default: eval/reports/).")) -> None:
+    """Copy a run's report into eval/reports/ as a dated, commit-stamped file headed by its provenance."""
+    from eval.publish import REPORTS, publish
+
+    target = publish(run, to or REPORTS, note)
+    out.print(line(f"published {target}"))

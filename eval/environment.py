@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -74,5 +76,6 @@ def environment(settings: Settings) -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"settings": settings.model_dump(mode="json"), "models": model_hashes(settings),
+    return {"command": shlex.join(["citewise", *sys.argv[1:]]),
+            "settings": settings.model_dump(mode="json"), "models": model_hashes(settings),
             "packages": versions, "git_commit": git_commit(), "machine": machine()}
