@@ -11,7 +11,7 @@ from generate.report import Report, TraceStep
 from generate.task import Task
 from generate.verifier import NOT_ANSWERED, CitationVerifier
 from generate.writer import Draft, ReportWriter
-from ingest.core.errors import InvalidRequestError
+from ingest.core.errors import ConfigError, InvalidRequestError
 from ingest.core.generator import Completion
 from ingest.core.settings import MAX_QUESTION_CHARS, ResearchOptions, ResearchSettings
 from ingest.core.text import normalize_ws
@@ -24,6 +24,8 @@ class Researcher:
 
     def __init__(self, gatherer: Gatherer, writer: ReportWriter, verifier: CitationVerifier,
                  settings: ResearchSettings) -> None:
+        if settings.max_rounds < 1:  # settings built without validation (model_construct) would end in no round
+            raise ConfigError(f"research.max_rounds must be at least 1, not {settings.max_rounds}")
         self.gatherer = gatherer
         self.writer = writer
         self.verifier = verifier
