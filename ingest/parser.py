@@ -188,6 +188,9 @@ class UnstructuredParser:
             warnings += [f"attachment {att.name}: {w}" for w in doc.warnings]
         return elements
 
+    def close(self) -> None:
+        """Nothing to stop: it parses in the caller's thread (PooledParser has processes to stop)."""
+
     def parse_many(
         self, jobs: Iterable[tuple[str, bytes, str]]
     ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]:
