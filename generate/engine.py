@@ -79,8 +79,9 @@ class Engine:
         """The small model (chunk context, query writing); loaded on first call, then shared."""
         if self._fast is None:
             m = self.settings.models
-            self._fast = LlamaCppGenerator(self.resolver.gguf_path(m.fast), name=m.fast, n_ctx=m.context_window,
-                                           threads=m.threads)
+            name = m.fast  # its file is found (or assembled from its parts) when the model first loads
+            self._fast = LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name,
+                                           n_ctx=m.context_window, threads=m.threads)
         return self._fast
 
     @property
@@ -91,7 +92,8 @@ class Engine:
             if m.writer == m.fast:
                 self._writer = self.fast_model
             else:
-                self._writer = LlamaCppGenerator(self.resolver.gguf_path(m.writer), name=m.writer,
+                name = m.writer
+                self._writer = LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name,
                                                  n_ctx=m.context_window, threads=m.threads)
         return self._writer
 

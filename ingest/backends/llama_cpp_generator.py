@@ -45,9 +45,13 @@ class LlamaCppGenerator:
     previous call: callers that put the stable part of a prompt first pay for it once.
     """
 
-    def __init__(self, model_path: Path, name: str = "", n_ctx: int = 4096, threads: int = 0, seed: int = 0,
-                 n_batch: int = 256) -> None:
-        self.model_path = Path(model_path)
+    def __init__(self, model_path: Path | Callable[[], Path], name: str = "", n_ctx: int = 4096, threads: int = 0,
+                 seed: int = 0, n_batch: int = 256) -> None:
+        """`model_path` may be a function that finds (or assembles) the file: it is called when the model
+        loads, so building the object graph neither does that work nor fails on a model that is missing."""
+        self.lock = threading.RLock()
+        self._find_path = model_path if callable(model_path) else None
+        self._model_path = None if callable(model_path) else Path(model_path)
         self.name = name or self.model_path.stem
         self.n_ctx = n_ctx
         self.threads = threads
@@ -55,7 +59,14 @@ class LlamaCppGenerator:
         self.n_batch = n_batch
         self._llm: Any = None
         self._formatter: Any = None
-        self.lock = threading.RLock()
+
+    @property
+    def model_path(self) -> Path:
+        with self.lock:
+            if self._model_path is None:
+                assert self._find_path is not None
+                self._model_path = Path(self._find_path())
+            return self._model_path
 
     def _load(self) -> Any:
         with self.lock:
