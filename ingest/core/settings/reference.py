@@ -48,8 +48,10 @@ def _section(path: str, model: type[BaseModel]) -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             nested.append((f"{path}.{key}", annotation))
             continue
-        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
-        lines.append(f"| `{key}` | {_default(field)} | {_allowed(model, key, field)} | {meaning} |")
+        meaning = " ".join((field.description or "").split())
+        cells = [f"`{key}`", _default(field), _allowed(model, key, field), meaning]
+        # a "|" in a cell ("Path | None") would end it: escaped, it stays part of the text
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("")
     for sub_path, sub in nested:
         lines += _section(sub_path, sub)
