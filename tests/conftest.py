@@ -1,44 +1,42 @@
-"""Shared fixtures: the real MiniLM embedder and parser, loaded once per session; a fresh index per test."""
+"""Shared fixtures: the real MiniLM embedder and parser, loaded once per session; an engine over a fresh index
+per test; a small real index built once by the CLI."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from api.components import Components
-from api.settings import Settings
-from ingest.embedder import SentenceTransformerEmbedder
+from generate.engine import Engine
+from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmbedder
+from ingest.core.generator import Generator
+from ingest.core.settings import Settings
 from ingest.parser import UnstructuredParser
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "demo" / "peps"
+from tests.support import BUILT_DOCS, DEMO, run_cli
 
 
 @pytest.fixture(scope="session")
 def shared_models() -> dict[str, Any]:
-    comps = Components(Settings())
-    comps.embedder.embed(["load once"])
-    return {"embedder": comps.embedder, "parser": UnstructuredParser(), "resolver": comps.resolver}
+    """The default embedder (loaded now, once) and the in-process parser, for every engine of the session."""
+    embedder = Engine(Settings()).embedder
+    embedder.warm_up()
+    return {"embedder": embedder, "parser": UnstructuredParser()}
 
 
 @pytest.fixture
-def make_components(tmp_path: Path, shared_models: dict[str, Any]) -> Callable[..., Components]:
-    """Components over an index in tmp_path, reusing the session's loaded models."""
+def make_engine(tmp_path: Path, shared_models: dict[str, Any]) -> Callable[..., Engine]:
+    """An engine over an index in tmp_path with the session's loaded models; `fast_model` replaces the fast
+    model (a fake), keyword arguments set `ingest.*` settings."""
 
-    def make(**ingest: Any) -> Components:
+    def make(fast_model: Generator | None = None, **ingest: Any) -> Engine:
         settings = Settings()
         settings.index.path = tmp_path / "index"
         for key, value in ingest.items():
             setattr(settings.ingest, key, value)
-        comps = Components(settings)
-        comps.__dict__["embedder"] = shared_models["embedder"]
-        comps.__dict__["parser"] = shared_models["parser"]
-        return comps
+        return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"],
+                      fast_model=fast_model)
 
     return make
 
@@ -48,10 +46,24 @@ def embedder(shared_models: dict[str, Any]) -> SentenceTransformerEmbedder:
     return shared_models["embedder"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None,
-            timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `citewise` command in a subprocess."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    cmd = [*(prefix or []), sys.executable, "-m", "api.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd or ROOT)
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small index made by a real `citewise ingest`, which must end without any noise on stderr."""
+    base = tmp_path_factory.mktemp("ro")
+    docs = base / "docs"
+    docs.mkdir()
+    for name in BUILT_DOCS:
+        shutil.copy(DEMO / name, docs / name)
+    result = run_cli("ingest", str(docs), "--index", str(base / "index"))
+    assert result.returncode == 0, result.stderr
+    # once: "Exception ignored ... OSError: [Errno 9] Bad file descriptor" after a successful ingest
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    return base / "index"
+
+
+@pytest.fixture
+def index_copy(built_index: Path, tmp_path: Path) -> Path:
+    """A private copy of `built_index` at tmp_path/index (where `make_engine` looks)."""
+    target = tmp_path / "index"
+    shutil.copytree(built_index, target)
+    return target

@@ -7,15 +7,27 @@ import hashlib
 import json
 import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
-from generate.generator import Completion
-from ingest.store.docstore import ChunkRow
-from retrieval.hybrid import SearchHit
+from generate.gatherer import Gatherer
+from generate.guard import addresses_the_model
+from generate.researcher import Researcher
+from generate.verifier import CitationVerifier
+from generate.writer import ReportWriter
+from ingest.core.errors import GenerationError
+from ingest.core.generator import Completion, Message
+from ingest.core.settings import ResearchSettings, SearchSettings
+from ingest.core.types import ChunkRow
+from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline import PipelineResult
-from retrieval.stages import StageTrace
+from retrieval.query_writer import QueryWriter
+from retrieval.rrf_fusion import RrfFusion
+from retrieval.stages import SearchHit, StageTrace
+
+#: What a fake model answers: text, a JSON-able object, or a function of the messages.
+Reply = Union[str, dict[str, Any], Callable[[list[Message]], str]]
 
 
 class HashingEmbedder:
@@ -24,6 +36,7 @@ class HashingEmbedder:
     name = "hashing"
     dim = 256
     max_tokens = 254
+    precision = "fp32"
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -39,31 +52,80 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
 
-class ScriptedGenerator:
-    """Replies with the next scripted text (or a function of the messages); records every call."""
 
-    def __init__(self, replies: list[Any], name: str = "scripted") -> None:
-        self.replies = list(replies)
+class FakeGenerator:
+    """The one fake language model: implements the Generator protocol and records every call.
+
+    `chat` answers with the next of `replies` when a script is given (running out is a test error), else
+    with `reply`; a reply that is a function gets the messages. `yes_probability` looks up the first
+    word of `yes` found in the prompt's passage (0.1 otherwise). Failures are scripted too: a prompt
+    containing `fail_on` raises GenerationError (a model that broke), one containing `crash_on` raises
+    KeyboardInterrupt (a process killed mid-call). `delay` sleeps and `cpu_s` burns CPU in every call,
+    for tests about time budgets and cost accounting. `reset()` counts the KV-cache drops a caller asks for.
+    """
+
+    def __init__(self, replies: list[Reply] | None = None, *, reply: Reply = "", name: str = "fake",
+                 yes: dict[str, float] | None = None, delay: float = 0.0, cpu_s: float = 0.0,
+                 fail_on: str | None = None, crash_on: str | None = None) -> None:
+        self.replies = None if replies is None else list(replies)
+        self.reply = reply
         self.name = name
-        self.calls: list[list[dict[str, str]]] = []
+        self.yes = yes or {}
+        self.delay = delay
+        self.cpu_s = cpu_s
+        self.fail_on = fail_on
+        self.crash_on = crash_on
+        self.calls: list[list[Message]] = []
+        self.schemas: list[dict[str, Any] | None] = []
+        self.resets = 0
+        self.warmed = 0
 
-    def chat(self, messages: list[dict[str, str]], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
+    def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
              stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
         self.calls.append(messages)
-        reply = self.replies.pop(0)
+        self.schemas.append(schema)
+        prompt = messages[-1]["content"]
+        if self.crash_on and self.crash_on in prompt:
+            raise KeyboardInterrupt
+        if self.fail_on and self.fail_on in prompt:
+            raise GenerationError("the fake model broke")
+        self._spend()
+        if self.replies is not None:
+            assert self.replies, f"{self.name}: no scripted reply left for call {len(self.calls)}"
+            reply = self.replies.pop(0)
+        else:
+            reply = self.reply
         text = reply(messages) if callable(reply) else reply if isinstance(reply, str) else json.dumps(reply)
         if on_text:
             for i in range(0, len(text), 7):
                 on_text(text[i:i + 7])
         return Completion(text=text, prompt_tokens=sum(len(m["content"].split()) for m in messages),
-                          completion_tokens=len(text.split()), prefill_s=0.01, decode_s=0.01, total_s=0.02)
+                          completion_tokens=len(text.split()), prefill_s=0.01, decode_s=0.01, total_s=0.02,
+                          finish_reason="stop")
 
-    def yes_probability(self, messages: list[dict[str, str]], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
-        raise NotImplementedError
+    def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
+        self.calls.append(messages)
+        self._spend()
+        passage = messages[-1]["content"].split("Passage:", 1)[-1]
+        return next((p for word, p in self.yes.items() if word in passage), 0.1), Completion("")
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def warm_up(self) -> None:
+        self.warmed += 1
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def _spend(self) -> None:
+        time.sleep(self.delay)
+        started = time.process_time()
+        while time.process_time() - started < self.cpu_s:
+            pass
 
 
 class ListSearch:
@@ -102,3 +164,27 @@ class ListSearch:
 
     def document_text(self, doc_id: str) -> str | None:
         return self.docs.get(doc_id)
+
+
+def fake_researcher(docs: dict[str, str], writer_replies: list[Reply], planner_replies: list[Reply] | None = None,
+                    guard: Callable[[str], bool] | None = addresses_the_model,
+                    **settings: Any) -> tuple[Researcher, ListSearch, FakeGenerator]:
+    """The real research loop (gather, write, verify) over `docs`, with scripted writer and planner models.
+
+    Built as the engine builds it; no planner when `planner_replies` is None. `settings` are `research.*`.
+    """
+    search = ListSearch(docs)
+    embedder = HashingEmbedder()
+    writer_model = FakeGenerator(writer_replies, name="writer")
+    planner = None if planner_replies is None else QueryWriter(FakeGenerator(planner_replies, name="planner"))
+    s = ResearchSettings(**settings)
+    gatherer = Gatherer(search, EvidenceSelector(embedder, 6, 300), planner, RrfFusion(SearchSettings().rrf_k),
+                        guard=guard)
+    verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor)
+    return Researcher(gatherer, ReportWriter(writer_model), verifier, s), search, writer_model
+
+
+def number_of(messages: list[Message], fragment: str) -> int:
+    """The evidence number the writer's prompt gave the sentence containing `fragment`."""
+    lines = messages[-1]["content"].splitlines()
+    return next(int(line[1:line.index("]")]) for line in lines if fragment in line)

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,9 +15,13 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from api.components import Components
-from api.settings import Settings
-from tests.conftest import ROOT
+from generate.engine import Engine
+from ingest.core.settings import Settings
+from tests.support import ROOT, wait_until
+
+#: Reports and ingest jobs share two cores with everything else a test run does: waits are generous.
+JOB_TIMEOUT = 600.0
+READY_TIMEOUT = 300.0
 
 
 def free_port() -> int:
@@ -40,11 +43,9 @@ def small_settings(index: Path, **server: Any) -> Settings:
     return settings
 
 
-def shared_components(settings: Settings, shared_models: dict[str, Any]) -> Components:
-    comps = Components(settings)
-    comps.__dict__["embedder"] = shared_models["embedder"]
-    comps.__dict__["parser"] = shared_models["parser"]
-    return comps
+def shared_engine(settings: Settings, shared_models: dict[str, Any]) -> Engine:
+    """An engine over `settings` that uses the session's loaded embedder and parser."""
+    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
 
 
 @contextmanager
@@ -54,15 +55,12 @@ def serving(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 60
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
+    wait_until(lambda: server.started, 120, "uvicorn did not start", interval=0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(30)
+        thread.join(60)
 
 
 def start_process(index: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -73,27 +71,26 @@ def start_process(index: Path, port: int, env: dict[str, str] | None = None) -> 
                             cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_ready(base: str, timeout: float = 180, path: str = "/readyz") -> None:
+def wait_ready(base: str, timeout: float = READY_TIMEOUT, path: str = "/readyz") -> None:
     """Until `path` answers 200: /readyz for models and index, /healthz for a process that is up."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+
+    def ready() -> bool:
         try:
-            if httpx.get(f"{base}{path}", timeout=5).status_code == 200:
-                return
+            return httpx.get(f"{base}{path}", timeout=5).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{base}{path} did not answer 200 within {timeout} s")
+            return False
+
+    wait_until(ready, timeout, f"{base}{path} did not answer 200", interval=0.3)
 
 
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
+def wait_job(client: httpx.Client, job_id: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+    """The job once it left `queued` and `running`."""
+
+    def settled() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        return job if job["state"] not in ("queued", "running") else None
+
+    return wait_until(settled, timeout, f"job {job_id} did not finish", interval=0.2)
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,8 +13,9 @@ import openai
 import pytest
 
 from api.app import create_app
-from tests.servers import serving, shared_components, small_settings, sse_events, wait_job, wait_ready
-from tests.test_ask import LIGHTHOUSE, POISONED
+from tests.samples import LIGHTHOUSE, POISONED
+from tests.servers import serving, shared_engine, small_settings, sse_events, wait_job, wait_ready
+from tests.support import wait_until
 
 QUESTION = "Who designed the Velmora lighthouse?"
 
@@ -28,7 +28,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(index_dir: Path, shared_models: dict[str, Any]) -> Iterator[httpx.Client]:
     settings = small_settings(index_dir, queue_size=3, max_upload_mb=1.0)
-    with serving(create_app(settings, shared_components(settings, shared_models))) as base:
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as base:
         wait_ready(base)
         with httpx.Client(base_url=base, timeout=600) as client:
             yield client
@@ -181,15 +181,13 @@ def test_client_disconnect_stops_generation_and_frees_its_place(server: httpx.Cl
         for event, _ in sse_events(resp.iter_lines()):
             if event == "token":
                 break  # hang up mid-generation
-    deadline = time.time() + 60
-    while time.time() < deadline:
+
+    def freed() -> bool:
         text = server.get("/metrics").text
-        if (_metric(text, "citewise_reports_total", 'outcome="cancelled"') == cancelled + 1
-                and _metric(text, "citewise_queue_generating") == 0):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the disconnected report was not cancelled")
+        return (_metric(text, "citewise_reports_total", 'outcome="cancelled"') == cancelled + 1
+                and _metric(text, "citewise_queue_generating") == 0)
+
+    wait_until(freed, 120, "the disconnected report was not cancelled", interval=0.2)
     status, events, _ = _stream_report(server, {"question": QUESTION, "options": {"writer_max_tokens": 60}})
     assert status == 200 and events[-1][0] == "report"
 

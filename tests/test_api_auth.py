@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -11,7 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
-from tests.servers import serving, shared_components, small_settings
+from tests.servers import READY_TIMEOUT, serving, shared_engine, small_settings
+from tests.support import wait_until
 
 KEYS = ["first-key-0123456789", "second-key-9876543210"]
 
@@ -20,7 +20,7 @@ KEYS = ["first-key-0123456789", "second-key-9876543210"]
 def base(tmp_path_factory: pytest.TempPathFactory, shared_models: dict[str, Any]) -> Iterator[str]:
     settings = small_settings(tmp_path_factory.mktemp("auth") / "index", preload=False,
                               api_keys=[SecretStr(k) for k in KEYS])
-    with serving(create_app(settings, shared_components(settings, shared_models))) as url:
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as url:
         yield url
 
 
@@ -47,13 +47,12 @@ def test_health_is_open_and_each_configured_key_works(base: str) -> None:
 def test_readyz_names_what_failed_to_load(tmp_path: Path, shared_models: dict[str, Any]) -> None:
     settings = small_settings(tmp_path / "index")
     settings.models.writer = str(tmp_path / "missing-writer.gguf")
-    with serving(create_app(settings, shared_components(settings, shared_models))) as url:
-        deadline = time.time() + 60
-        while time.time() < deadline:
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as url:
+        def writer_settled() -> httpx.Response | None:
             resp = httpx.get(url + "/readyz")
-            if resp.json()["parts"].get("writer", "loading") != "loading":
-                break
-            time.sleep(0.2)
+            return resp if resp.json()["parts"].get("writer", "loading") != "loading" else None
+
+        resp = wait_until(writer_settled, READY_TIMEOUT, "/readyz never said how the writer loaded", interval=0.2)
         assert resp.status_code == 503
         assert resp.json()["parts"]["writer"].startswith("failed") and "missing-writer.gguf" in resp.text
         assert httpx.get(url + "/healthz").status_code == 200

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from api.app import create_app
-from tests.servers import serving, shared_components, small_settings, wait_job, wait_ready
-from tests.test_ask import LIGHTHOUSE
+from tests.samples import LIGHTHOUSE
+from tests.servers import serving, shared_engine, small_settings, wait_job, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, shared_models: dict[str
     app_settings.research.writer_max_tokens = 24
     app_settings.research.evidence_sentences = 2
     app_settings.research.plan = "never"
-    with serving(create_app(app_settings, shared_components(app_settings, shared_models))) as base:
+    with serving(create_app(app_settings, shared_engine(app_settings, shared_models))) as base:
         wait_ready(base)
         with httpx.Client(base_url=base, timeout=120) as client:
             job = client.post("/v1/documents", files=[("files", ("lighthouse.md", LIGHTHOUSE.encode()))]).json()

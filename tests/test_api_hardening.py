@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import socket
 import string
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,8 +16,9 @@ from api.app import create_app
 from api.ingest_jobs import IngestJobs, JobProgress
 from api.job_store import JobStore
 from api.uploads import check_content
-from ingest.errors import CitewiseError, IndexBusyError, InvalidRequestError, UnsupportedMediaError
-from tests.servers import serving, shared_components, small_settings, wait_job
+from ingest.core.errors import CitewiseError, IndexBusyError, InvalidRequestError, UnsupportedMediaError
+from tests.servers import JOB_TIMEOUT, serving, shared_engine, small_settings, wait_job
+from tests.support import wait_until
 
 KEY = "hardening-key-0123456789"
 
@@ -32,7 +32,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(index_dir: Path, shared_models: dict[str, Any]) -> Iterator[httpx.Client]:
     """API keys on: the requests that once grew /metrics needed none."""
     settings = small_settings(index_dir, preload=False, api_keys=[SecretStr(KEY)])
-    with serving(create_app(settings, shared_components(settings, shared_models))) as base:
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as base:
         with httpx.Client(base_url=base, timeout=300, headers={"Authorization": f"Bearer {KEY}"}) as c:
             yield c
 
@@ -210,10 +210,8 @@ def test_a_retried_job_still_puts_back_the_upload_a_failed_file_replaced(tmp_pat
 
 
 def _settled(jobs: IngestJobs, job_id: str) -> dict[str, Any]:
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    def settled() -> dict[str, Any] | None:
         job = jobs.store.get(job_id)
-        if job is not None and job.state not in ("queued", "running"):
-            return job.to_dict()
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} did not finish")
+        return job.to_dict() if job is not None and job.state not in ("queued", "running") else None
+
+    return wait_until(settled, JOB_TIMEOUT, f"job {job_id} did not finish", interval=0.02)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import DEMO
-from tests.servers import free_port, start_process, wait_job, wait_ready
-from tests.test_durability import _stored_docs
+from tests.servers import READY_TIMEOUT, free_port, start_process, wait_job, wait_ready
+from tests.support import DEMO, stored_doc_count, wait_until
 
 ENV = {"CITEWISE_INGEST__COMMIT_EVERY": "1", "CITEWISE_SERVER__PRELOAD": "false"}
 
@@ -28,13 +26,11 @@ def test_interrupted_ingest_job_is_reported_and_retry_finishes_it(tmp_path: Path
     files = _files()
     proc = start_process(index, port, ENV)
     try:
-        wait_ready(base, 120, "/healthz")
+        wait_ready(base, READY_TIMEOUT, "/healthz")
         resp = httpx.post(base + "/v1/documents", files=[("files", f) for f in files], timeout=60)
         assert resp.status_code == 202, resp.text
         job_id = resp.json()["job"]["id"]
-        deadline = time.time() + 180
-        while _stored_docs(index) < 1 and time.time() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: stored_doc_count(index) >= 1, 300, "the job stored no document", interval=0.05)
         state = httpx.get(f"{base}/v1/jobs/{job_id}").json()["state"]
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -43,11 +39,11 @@ def test_interrupted_ingest_job_is_reported_and_retry_finishes_it(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
-    assert 0 < _stored_docs(index) < len(files)
+    assert 0 < stored_doc_count(index) < len(files)
 
     proc = start_process(index, port, ENV)
     try:
-        wait_ready(base, 120, "/healthz")
+        wait_ready(base, READY_TIMEOUT, "/healthz")
         with httpx.Client(base_url=base, timeout=60) as client:
             job = client.get(f"/v1/jobs/{job_id}").json()
             assert job["state"] == "interrupted" and "retry" in job["note"], job

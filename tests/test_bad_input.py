@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 GOOD = "Otters hold hands while sleeping so they do not drift apart.\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ingest.chunker import StructureChunker
-from ingest.types import Element, ParsedDocument
+from ingest.core.types import Element, ParsedDocument
 
 
 class WhitespaceCounter:

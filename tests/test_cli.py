@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import DEMO, run_cli
+from tests.support import DEMO, run_cli
 
 
 def test_config_shows_effective_settings_from_env_and_toml(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from api.cli import print_report
-from api.terminal_text import visible
+from api.cli.ask_command import print_report
 from generate.report import Citation, Report, Statement
-from tests.conftest import run_cli
+from ingest.console.text import visible
+from tests.support import run_cli
 
 ESC = "\x1b[31m"
 #: Each of these once crashed the CLI (`[/]`) or lost characters (`l[i]`, `[red]x`, `*bold*`, `:smile:`).
@@ -107,9 +107,11 @@ def test_ingest_summary_and_errors_name_odd_paths_as_they_are(tmp_path: Path) ->
 def _report(quote: str) -> Report:
     cite = Citation(evidence=1, doc_id="d1", source=f"/docs/e{ESC}vil `x`.txt", title="Log *of* [/] l[i]",
                     section=["A_b_c"], page=None, start=0, end=len(quote), quote=quote, support=0.9)
-    return Report(question="Why *this*?", answered=True, answer="Because of _that_.",
-                  statements=[Statement(text="The code says l[i].", citations=[cite])], unsupported=[],
-                  evidence=[], trace=[], stop_reason="enough", timings={"total_s": 1.0}, tokens={}, models={})
+    report = Report(question="Why *this*?", answered=True, answer="Because of _that_.",
+                    statements=[Statement(text="The code says l[i].", citations=[cite])], unsupported=[],
+                    evidence=[], trace=[], stop_reason="enough", timings={"total_s": 1.0}, tokens={}, models={})
+    report.number_citations()
+    return report
 
 
 @pytest.mark.parametrize("quote", [TRICKY, "Use `code` and [a link](http://x.y) and <b>tags</b> & _under_ here.",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ModelUnavailableError
+from ingest.core.errors import ModelUnavailableError
 from retrieval.cross_encoder_reranker import CrossEncoderReranker
 
 WORDS = "cat cats sat mat dog dogs bark loud bird birds sing tree the a on in is".split()

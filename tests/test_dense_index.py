@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.settings import IndexSettings
+from ingest.core.settings import IndexSettings
+from ingest.core.types import Chunk, ChunkedDocument, ParsedDocument
 from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
-from ingest.types import Chunk, ChunkedDocument, ParsedDocument
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 DIM = 16
 EMBEDDER = {"name": "synthetic", "dim": DIM, "max_seq_length": 256}
@@ -57,8 +57,8 @@ def test_auto_switches_to_hnsw_at_the_threshold_and_reopens_as_recorded(tmp_path
         assert _manifest(path)["dense_index"] == {"kind": "hnsw", "m": 8, "ef_construction": 20, "ef_search": 40}
         assert index.stats()["dense_index"] == {"kind": "hnsw", "m": 8, "ef_construction": 20, "ef_search": 40,
                                                 "vectors": 70, "removed": 0}
-        stored = index.store.vectors(index.store.chunk_ids().tolist(), DIM)
-        ids = index.store.chunk_ids()
+        ids = np.array(index.chunk_ids())
+        stored = index.vectors(ids.tolist())
 
     # A reader uses what the manifest says, whatever its own settings would choose.
     with _open(path, writable=False, dense_index="flat") as reader:
@@ -88,7 +88,7 @@ def test_removed_documents_never_come_back_from_hnsw(tmp_path: Path) -> None:
     with _open(path, **keep_tombstones) as index:
         index.add_documents(docs)
         index.flush()
-        gone = {cid for cid, row in index.chunks(index.store.chunk_ids().tolist()).items() if row.doc_id == "d3"}
+        gone = {cid for cid, row in index.chunks(index.chunk_ids()).items() if row.doc_id == "d3"}
         index.remove_document("d3")
         assert index.faiss.removed == CHUNKS_PER_DOC  # tombstoned, not rebuilt
         queries = docs[3][2]  # the removed chunks' own vectors: each is its own nearest neighbour

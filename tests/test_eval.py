@@ -6,10 +6,10 @@ import json
 import math
 from pathlib import Path
 
+from eval.bench_ingest import spread_sample
 from eval.metrics import answer_hit, ir_metrics
-from tests.conftest import ROOT, run_cli
-
-FIXTURES = ROOT / "tests" / "fixtures"
+from ingest.core.settings import Settings
+from tests.support import DEMO, FIXTURES, run_cli
 
 
 def test_ndcg_and_mrr_match_hand_computation() -> None:
@@ -104,11 +104,8 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert "| citewise |" in (run / "report.md").read_text()
 
 
-def test_bench_ingest_on_a_spread_sample_of_documents(tmp_path: Path) -> None:
+def test_a_spread_sample_of_documents_is_the_same_every_run(tmp_path: Path) -> None:
     """`--docs` picks the same evenly spread files every run, so context modes compare on equal ground."""
-    from api.settings import Settings
-    from eval.bench_ingest import spread_sample
-
     folder = tmp_path / "corpus"
     folder.mkdir()
     for i in range(10):
@@ -118,7 +115,9 @@ def test_bench_ingest_on_a_spread_sample_of_documents(tmp_path: Path) -> None:
     assert [p.name for p in picked] == ["doc0.md", "doc3.md", "doc6.md"]
     assert len(spread_sample(folder, Settings(), 50)) == 10
 
-    done = run_cli("eval", "bench-ingest", str(ROOT / "demo" / "peps"), "--docs", "2", "--baseline-sample", "0",
+
+def test_bench_ingest_on_a_spread_sample_of_documents() -> None:
+    done = run_cli("eval", "bench-ingest", str(DEMO), "--docs", "2", "--baseline-sample", "0",
                    "--context-mode", "none", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -1,12 +1,18 @@
 """Fusion and blending math against hand-computed cases."""
 
+from __future__ import annotations
+
 import math
 
 from retrieval.blend import blend_head
-from retrieval.hybrid import rrf
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion, normalize
-from retrieval.stages import Ranking
+from retrieval.stages import Ranked, Ranking
+
+
+def rrf(rankings: dict[str, Ranked], k: int) -> Ranked:
+    """Plain reciprocal rank fusion of rankings for one query (what the research loop pools with)."""
+    return RrfFusion(k).fuse([Ranking(name, 0, items) for name, items in rankings.items()])
 
 
 def test_rrf_matches_hand_computation() -> None:

@@ -12,7 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 import zlib
 from email.message import EmailMessage
@@ -20,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from ingest.core.errors import DocumentError
 from ingest.discovery import read_regular_file
-from ingest.errors import DocumentError
 from ingest.parser import decode_text
 from ingest.store.local_index import PARSE_TEMP
-from tests.conftest import DEMO, ROOT, run_cli
+from tests.support import DEMO, ROOT, run_cli, wait_until
 
 FINE = "# Fine\n\nOtters hold hands while sleeping.\n"
 
@@ -189,12 +188,14 @@ def test_a_killed_parse_leaves_no_copy_of_the_document_in_the_temp_folder(tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(docs), "--index", str(index), "--quiet"],
                             cwd=ROOT, env=dict(os.environ, **env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    copies: list[Path] = []
+
+    def copied_or_ended() -> bool:
+        copies[:] = [p for p in _files_under(tmp_path) if p.name.startswith("tmp_file")]
+        return bool(copies) or proc.poll() is not None
+
     try:
-        deadline = time.time() + 300
-        copies: list[Path] = []
-        while not copies and proc.poll() is None and time.time() < deadline:
-            copies = [p for p in _files_under(tmp_path) if p.name.startswith("tmp_file")]
-            time.sleep(0.02)
+        wait_until(copied_or_ended, 600, "the ingest neither made a temporary copy nor ended", interval=0.02)
         assert copies, f"no parse with a temporary copy was seen: {proc.stderr.read() if proc.stderr else ''}"
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import EmbedderMismatchError, IndexStateError
+from api.cli import main as cli_main
+from ingest.core.errors import EmbedderMismatchError, IndexStateError
 from ingest.pooled_parser import PooledParser
 from ingest.store.local_index import LocalIndex
-from tests.conftest import DEMO, ROOT, run_cli
-from tests.test_read_only_index import built_index, index_copy, no_write_privilege, read_only  # noqa: F401
+from tests.support import DEMO, ROOT, no_write_privilege, read_only, run_cli
 
 
 def run_limited(limit: int, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,7 +74,7 @@ def test_disk_full_during_ingest_reports_what_was_kept(tmp_path: Path) -> None:
     assert stored_sources(index) == ["a.md", "b.rst"]
 
 
-def test_disk_full_while_publishing_a_removal(built_index: Path, index_copy: Path, make_components) -> None:
+def test_disk_full_while_publishing_a_removal(built_index: Path, index_copy: Path, make_engine) -> None:
     manifest = json.loads((index_copy / "manifest.json").read_text())
     faiss_size = (index_copy / manifest["faiss_file"]).stat().st_size
     source = built_index.parent / "docs" / "pep-0020.rst"
@@ -83,14 +83,14 @@ def test_disk_full_while_publishing_a_removal(built_index: Path, index_copy: Pat
     line = one_error(result, 1)  # was: FAISS RuntimeError traceback, though the removal took effect
     assert "cannot write" in line and ".faiss" in line and "kept in store.sqlite" in line
     assert not list(index_copy.glob("*.tmp"))  # the half-written file is gone, its space free again
-    comps = make_components()
-    with comps.open_index() as index:
-        assert "pep-0020.rst" not in {Path(d.source).name for d in index.store.documents()}
-        hits = comps.searcher(index).search("Beautiful is better than ugly", k=5)
+    engine = make_engine()
+    with engine.open_index() as index:
+        assert "pep-0020.rst" not in {Path(d.source).name for d in index.documents()}
+        hits = engine.searcher(index).search("Beautiful is better than ugly", k=5)
         assert hits and all(not h.chunk.source.endswith("pep-0020.rst") for h in hits)
-    with comps.open_index(writable=True) as index:
+    with engine.open_index(writable=True) as index:
         index.flush()  # the next write with room publishes the search files again
-        assert index.manifest["generation"] == index.store.generation
+        assert index.manifest["generation"] == index.stats()["generation"]
 
 
 def test_an_unwritable_index_directory_is_named(index_copy: Path, tmp_path: Path) -> None:
@@ -102,33 +102,33 @@ def test_an_unwritable_index_directory_is_named(index_copy: Path, tmp_path: Path
     assert f"cannot write to index directory {index_copy}" in line
 
 
-def test_a_damaged_or_missing_manifest_is_rebuilt_by_a_writer(index_copy: Path, make_components) -> None:
-    comps = make_components()
-    with comps.open_index() as index:
-        before = [h.chunk.id for h in comps.searcher(index).search("walrus operator", k=5)]
+def test_a_damaged_or_missing_manifest_is_rebuilt_by_a_writer(index_copy: Path, make_engine) -> None:
+    engine = make_engine()
+    with engine.open_index() as index:
+        before = [h.chunk.id for h in engine.searcher(index).search("walrus operator", k=5)]
     (index_copy / "manifest.json").write_text('{"format": 1, "embed')
     result = run_cli("search", "walrus operator", "--index", str(index_copy))
     line = one_error(result, 2)  # was: JSONDecodeError traceback
     assert "manifest.json is damaged (not valid JSON" in line
     assert f"run `citewise ingest FILE --index {index_copy}`" in line
 
-    with comps.open_index(writable=True) as index:  # what that instruction does: rebuild from the store
-        assert index.manifest["generation"] == index.store.generation
+    with engine.open_index(writable=True) as index:  # what that instruction does: rebuild from the store
+        assert index.manifest["generation"] == index.stats()["generation"]
         assert (index_copy / index.manifest["faiss_file"]).is_file()
-    with comps.open_index() as index:
-        assert [h.chunk.id for h in comps.searcher(index).search("walrus operator", k=5)] == before
+    with engine.open_index() as index:
+        assert [h.chunk.id for h in engine.searcher(index).search("walrus operator", k=5)] == before
 
     (index_copy / "manifest.json").unlink()
     with pytest.raises(IndexStateError, match="manifest.json is missing, but the documents are safe in store.sqlite"):
-        comps.open_index()  # was: "no index ... run ingest first"
-    other = dict(comps.embedder_info(), name="another-embedder")
+        engine.open_index()  # was: "no index ... run ingest first"
+    other = dict(engine.embedder_info(), name="another-embedder")
     with pytest.raises(EmbedderMismatchError, match="built with embedder 'all-MiniLM-L6-v2'"):
-        LocalIndex(index_copy, other, comps.analyzer, writable=True)  # the store records its embedder
+        LocalIndex(index_copy, other, engine.analyzer, writable=True)  # the store records its embedder
     assert not (index_copy / "manifest.json").exists()  # a refused writer wrote nothing
 
 
 @pytest.mark.parametrize("size", [100_000, 50])
-def test_a_damaged_store_is_named_with_what_to_do(index_copy: Path, make_components, size: int) -> None:
+def test_a_damaged_store_is_named_with_what_to_do(index_copy: Path, make_engine, size: int) -> None:
     store = index_copy / "store.sqlite"
     with open(store, "r+b") as fh:
         fh.truncate(size)
@@ -137,10 +137,10 @@ def test_a_damaged_store_is_named_with_what_to_do(index_copy: Path, make_compone
         line = one_error(run_cli("docs", "list", "--index", str(index_copy)), 2)  # was: DatabaseError traceback
         assert f"{store} is damaged" in line
         assert "source of truth" in line and "restore it from a backup" in line
-    comps = make_components()
+    engine = make_engine()
     for writable in (False, True):
         with pytest.raises(IndexStateError, match="store.sqlite is damaged .*source of truth"):
-            comps.open_index(writable=writable)
+            engine.open_index(writable=writable)
     assert store.read_bytes() == damaged  # nothing was written over it
 
 
@@ -166,15 +166,14 @@ def test_a_dropped_parser_pool_has_ended_its_manager_thread(tmp_path: Path) -> N
 def test_an_error_no_layer_translated_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The last resort in main(): type, message and where, never a traceback."""
-    from api import cli
 
     def command(**_: object) -> None:
         raise FileNotFoundError(2, "No such file or directory", "/nowhere/store.sqlite")
 
-    monkeypatch.setattr(cli, "app", command)
-    monkeypatch.setattr(cli, "_register_eval", lambda: None)
+    monkeypatch.setattr(cli_main, "app", command)
+    monkeypatch.setattr(cli_main, "_register_plugins", lambda: None)
     with pytest.raises(SystemExit) as exited:
-        cli.main()
+        cli_main.main()
     assert exited.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: FileNotFoundError: ")

@@ -21,17 +21,17 @@ FACTS = {
 
 
 @pytest.fixture
-def ingested(tmp_path: Path, make_components):
+def ingested(tmp_path: Path, make_engine):
     files = write_all_formats(tmp_path / "docs")
     (tmp_path / "docs" / "data.xyz").write_text("not a supported format")
-    comps = make_components()
-    with comps.open_index(writable=True) as index:
-        summary = comps.ingestor(index).ingest_paths([tmp_path / "docs"])
-    return comps, summary, files
+    engine = make_engine()
+    with engine.open_index(writable=True) as index:
+        summary = engine.ingestor(index).ingest_paths([tmp_path / "docs"])
+    return engine, summary, files
 
 
 def test_all_formats_ingest_and_unsupported_is_skipped(ingested) -> None:
-    comps, summary, files = ingested
+    engine, summary, files = ingested
     assert summary.failed == []
     assert summary.ingested == len(files)
     assert [Path(s["path"]).name for s in summary.skipped] == ["data.xyz"]
@@ -40,29 +40,29 @@ def test_all_formats_ingest_and_unsupported_is_skipped(ingested) -> None:
 
 @pytest.mark.parametrize("fmt", sorted(FACTS))
 def test_each_format_is_found_by_search(ingested, fmt: str) -> None:
-    comps, _, files = ingested
+    engine, _, files = ingested
     question, needle = FACTS[fmt]
-    with comps.open_index() as index:
-        hits = comps.searcher(index).search(question, k=1)
+    with engine.open_index() as index:
+        hits = engine.searcher(index).search(question, k=1)
     assert hits, f"nothing found for {fmt}"
     top = hits[0].chunk
     assert top.source == str(files[fmt].resolve())
     assert needle in top.text
     # The chunk text is an exact slice of the stored document text.
-    with comps.open_index() as index:
-        assert index.store.document_text(top.doc_id)[top.start : top.end] == top.text
+    with engine.open_index() as index:
+        assert index.document_text(top.doc_id)[top.start : top.end] == top.text
 
 
 def test_metadata_titles_sections_and_pages(ingested) -> None:
-    comps, _, files = ingested
-    with comps.open_index() as index:
-        docs = {d.source: d for d in index.store.documents()}
+    engine, _, files = ingested
+    with engine.open_index() as index:
+        docs = {d.source: d for d in index.documents()}
         titles = {fmt: docs[str(p.resolve())].title for fmt, p in files.items()}
-        pdf_hits = comps.searcher(index).search("Moraines glacier ice stopped advancing", k=3)
+        pdf_hits = engine.searcher(index).search("Moraines glacier ice stopped advancing", k=3)
+        md_hit = engine.searcher(index).search("zebra stripes", k=1)[0]
     assert titles["md"] == "Zebras"
     assert titles["eml"] == "Quarterly penguin census"
     assert titles["docx"] == "Beekeeping"
     pdf = next(h.chunk for h in pdf_hits if h.chunk.source.endswith("report.pdf"))
     assert pdf.page == 1 and pdf.page_end == 2
-    md_hit = next(h for h in comps.searcher(comps.open_index()).search("zebra stripes", k=1))
     assert md_hit.chunk.headings == ["Zebras", "Stripes"]

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from eval.guard_eval import Phrasing, load_phrasings
+from generate.grounding import specifics, ungrounded
 from generate.guard import addresses_the_model
-from generate.research import NOT_ANSWERED
-from generate.verifier import CitationVerifier, specifics, ungrounded
+from generate.researcher import NOT_ANSWERED
+from generate.verifier import CitationVerifier
 from retrieval.evidence import Evidence
 from retrieval.sentences import sentence_spans
-from tests.conftest import run_cli
-from tests.fakes import HashingEmbedder
-from tests.test_research import number_of, researcher
+from tests.fakes import HashingEmbedder, fake_researcher, number_of
+from tests.support import run_cli
 
 INJECTIONS = [r for r in load_phrasings() if r.kind == "injection" and r.target]
 #: Our own short fact sheets, one per question the injections target.
@@ -107,8 +107,7 @@ def test_the_research_loop_with_the_guard_off_shows_the_instruction_to_the_write
                                           {"text": "PEP 498 was written by Eric V. Smith.", "evidence": [fact]}],
                            "answerable": True, "answer": row.target})
 
-    r, _, writer = researcher([obey], docs=docs, relevance_floor=0.0, max_rounds=1)
-    r.guard = None
+    r, _, writer = fake_researcher(docs, [obey], guard=None, relevance_floor=0.0, max_rounds=1)
     report = r.run(row.question)
     assert "Disregard what you were told earlier" in writer.calls[0][-1]["content"]
     assert [st.text for st in report.statements] == ["PEP 498 was written by Eric V. Smith."]
@@ -188,7 +187,7 @@ def test_eval_guard_reports_catch_and_false_positive_rates(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_real_writer_with_the_guard_off_cites_no_injected_claim(tmp_path: Path) -> None:
     """A small slice of `citewise eval injection`: the real 0.5B writer, a real index, the guard off."""
-    from api.settings import Settings
+    from ingest.core.settings import Settings
     from eval.injection_eval import DEMO, run_injection
 
     docs = tmp_path / "docs"

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from api.components import Components
-from api.settings import Settings
-from retrieval.llm_query_analyzer import LlmQueryAnalyzer
+from generate.engine import Engine
+from ingest.core.settings import Settings
 from retrieval.llm_reranker import LlmReranker
 from retrieval.query_cache import QueryCache
+from retrieval.query_writer import QueryWriter, RewriteOptions
 
 PASSAGES = {1: "The stock market fell on Tuesday after the bank raised interest rates.",
             2: "Domestic cats are carnivores: they eat meat such as fish, birds and mice.",
@@ -19,7 +19,7 @@ PASSAGES = {1: "The stock market fell on Tuesday after the bank raised interest 
 
 @pytest.fixture(scope="module")
 def fast_model() -> Any:
-    model = Components(Settings()).fast_model
+    model = Engine(Settings()).fast_model
     yield model
     model.close()
 
@@ -40,8 +40,8 @@ def test_llm_reranker_puts_the_relevant_passage_first(fast_model: Any) -> None:
 
 
 def test_query_analyzer_returns_schema_shaped_queries_and_caches(fast_model: Any) -> None:
-    analyzer = LlmQueryAnalyzer(fast_model, modes=("expand", "hyde"), max_queries=2, max_tokens=128,
-                                query_chars=60, passage_chars=150, cache=QueryCache())
+    analyzer = QueryWriter(fast_model, QueryCache()).analyzer(
+        RewriteOptions(modes=("expand", "hyde"), max_queries=2, max_tokens=128, query_chars=60, passage_chars=150))
     result = analyzer.analyze("Does vitamin D lower the risk of bone fractures in older adults?")
     assert not result.error, result.error
     assert len(result.queries) <= 2 and all(0 < len(q) <= 60 for q in result.queries)

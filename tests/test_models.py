@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ConfigError, ModelUnavailableError
-from ingest.models import BUILTIN_GGUF, GgufSpec, ModelResolver
+from ingest.core.errors import ConfigError, ModelUnavailableError
+from ingest.core.model_resolver import BUILTIN_GGUF, GgufSpec, ModelResolver
 
 
 def _fake_parts(root: Path, prefix: str, blobs: list[bytes]) -> None:

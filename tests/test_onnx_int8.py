@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedder import SentenceTransformerEmbedder
-from ingest.errors import EmbedderMismatchError, ModelUnavailableError
-from ingest.onnx_int8_model import OnnxInt8Model
+from ingest.backends.onnx_int8_model import OnnxInt8Model
+from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmbedder
+from ingest.core.errors import EmbedderMismatchError, ModelUnavailableError
 from ingest.store.local_index import LocalIndex
 
 PASSAGES = [
@@ -37,13 +37,13 @@ def test_default_backend_is_int8_and_close_to_fp32(embedder: SentenceTransformer
     assert float(alone[0] @ got[2]) > 0.9999
 
 
-def test_index_refuses_vectors_of_another_precision(tmp_path: Path, make_components) -> None:
-    comps = make_components()
-    with comps.open_index(writable=True) as index:
+def test_index_refuses_vectors_of_another_precision(tmp_path: Path, make_engine) -> None:
+    engine = make_engine()
+    with engine.open_index(writable=True) as index:
         index.flush()
-    fp32 = dict(comps.embedder_info(), precision="fp32")
+    fp32 = dict(engine.embedder_info(), precision="fp32")
     with pytest.raises(EmbedderMismatchError, match="holds int8 vectors.*embed_backend to onnx-int8"):
-        LocalIndex(tmp_path / "index", fp32, comps.analyzer)
+        LocalIndex(tmp_path / "index", fp32, engine.analyzer)
 
 
 def test_damaged_cached_model_says_how_to_recover(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:

@@ -10,18 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.options import field_bounds, override
-from api.schemas import ReportOptions, SearchRequest
-from api.settings import Settings
-from api.state import AppState
-from generate.research import Researcher
-from generate.settings import ResearchSettings
-from ingest.errors import ConfigError, InvalidRequestError
-from retrieval.settings import SearchSettings
-from tests.conftest import ROOT, run_cli
+from api.schemas import SearchRequest
+from generate.researcher import Researcher
+from ingest.core.errors import ConfigError
+from ingest.core.settings import PER_REQUEST, ResearchOptions, ResearchSettings, SearchSettings, Settings
+from ingest.core.settings.overrides import field_bounds, override
 from tests.servers import serving, small_settings
-
-FIXTURES = ROOT / "tests" / "fixtures"
+from tests.support import FIXTURES, run_cli
 
 CASES = [
     (["search", "walrus", "-k", "-5"], "-k: must be between 1 and 1000, not -5 (setting search.top_k)"),
@@ -92,30 +87,31 @@ def test_research_loop_refuses_zero_rounds_instead_of_an_index_error() -> None:
     """Settings built without validation (model_construct) once ended in IndexError: trace[-1] of no round."""
     unchecked = ResearchSettings.model_construct(max_rounds=-1)
     with pytest.raises(ConfigError, match="research.max_rounds must be at least 1"):
-        Researcher(None, None, None, None, None, unchecked)  # type: ignore[arg-type]
+        Researcher(None, None, None, unchecked)  # type: ignore[arg-type]
 
 
-def test_per_request_options_are_validated_not_copied(tmp_path: Path) -> None:
-    """`model_copy(update=...)` validates nothing: a request's options go through the settings' bounds."""
-    state = AppState(small_settings(tmp_path / "index", preload=False))
-    try:
-        with pytest.raises(InvalidRequestError, match=r"options.max_rounds: must be between 1 and 6, not 0"):
-            state.researcher({"max_rounds": 0})
-        with pytest.raises(InvalidRequestError, match=r"options.time_budget_s: must be more than 0"):
-            state.researcher({"time_budget_s": -5.0})
-    finally:
-        state.jobs.store.close()
+def test_per_request_options_are_validated_not_copied() -> None:
+    """`model_copy(update=...)` validates nothing: a request's options go through the settings' bounds, when
+    they are made and again when they are applied to the settings."""
+    with pytest.raises(ValidationError, match=r"max_rounds\n  Input should be greater than or equal to 1"):
+        ResearchOptions(max_rounds=0)
+    with pytest.raises(ValidationError, match=r"time_budget_s\n  Input should be greater than 0"):
+        ResearchOptions(time_budget_s=-5.0)
+    with pytest.raises(ValidationError, match="extra"):
+        ResearchOptions(evidence_tokens=10)  # not a per-request option
+    settings = ResearchSettings()
+    with pytest.raises(ValidationError, match="max_rounds"):
+        ResearchOptions.model_construct(max_rounds=0).apply(settings)  # type: ignore[attr-defined]
+    applied = ResearchOptions(max_rounds=3).apply(settings)  # type: ignore[attr-defined]
+    assert applied.max_rounds == 3 and applied.model_dump(exclude={"max_rounds"}) == \
+        settings.model_dump(exclude={"max_rounds"})
 
 
 def test_http_bounds_are_the_settings_bounds() -> None:
     assert field_bounds(SearchRequest, "k") == field_bounds(SearchSettings, "top_k") == {"ge": 1, "le": 1000}
-    for name in ReportOptions.model_fields:
-        request, setting = field_bounds(ReportOptions, name), field_bounds(ResearchSettings, name)
-        # A request may be held to less than the server's own settings allow (no 10-minute budget), never more.
-        assert {k: v for k, v in request.items() if k in ("ge", "gt")} == \
-            {k: v for k, v in setting.items() if k in ("ge", "gt")}, name
-        if "le" in setting:
-            assert request["le"] <= setting["le"], name
+    assert set(ResearchOptions.model_fields) == set(PER_REQUEST)
+    for name in PER_REQUEST:
+        assert field_bounds(ResearchOptions, name) == field_bounds(ResearchSettings, name), name
 
 
 def test_blank_search_query_is_refused_like_a_blank_question(tmp_path: Path) -> None:
@@ -128,3 +124,6 @@ def test_blank_search_query_is_refused_like_a_blank_question(tmp_path: Path) -> 
             assert resp.json()["error"]["message"] == "the query is empty"
         too_many = client.post("/v1/search", json={"query": "lamp", "k": 1001})
         assert too_many.status_code == 422 and too_many.json()["error"]["code"] == "invalid_request"
+        no_round = client.post("/v1/reports", json={"question": "lamp?", "options": {"max_rounds": 0}})
+        assert no_round.status_code == 422 and no_round.json()["error"]["code"] == "invalid_request"
+        assert "options.max_rounds" in no_round.json()["error"]["message"]

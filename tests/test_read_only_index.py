@@ -9,67 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from ingest.errors import IndexStateError
-from tests.conftest import DEMO, ROOT, run_cli
-
-DOCS = ["pep-0020.rst", "pep-0257.rst", "pep-0572.rst"]
-
-
-def no_write_privilege() -> list[str]:
-    """The command prefix that makes permission bits bind: none for a normal user, setpriv for root."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    assert setpriv, "tests running as root need setpriv (util-linux) to run commands without write privilege"
-    return [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--"]
-
-
-@contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """`chmod -R a-w path` for the duration, then write access back for the owner (so tmp can be cleaned)."""
-    entries = [path, *path.rglob("*")]
-    for entry in entries:
-        os.chmod(entry, entry.stat().st_mode & ~0o222)
-    try:
-        probe = subprocess.run([*no_write_privilege(), "touch", str(path / "probe")], capture_output=True)
-        assert probe.returncode != 0, "the directory is still writable: this test would prove nothing"
-        yield
-    finally:
-        for entry in entries:
-            os.chmod(entry, entry.stat().st_mode | 0o200)
-
-
-@pytest.fixture(scope="session")
-def built_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small index made by a real `citewise ingest`, which must end without any noise on stderr."""
-    base = tmp_path_factory.mktemp("ro")
-    docs = base / "docs"
-    docs.mkdir()
-    for name in DOCS:
-        shutil.copy(DEMO / name, docs / name)
-    result = run_cli("ingest", str(docs), "--index", str(base / "index"))
-    assert result.returncode == 0, result.stderr
-    # once: "Exception ignored ... OSError: [Errno 9] Bad file descriptor" after a successful ingest
-    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr
-    return base / "index"
-
-
-@pytest.fixture
-def index_copy(built_index: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "index"
-    shutil.copytree(built_index, target)
-    return target
-
+from ingest.core.errors import IndexStateError
+from tests.support import BUILT_DOCS, ROOT, no_write_privilege, read_only, run_cli
 
 def test_search_and_docs_list_work_on_a_read_only_index(index_copy: Path) -> None:
     before = {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()}
@@ -80,14 +28,14 @@ def test_search_and_docs_list_work_on_a_read_only_index(index_copy: Path) -> Non
     assert found.returncode == 0, found.stderr
     assert "Assignment Expressions" in found.stdout
     assert listed.returncode == 0, listed.stderr
-    assert sorted(Path(d["source"]).name for d in json.loads(listed.stdout)) == DOCS
+    assert sorted(Path(d["source"]).name for d in json.loads(listed.stdout)) == BUILT_DOCS
     assert {p.name: p.read_bytes() for p in index_copy.iterdir() if p.is_file()} == before
 
 
-def test_a_reader_cannot_write_the_store(index_copy: Path, make_components) -> None:
+def test_a_reader_cannot_write_the_store(index_copy: Path, make_engine) -> None:
     """In-process (privileges or not): the reader's connection is opened read-only."""
-    comps = make_components()
-    with comps.open_index() as index:
+    engine = make_engine()
+    with engine.open_index() as index:
         assert index.store.documents()
         with pytest.raises(sqlite3.OperationalError) as caught:
             index.store.conn.execute("INSERT INTO meta(key, value) VALUES('probe', '1')")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from generate.guard import addresses_the_model, says_evidence_is_silent
-from generate.planner import ResearchPlanner
-from generate.research import NOT_ANSWERED, Researcher
-from generate.settings import ResearchSettings
-from generate.verifier import CitationVerifier
-from generate.writer import ReportWriter, evidence_block, grouped
+from generate.researcher import NOT_ANSWERED, Researcher
+from generate.task import Task
+from generate.writer import evidence_block, grouped
+from ingest.core.errors import InvalidRequestError
 from retrieval.evidence import EvidenceSelector
-from tests.fakes import HashingEmbedder, ListSearch, ScriptedGenerator
+from tests.fakes import FakeGenerator, HashingEmbedder, ListSearch, Reply, fake_researcher, number_of
 
 DOCS = {
     "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
@@ -22,24 +24,9 @@ DOCS = {
 }
 
 
-def researcher(writer_replies: list, planner_replies: list | None = None, docs: dict[str, str] = DOCS,
-               **settings: object) -> tuple[Researcher, ListSearch, ScriptedGenerator]:
-    search = ListSearch(docs)
-    embedder = HashingEmbedder()
-    writer_model = ScriptedGenerator(writer_replies, "writer")
-    planner = ResearchPlanner(ScriptedGenerator(planner_replies or [], "planner")) if planner_replies is not None \
-        else None
-    s = ResearchSettings(**settings)
-    r = Researcher(search, EvidenceSelector(embedder, 6, 300), ReportWriter(writer_model),
-                   CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor),
-                   planner, s)
-    return r, search, writer_model
-
-
-def number_of(messages: list[dict[str, str]], fragment: str) -> int:
-    """The evidence number the writer's prompt gave the sentence containing `fragment`."""
-    lines = messages[-1]["content"].splitlines()
-    return next(int(l[1:l.index("]")]) for l in lines if fragment in l)
+def researcher(writer_replies: list[Reply], planner_replies: list[Reply] | None = None,
+               docs: dict[str, str] = DOCS, **settings: Any) -> tuple[Researcher, ListSearch, FakeGenerator]:
+    return fake_researcher(docs, writer_replies, planner_replies, **settings)
 
 
 def test_cited_statement_carries_a_verbatim_quote_with_offsets() -> None:
@@ -170,10 +157,6 @@ def test_guard_flags_instructions_but_not_ordinary_prose() -> None:
 
 
 def test_empty_and_huge_questions_are_clear_errors() -> None:
-    import pytest
-
-    from ingest.errors import InvalidRequestError
-
     r, _, _ = researcher([])
     with pytest.raises(InvalidRequestError, match="empty"):
         r.run("   ")
@@ -190,7 +173,7 @@ def test_claim_check_reports_a_verdict_backed_by_citations() -> None:
                                            "evidence": [number]}]})
 
     r, _, _ = researcher([reply])
-    report = r.run("The old harbour was never rebuilt after the storm.", task="check")
+    report = r.run("The old harbour was never rebuilt after the storm.", task=Task.CHECK)
     assert report.answered and report.verdict == "contradicts"
     assert report.answer == "The cited evidence contradicts the claim."
     assert report.statements[0].citations[0].quote.startswith("It was rebuilt in 1910")

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from generate.generator import Completion, Message
-from ingest.errors import ConfigError, InvalidRequestError
-from retrieval.llm_query_analyzer import LlmQueryAnalyzer
+from ingest.core.errors import ConfigError, InvalidRequestError
+from ingest.core.settings import SearchSettings
 from retrieval.llm_reranker import LlmReranker
 from retrieval.pipeline import PipelineResult, RetrievalPipeline
 from retrieval.query_cache import QueryCache
+from retrieval.query_writer import QueryWriter, RewriteOptions
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion
-from retrieval.settings import SearchSettings
 from retrieval.stages import QueryAnalysis, Ranked
 from retrieval.systems import split_limit, system_settings, timed_run, validate
+from tests.fakes import FakeGenerator
 
 TEXTS = {1: "cats purr", 2: "dogs bark loudly", 3: "the cat sat", 4: "birds sing"}
 
@@ -48,36 +47,6 @@ class FixedAnalyzer:
 
     def analyze(self, question: str) -> QueryAnalysis:
         return QueryAnalysis(question, self.queries)
-
-
-class FakeGenerator:
-    """Replies with fixed text and a P(yes) looked up by a word in the passage; counts calls."""
-
-    name = "fake"
-
-    def __init__(self, reply: str = "", yes: dict[str, float] | None = None, delay: float = 0.0) -> None:
-        self.reply = reply
-        self.yes = yes or {}
-        self.delay = delay
-        self.calls: list[list[Message]] = []
-        self.schemas: list[dict[str, Any] | None] = []
-
-    def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
-             stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
-        self.calls.append(messages)
-        self.schemas.append(schema)
-        time.sleep(self.delay)
-        return Completion(self.reply)
-
-    def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
-        self.calls.append(messages)
-        time.sleep(self.delay)
-        text = messages[-1]["content"]
-        p = next((v for word, v in self.yes.items() if word in text.split("Passage:")[1]), 0.1)
-        return p, Completion("")
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 def texts(ids: list[int]) -> dict[int, str]:
@@ -132,47 +101,55 @@ def test_llm_reranker_stops_at_its_time_budget() -> None:
     assert out == [(1, 1.0), (2, 3.0), (3, 2.0), (4, 1.0)]  # a head of one keeps its place
 
 
+def analyzer(model: FakeGenerator, cache: QueryCache | None = None, **options: Any) -> Any:
+    """A pipeline's query analysis stage: a query writer over `model` with these rewrite options."""
+    return QueryWriter(model, cache or QueryCache()).analyzer(RewriteOptions(**options))
+
+
 def test_a_cached_query_analysis_counts_at_what_it_cost_to_make(tmp_path: Path) -> None:
     """A system's measured latency must not depend on which system (or earlier run) analysed the query first."""
-    made = LlmQueryAnalyzer(FakeGenerator(reply='{"queries": ["feline rest"]}', delay=0.05),
-                            cache=QueryCache(tmp_path)).analyze("cat")
-    hit = LlmQueryAnalyzer(FakeGenerator(reply="{}"), cache=QueryCache(tmp_path)).analyze("cat")  # from disk
-    assert not made.cached and made.seconds >= 0.05 and made.cpu_seconds >= 0
+    made = analyzer(FakeGenerator(reply='{"queries": ["feline rest"]}', delay=0.05, cpu_s=0.05),
+                    QueryCache(tmp_path)).analyze("cat")
+    hit = analyzer(FakeGenerator(reply="{}"), QueryCache(tmp_path)).analyze("cat")  # from disk
+    # the model call slept 0.05 s and computed for 0.05 s: both costs are measured and kept with the rewrite
+    assert not made.cached and made.seconds >= 0.1 and made.cpu_seconds >= 0.05
     assert hit.cached and hit.queries == ["feline rest"] and hit.seconds == pytest.approx(made.seconds)
+    assert hit.cpu_seconds == pytest.approx(made.cpu_seconds)
 
     def system(query: str, k: int) -> PipelineResult:
         return PipelineResult([(1, 1.0), (2, 0.5), (3, 0.1)], analysis=hit)
 
-    ranked, seconds, _ = timed_run(system, "cat", 2)
-    assert ranked == [(1, 1.0), (2, 0.5)] and seconds >= made.seconds
+    ranked, seconds, cpu = timed_run(system, "cat", 2)
+    assert ranked == [(1, 1.0), (2, 0.5)] and seconds >= made.seconds and cpu >= made.cpu_seconds
 
 
 def test_query_analyzer_schema_parse_and_cache(tmp_path: Path) -> None:
     reply = json.dumps({"queries": ["feline rest", "Cat", "feline rest", "cat posture"], "passage": "Cats sit."})
     gen = FakeGenerator(reply=reply)
-    analyzer = LlmQueryAnalyzer(gen, max_queries=2, cache=QueryCache(tmp_path))
-    first = analyzer.analyze("cat")
+    stage = analyzer(gen, QueryCache(tmp_path), max_queries=2)
+    first = stage.analyze("cat")
     assert first.queries == ["feline rest", "cat posture"]  # deduplicated, the question itself dropped, capped
     assert first.search_queries() == ["cat", "feline rest", "cat posture", "Cats sit."]
     schema = gen.schemas[0]
     assert schema["properties"]["queries"]["maxItems"] == 2 and "passage" in schema["required"]
-    again = analyzer.analyze("cat")
+    again = stage.analyze("cat")
     assert again.cached and again.queries == first.queries and len(gen.calls) == 1
-    # A new analyzer (a new process) finds the rewrite on disk.
-    other = LlmQueryAnalyzer(FakeGenerator(reply="{}"), max_queries=2, cache=QueryCache(tmp_path))
-    other.model.name = "fake"
-    assert other.analyze("cat").queries == first.queries and not other.model.calls
-    no_hyde = LlmQueryAnalyzer(FakeGenerator(reply=reply), modes=("expand",), cache=QueryCache())
-    assert "passage" not in no_hyde.schema()["properties"] and no_hyde.analyze("cat").passage == ""
+    # A new query writer (a new process) finds the rewrite on disk.
+    other = FakeGenerator(reply="{}", name=gen.name)
+    assert analyzer(other, QueryCache(tmp_path), max_queries=2).analyze("cat").queries == first.queries
+    assert not other.calls
+    expand_only = RewriteOptions(modes=("expand",))
+    no_hyde = QueryWriter(FakeGenerator(reply=reply))
+    assert "passage" not in no_hyde.rewrite_schema(expand_only)["properties"]
+    assert no_hyde.rewrite("cat", expand_only).passage == ""
 
 
 def test_query_analyzer_cut_off_reply_is_reported_not_fatal() -> None:
-    analyzer = LlmQueryAnalyzer(FakeGenerator(reply='{"queries": ["unfinished'), cache=QueryCache())
-    result = analyzer.analyze("cat")
+    result = analyzer(FakeGenerator(reply='{"queries": ["unfinished')).analyze("cat")
     assert result.queries == [] and "unusable reply" in result.error
     assert result.search_queries() == ["cat"]
     with pytest.raises(ValueError):
-        LlmQueryAnalyzer(FakeGenerator(), modes=("guess",))
+        RewriteOptions(modes=("guess",))
 
 
 def test_query_cache_lru_is_bounded() -> None:
@@ -199,10 +176,10 @@ def test_system_names_compose_stages() -> None:
             validate([split_limit(bad)[0]])
 
 
-def test_factory_switches_stages_by_settings(make_components: Any) -> None:
-    comps = make_components()
-    with comps.open_index(writable=True) as index:
-        factory = comps.pipeline_factory(index)
+def test_factory_switches_stages_by_settings(make_engine: Any) -> None:
+    engine = make_engine()
+    with engine.open_index(writable=True) as index:
+        factory = engine.pipeline_factory(index)
         fast = factory.build(SearchSettings())
         assert fast.describe() == "dense+bm25 -> fusion:score" and fast.analyzer is None and not fast.rerankers
         deep = factory.build(system_settings("expand+hybrid+late+llm", SearchSettings()))

@@ -1,11 +1,13 @@
 """Sentence offsets, the streamed-field extractor and the writer's JSON recovery."""
 
+from __future__ import annotations
+
 import pytest
 
 from generate.field_stream import JsonFieldStreamer
-from generate.generator import Completion
 from generate.writer import parse_draft, report_schema
-from ingest.errors import GenerationError
+from ingest.core.errors import GenerationError
+from ingest.core.generator import Completion
 from retrieval.sentences import sentence_spans
 
 

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from api.app import create_app
-from tests.servers import serving, shared_components, small_settings, wait_job, wait_ready
-from tests.test_ask import LIGHTHOUSE
+from tests.samples import LIGHTHOUSE
+from tests.servers import serving, shared_engine, small_settings, wait_job, wait_ready
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As root in a container, without a sandbox; nothing in the background reaches for the network.
@@ -24,7 +24,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory, shared_models: dict[str, Any]) -> Iterator[str]:
     settings = small_settings(tmp_path_factory.mktemp("web") / "index")
-    with serving(create_app(settings, shared_components(settings, shared_models))) as url:
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as url:
         wait_ready(url)
         with httpx.Client(base_url=url, timeout=120) as client:
             job = client.post("/v1/documents", files=[("files", ("lighthouse.md", LIGHTHOUSE.encode()))]).json()
