@@ -13,7 +13,7 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 CPU_ID := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
 LLAMA_WHEELS ?= $(HOME)/.cache/citewise/wheels/llama-cpp-$(CPU_ID)-noamx
 
-.PHONY: demo test install browser clean-demo
+.PHONY: demo test test-unit install browser clean-demo
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The fast tier: no real model, subprocess, server or `unstructured` parse (tests marked `unit`).
+test-unit: install
+	$(BIN)/python -m pytest -q -m unit
 
 clean-demo:
 	rm -rf $(DEMO_INDEX)

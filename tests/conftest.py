@@ -1,5 +1,5 @@
 """Shared fixtures: the real MiniLM embedder and parser, loaded once per session; an engine over a fresh index
-per test; a small real index built once by the CLI."""
+per test; a small real index built once by the CLI. Also the test tiers: `unit` tests use none of these."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ from ingest.core.generator import Generator
 from ingest.core.settings import Settings
 from ingest.parser import UnstructuredParser
 from tests.support import BUILT_DOCS, DEMO, run_cli
+
+#: Fixtures that load a real model, parse with `unstructured` or run the CLI: a `unit` test may use none.
+REAL_FIXTURES = {"shared_models", "make_engine", "embedder", "built_index", "index_copy"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test not marked `unit` is `integration`; a `unit` test asking for a real model is a mistake."""
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.integration)
+            continue
+        real = REAL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if real:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {', '.join(sorted(real))}")
 
 
 @pytest.fixture(scope="session")

@@ -148,6 +148,7 @@ def test_a_utf16_upload_is_either_indexed_or_removed(client: httpx.Client, index
         assert "utf16.txt" not in _docs(client)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name,data", [
     ("le.txt", "Otters \u00e9 \U0001F9A6 float.\n".encode("utf-16")),
     ("be.txt", b"\xfe\xff" + "Otters float.\n".encode("utf-16-be")),
@@ -160,6 +161,7 @@ def test_text_behind_a_byte_order_mark_is_accepted(tmp_path: Path, name: str, da
     assert check_content(tmp_path / name, name) in ("text", "md")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name,data,error", [
     ("elf.md", b"\xff\xfe\x7fELF\x02\x01\x01\x00" + bytes(200), UnsupportedMediaError),
     ("shifted.md", b"\xff\xfe\x00\x7fELF\x02\x01\x01" + bytes(200), UnsupportedMediaError),
@@ -176,6 +178,7 @@ def test_binary_or_nothing_behind_a_mark_is_refused(tmp_path: Path, name: str, d
         check_content(tmp_path / name, name)
 
 
+@pytest.mark.unit
 def test_a_retried_job_still_puts_back_the_upload_a_failed_file_replaced(tmp_path: Path) -> None:
     """The job fails as a whole first (the index was busy), then its retry finds the new file unreadable."""
     calls: list[list[Path]] = []

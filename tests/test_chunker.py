@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ingest.chunker import StructureChunker
 from ingest.core.types import Element, ParsedDocument
 
@@ -26,6 +28,7 @@ def words(n: int, word: str = "w") -> str:
     return " ".join(f"{word}{i}." if i % 7 == 6 else f"{word}{i}" for i in range(n))
 
 
+@pytest.mark.unit
 def test_chunks_follow_sections_and_keep_trails() -> None:
     parsed = doc(
         Element("Intro", "Title", 0), Element(words(5), "NarrativeText"),
@@ -38,6 +41,7 @@ def test_chunks_follow_sections_and_keep_trails() -> None:
     assert chunked.chunks[1].text.startswith("Details\n\nSub\n\ns0")
 
 
+@pytest.mark.unit
 def test_offsets_slice_the_stored_text_exactly() -> None:
     parsed = doc(Element("T", "Title", 0), *[Element(words(30, f"p{i}"), "NarrativeText") for i in range(6)])
     chunked = StructureChunker(WhitespaceCounter(), max_tokens=64).chunk(parsed)
@@ -49,6 +53,7 @@ def test_offsets_slice_the_stored_text_exactly() -> None:
     assert all(a.end <= b.start for a, b in zip(ordered, ordered[1:]))
 
 
+@pytest.mark.unit
 def test_oversized_paragraph_is_split_never_truncated() -> None:
     long_para = words(500)
     chunked = StructureChunker(WhitespaceCounter(), max_tokens=40).chunk(doc(Element(long_para, "NarrativeText")))
@@ -57,12 +62,14 @@ def test_oversized_paragraph_is_split_never_truncated() -> None:
     assert covered == long_para.split()
 
 
+@pytest.mark.unit
 def test_single_sentence_longer_than_limit_is_cut_at_token_edges() -> None:
     sentence = " ".join(f"x{i}" for i in range(95))  # no sentence end anywhere
     chunked = StructureChunker(WhitespaceCounter(), max_tokens=30).chunk(doc(Element(sentence, "NarrativeText")))
     assert [c.n_tokens for c in chunked.chunks] == [30, 30, 30, 5]
 
 
+@pytest.mark.unit
 def test_page_numbers_are_kept() -> None:
     parsed = doc(Element(words(10), "NarrativeText", page=1), Element(words(10, "q"), "NarrativeText", page=2))
     (chunk,) = StructureChunker(WhitespaceCounter(), max_tokens=100).chunk(parsed).chunks

@@ -114,6 +114,7 @@ def _report(quote: str) -> Report:
     return report
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("quote", [TRICKY, "Use `code` and [a link](http://x.y) and <b>tags</b> & _under_ here.",
                                    "# not a heading", "1. not a list", f"red {ESC}text\x1b[0m back"])
 def test_ask_markdown_on_a_terminal_shows_quotes_verbatim(quote: str) -> None:

@@ -128,6 +128,7 @@ def test_naive_path_resets_the_model_before_every_chunk(tmp_path: Path, make_eng
     assert fake.resets == len(fake.calls) == summary.contexts_generated > 0
 
 
+@pytest.mark.unit
 def test_first_sentence_is_one_line_with_a_full_stop() -> None:
     assert first_sentence("  The Normans\nruled. Then more") == "The Normans ruled."
     assert first_sentence("No stop at the end") == "No stop at the end."

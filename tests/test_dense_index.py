@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+import pytest
+
 from ingest.core.settings import IndexSettings
 from ingest.core.types import Chunk, ChunkedDocument, ParsedDocument
 from ingest.store.bm25_index import Bm25Analyzer
@@ -43,6 +45,7 @@ def _manifest(path: Path) -> dict:
     return json.loads((path / "manifest.json").read_text())
 
 
+@pytest.mark.unit
 def test_auto_switches_to_hnsw_at_the_threshold_and_reopens_as_recorded(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     path = tmp_path / "index"
@@ -79,6 +82,7 @@ def test_auto_switches_to_hnsw_at_the_threshold_and_reopens_as_recorded(tmp_path
     assert _manifest(path)["dense_index"] == {"kind": "flat"}
 
 
+@pytest.mark.unit
 def test_removed_documents_never_come_back_from_hnsw(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     path = tmp_path / "index"

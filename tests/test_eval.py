@@ -6,12 +6,15 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from eval.bench_ingest import spread_sample
 from eval.metrics import answer_hit, ir_metrics
 from ingest.core.settings import Settings
 from tests.support import DEMO, FIXTURES, run_cli
 
 
+@pytest.mark.unit
 def test_ndcg_and_mrr_match_hand_computation() -> None:
     qrels = {"q1": {"a": 1, "c": 1}, "q2": {"x": 1}}
     means, per_query = ir_metrics(qrels, {"q1": ["b", "a", "c"], "q2": []})
@@ -21,6 +24,7 @@ def test_ndcg_and_mrr_match_hand_computation() -> None:
     assert means["recall@5"] == 0.5  # q1 finds both, q2 (nothing retrieved) finds none
 
 
+@pytest.mark.unit
 def test_answer_hit_ignores_case_and_whitespace() -> None:
     assert answer_hit(["The  Normans\nwere  in FRANCE."], ["in France"])
     assert not answer_hit(["Normandy"], ["France"])
@@ -104,6 +108,7 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert "| citewise |" in (run / "report.md").read_text()
 
 
+@pytest.mark.unit
 def test_a_spread_sample_of_documents_is_the_same_every_run(tmp_path: Path) -> None:
     """`--docs` picks the same evenly spread files every run, so context modes compare on equal ground."""
     folder = tmp_path / "corpus"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from retrieval.blend import blend_head
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion, normalize
 from retrieval.stages import Ranked, Ranking
+
+pytestmark = pytest.mark.unit
 
 
 def rrf(rankings: dict[str, Ranked], k: int) -> Ranked:

@@ -68,6 +68,7 @@ def test_special_files_are_skipped_and_sizes_are_capped(tmp_path: Path) -> None:
     assert summary["ingested"] == 1 and summary["index"]["documents"] == 1
 
 
+@pytest.mark.unit
 def test_reading_stops_at_the_limit_whatever_the_size_claims(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="more than 0.001 MB although its size reads 0 bytes"):
         read_regular_file(Path("/proc/self/maps"), "maps", 0.001)
@@ -80,6 +81,7 @@ def test_reading_stops_at_the_limit_whatever_the_size_claims(tmp_path: Path) -> 
         read_regular_file(honest, "honest", 0.001)
 
 
+@pytest.mark.unit
 def test_utf16_and_utf32_with_a_byte_order_mark_are_text() -> None:
     text = "Narwhal tusks are teeth — Narhvalens stødtand.\n"
     for encoded in (text.encode("utf-16"), b"\xfe\xff" + text.encode("utf-16-be"), text.encode("utf-32"),

@@ -163,6 +163,7 @@ def test_a_dropped_parser_pool_has_ended_its_manager_thread(tmp_path: Path) -> N
     assert not thread.is_alive()
 
 
+@pytest.mark.unit
 def test_an_error_no_layer_translated_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The last resort in main(): type, message and where, never a traceback."""

@@ -34,6 +34,7 @@ def _spec(prefix: str, blobs: list[bytes], sha: str | None = None) -> GgufSpec:
                     version="1.0", parts=len(blobs), sha256=sha or hashlib.sha256(data).hexdigest(), size=len(data))
 
 
+@pytest.mark.unit
 def test_parts_are_assembled_once_verified_and_reused(tmp_path: Path, parts_on_path: Path) -> None:
     blobs = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
     _fake_parts(parts_on_path, "cwtest_ok_part", blobs)
@@ -44,6 +45,7 @@ def test_parts_are_assembled_once_verified_and_reused(tmp_path: Path, parts_on_p
     assert resolver.gguf_path("tiny") == path and path.stat().st_mtime_ns == mtime  # reused, not rebuilt
 
 
+@pytest.mark.unit
 def test_checksum_mismatch_is_refused_with_a_fix(tmp_path: Path, parts_on_path: Path) -> None:
     blobs = [b"x" * 10, b"y" * 10]
     _fake_parts(parts_on_path, "cwtest_bad_part", blobs)
@@ -53,6 +55,7 @@ def test_checksum_mismatch_is_refused_with_a_fix(tmp_path: Path, parts_on_path: 
     assert not list((tmp_path / "cache").glob("*.gguf")), "a bad file must not be left where it would be used"
 
 
+@pytest.mark.unit
 def test_missing_part_names_the_packages_to_install(tmp_path: Path, parts_on_path: Path) -> None:
     blobs = [b"x", b"y", b"z"]
     _fake_parts(parts_on_path, "cwtest_gap_part", blobs[:2])
@@ -61,6 +64,7 @@ def test_missing_part_names_the_packages_to_install(tmp_path: Path, parts_on_pat
         resolver.gguf_path("tiny")
 
 
+@pytest.mark.unit
 def test_user_paths_and_unknown_names(tmp_path: Path) -> None:
     own = tmp_path / "mine.gguf"
     own.write_bytes(b"GGUF")

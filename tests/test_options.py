@@ -69,6 +69,7 @@ def test_eval_options_out_of_range(tmp_path: Path, args: list[str], message: str
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.unit
 def test_settings_validate_on_assignment_and_overrides_name_the_option() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
@@ -83,6 +84,7 @@ def test_settings_validate_on_assignment_and_overrides_name_the_option() -> None
     assert settings.research.max_rounds == 6
 
 
+@pytest.mark.unit
 def test_research_loop_refuses_zero_rounds_instead_of_an_index_error() -> None:
     """Settings built without validation (model_construct) once ended in IndexError: trace[-1] of no round."""
     unchecked = ResearchSettings.model_construct(max_rounds=-1)
@@ -90,6 +92,7 @@ def test_research_loop_refuses_zero_rounds_instead_of_an_index_error() -> None:
         Researcher(None, None, None, unchecked)  # type: ignore[arg-type]
 
 
+@pytest.mark.unit
 def test_per_request_options_are_validated_not_copied() -> None:
     """`model_copy(update=...)` validates nothing: a request's options go through the settings' bounds, when
     they are made and again when they are applied to the settings."""
@@ -107,6 +110,7 @@ def test_per_request_options_are_validated_not_copied() -> None:
         settings.model_dump(exclude={"max_rounds"})
 
 
+@pytest.mark.unit
 def test_http_bounds_are_the_settings_bounds() -> None:
     assert field_bounds(SearchRequest, "k") == field_bounds(SearchSettings, "top_k") == {"ge": 1, "le": 1000}
     assert set(ResearchOptions.model_fields) == set(PER_REQUEST)

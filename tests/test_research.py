@@ -15,6 +15,8 @@ from ingest.core.errors import InvalidRequestError
 from retrieval.evidence import EvidenceSelector
 from tests.fakes import FakeGenerator, HashingEmbedder, ListSearch, Reply, fake_researcher, number_of
 
+pytestmark = pytest.mark.unit
+
 DOCS = {
     "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
                "It was rebuilt in 1910 after a storm destroyed the pier.\n\n"

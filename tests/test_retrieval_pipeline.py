@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from generate.engine import Engine
 from ingest.core.errors import ConfigError, InvalidRequestError
-from ingest.core.settings import SearchSettings
+from ingest.core.settings import SearchSettings, Settings
 from retrieval.llm_reranker import LlmReranker
 from retrieval.pipeline import PipelineResult, RetrievalPipeline
 from retrieval.query_cache import QueryCache
@@ -18,7 +19,9 @@ from retrieval.rrf_fusion import RrfFusion
 from retrieval.score_fusion import ScoreFusion
 from retrieval.stages import QueryAnalysis, Ranked
 from retrieval.systems import split_limit, system_settings, timed_run, validate
-from tests.fakes import FakeGenerator
+from tests.fakes import FakeGenerator, HashingEmbedder
+
+pytestmark = pytest.mark.unit
 
 TEXTS = {1: "cats purr", 2: "dogs bark loudly", 3: "the cat sat", 4: "birds sing"}
 
@@ -176,8 +179,10 @@ def test_system_names_compose_stages() -> None:
             validate([split_limit(bad)[0]])
 
 
-def test_factory_switches_stages_by_settings(make_engine: Any) -> None:
-    engine = make_engine()
+def test_factory_switches_stages_by_settings(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.index.path = tmp_path / "index"
+    engine = Engine(settings, embedder=HashingEmbedder(), fast_model=FakeGenerator(), writer_model=FakeGenerator())
     with engine.open_index(writable=True) as index:
         factory = engine.pipeline_factory(index)
         fast = factory.build(SearchSettings())

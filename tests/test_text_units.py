@@ -10,6 +10,8 @@ from ingest.core.errors import GenerationError
 from ingest.core.generator import Completion
 from retrieval.sentences import sentence_spans
 
+pytestmark = pytest.mark.unit
+
 
 def test_sentence_spans_are_exact_offsets() -> None:
     text = 'Intro\n\nDr. Smith et al. found it. It rose by 3.5 %. "Quoted." Then J. Doe left!\n- item one'
