@@ -59,7 +59,8 @@ def _stream_report(client: httpx.Client, body: dict[str, Any]) -> tuple[int, lis
 def test_a_new_server_is_ready_with_an_empty_index(server: httpx.Client) -> None:
     assert server.get("/healthz").json() == {"status": "ok"}
     ready = server.get("/readyz").json()
-    assert ready["status"] == "ready" and set(ready["parts"]) >= {"index", "embedder", "writer", "reranker"}
+    # each part the built searcher and researcher load ("search": the embedder and the rerankers' models)
+    assert ready["status"] == "ready" and set(ready["parts"]) == {"index", "embedder", "writer", "planner", "search"}
     assert server.get("/v1/documents").json() == {"documents": []}
     assert server.post("/v1/search", json={"query": "lighthouse"}).json()["hits"] == []
 

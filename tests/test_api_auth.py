@@ -10,7 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
-from tests.servers import READY_TIMEOUT, serving, shared_engine, small_settings
+from tests.samples import LIGHTHOUSE
+from tests.servers import READY_TIMEOUT, serving, shared_engine, small_settings, wait_job
 from tests.support import wait_until
 
 KEYS = ["first-key-0123456789", "second-key-9876543210"]
@@ -56,5 +57,9 @@ def test_readyz_names_what_failed_to_load(tmp_path: Path, shared_models: dict[st
         assert resp.status_code == 503
         assert resp.json()["parts"]["writer"].startswith("failed") and "missing-writer.gguf" in resp.text
         assert httpx.get(url + "/healthz").status_code == 200
-        err = httpx.post(url + "/v1/reports", json={"question": "Who designed it?"}).json()["error"]
+        with httpx.Client(base_url=url, timeout=120) as client:  # a report the writer must write
+            job = client.post("/v1/documents", files=[("files", ("lighthouse.md", LIGHTHOUSE.encode()))]).json()
+            assert wait_job(client, job["job"]["id"])["state"] == "done"
+            resp = client.post("/v1/reports", json={"question": "Who designed the Velmora lighthouse?"})
+        err = resp.json()["error"]
         assert err["code"] in ("model_unavailable", "config_error") and "missing-writer.gguf" in err["message"]
