@@ -80,7 +80,8 @@ class Engine:
         if self._fast is None:
             m = self.settings.models
             self._fast = LlamaCppGenerator(self.resolver.gguf_path(m.fast), name=m.fast, n_ctx=m.context_window,
-                                           threads=m.threads)
+                                           threads=m.threads, lookup_draft=m.lookup_draft,
+                                           lookup_ngram=m.lookup_ngram)
         return self._fast
 
     @property
@@ -92,7 +93,8 @@ class Engine:
                 self._writer = self.fast_model
             else:
                 self._writer = LlamaCppGenerator(self.resolver.gguf_path(m.writer), name=m.writer,
-                                                 n_ctx=m.context_window, threads=m.threads)
+                                                 n_ctx=m.context_window, threads=m.threads,
+                                                 lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram)
         return self._writer
 
     def model(self, role: str) -> Generator:

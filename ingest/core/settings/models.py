@@ -32,3 +32,12 @@ class ModelSettings(Section):
     context_window: int = Field(
         default=4096, ge=512, description="llama.cpp context (tokens) for the writer and the fast model."
     )
+    lookup_draft: int = Field(
+        default=8, ge=0, le=32,
+        description="Tokens drafted from the prompt per step of constrained (JSON) decoding and verified in one "
+                    "pass (prompt lookup): a report restates its evidence, so most drafts are kept; the output is "
+                    "exactly greedy decoding's. 0 decodes one token per pass.")
+    lookup_ngram: int = Field(
+        default=3, ge=2, le=8,
+        description="Longest run of recent tokens looked up in the prompt to draft from (shorter runs are tried "
+                    "next, down to 2).")
