@@ -24,6 +24,7 @@ from ingest.core.embedder import Embedder
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
 from ingest.core.model_resolver import ModelResolver
+from ingest.core.offline import apply_offline_env
 from ingest.core.parser import Parser
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
@@ -51,6 +52,7 @@ class Engine:
         """Components given here are used instead of being built from the settings; `guard` drops evidence
         that reads as an instruction to the model before the writer sees it (None keeps everything, to show
         that verification alone keeps instructions uncited)."""
+        apply_offline_env()  # before any library that reads these variables is imported
         self.settings = settings
         self.guard = guard
         self._embedder = embedder
