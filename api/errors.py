@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.core.errors import (AuthenticationError, CitewiseError, ConfigError, DocumentError, GenerationError,
-                                IndexBusyError, IndexStateError, IndexWriteError, InvalidRequestError, ModelUnavailableError,
+                                IndexBusyError, IndexStateError, IndexWriteError, InvalidRequestError, ModelServerError,
+                                ModelUnavailableError,
                                 NotFoundError, PayloadTooLargeError, QueueFullError, RequestCancelled,
                                 UnsupportedMediaError)
 
@@ -39,7 +40,7 @@ def status_of(exc: CitewiseError) -> int:
 
 def headers_of(exc: CitewiseError) -> dict[str, str] | None:
     """What a client needs to act on the error: when to retry, how to authenticate."""
-    if isinstance(exc, QueueFullError):
+    if isinstance(exc, (QueueFullError, ModelServerError)):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, AuthenticationError):
         return {"WWW-Authenticate": "Bearer"}

@@ -21,6 +21,7 @@ from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmb
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer, StructureContextualizer
 from ingest.core.embedder import Embedder
+from ingest.core.errors import ConfigError
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
 from ingest.core.model_resolver import ModelResolver
@@ -80,10 +81,7 @@ class Engine:
     def fast_model(self) -> Generator:
         """The small model (chunk context, query writing); loaded on first call, then shared."""
         if self._fast is None:
-            m = self.settings.models
-            self._fast = LlamaCppGenerator(self.resolver.gguf_path(m.fast), name=m.fast, n_ctx=m.context_window,
-                                           threads=m.threads, lookup_draft=m.lookup_draft,
-                                           lookup_ngram=m.lookup_ngram)
+            self._fast = self._generator(self.settings.models.fast)
         return self._fast
 
     @property
@@ -91,13 +89,21 @@ class Engine:
         """The model that writes reports; the same object as the fast model when both settings agree."""
         if self._writer is None:
             m = self.settings.models
-            if m.writer == m.fast:
-                self._writer = self.fast_model
-            else:
-                self._writer = LlamaCppGenerator(self.resolver.gguf_path(m.writer), name=m.writer,
-                                                 n_ctx=m.context_window, threads=m.threads,
-                                                 lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram)
+            self._writer = self.fast_model if m.writer == m.fast else self._generator(m.writer)
         return self._writer
+
+    def _generator(self, name: str) -> Generator:
+        """A model by name, embedded (a built-in GGUF or a .gguf path) or on the configured model server."""
+        m = self.settings.models
+        if m.backend == "openai":
+            if not m.base_url:
+                raise ConfigError("models.backend is 'openai' but models.base_url is not set (the server's /v1 URL)")
+            from ingest.backends.openai_generator import OpenAIGenerator
+
+            key = m.api_key.get_secret_value() if m.api_key else None
+            return OpenAIGenerator(m.base_url, name, key, m.request_timeout_s, m.request_retries, m.schema_format)
+        return LlamaCppGenerator(self.resolver.gguf_path(name), name=name, n_ctx=m.context_window,
+                                 threads=m.threads, lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram)
 
     def model(self, role: str) -> Generator:
         """'fast' or 'writer': how retrieval stages ask for a language model without knowing the settings."""
