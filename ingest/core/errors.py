@@ -72,6 +72,12 @@ class IndexBusyError(IndexStateError):
     code = "index_busy"
 
 
+class ReadOnlyError(CitewiseError):
+    """A write was sent to a read-only replica; writes go to the index's one writer."""
+
+    code = "read_only"
+
+
 class NotFoundError(CitewiseError):
     """A document, chunk or index that was asked for does not exist."""
 
