@@ -54,3 +54,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app from settings loaded in this process (uvicorn's factory for `citewise serve --workers N`)."""
+    from ingest.core.settings import load_settings
+
+    return create_app(load_settings())

@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.core.errors import (AuthenticationError, CitewiseError, ConfigError, DocumentError, GenerationError,
-                                IndexBusyError, IndexStateError, IndexWriteError, InvalidRequestError, ModelUnavailableError,
-                                NotFoundError, PayloadTooLargeError, QueueFullError, RequestCancelled,
+                                IndexBusyError, IndexStateError, IndexWriteError, InvalidRequestError, ModelServerError,
+                                ModelUnavailableError,
+                                NotFoundError, PayloadTooLargeError, QueueFullError, ReadOnlyError, RequestCancelled,
                                 UnsupportedMediaError)
 
 log = logging.getLogger("citewise.api")
@@ -26,7 +27,7 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"
 
 #: The HTTP status of each kind of failure, most specific first (an error takes its first matching entry).
 STATUS: tuple[tuple[type[CitewiseError], int], ...] = (
-    (IndexBusyError, 423), (IndexWriteError, 507), (IndexStateError, 409), (AuthenticationError, 401), (QueueFullError, 429),
+    (ReadOnlyError, 403), (IndexBusyError, 423), (IndexWriteError, 507), (IndexStateError, 409), (AuthenticationError, 401), (QueueFullError, 429),
     (NotFoundError, 404), (DocumentError, 422), (InvalidRequestError, 400), (ConfigError, 400),
     (PayloadTooLargeError, 413), (UnsupportedMediaError, 415), (ModelUnavailableError, 503),
     (RequestCancelled, 499), (GenerationError, 500),
@@ -39,7 +40,7 @@ def status_of(exc: CitewiseError) -> int:
 
 def headers_of(exc: CitewiseError) -> dict[str, str] | None:
     """What a client needs to act on the error: when to retry, how to authenticate."""
-    if isinstance(exc, QueueFullError):
+    if isinstance(exc, (QueueFullError, ModelServerError)):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, AuthenticationError):
         return {"WWW-Authenticate": "Bearer"}

@@ -44,9 +44,16 @@ def new_job_id() -> str:
 class JobStore:
     """Every change is one committed statement: what a crash leaves is a job in its last recorded state."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """`read_only` (a replica) shows the writer's jobs if its file exists, and writes nothing."""
         self.path = path
         self._lock = threading.Lock()
+        if read_only:
+            uri = f"file:{path}?mode=ro" if path.is_file() else "file::memory:"
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            if not path.is_file():
+                self._conn.execute(SCHEMA)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -15,7 +15,7 @@ from api.report_runner import ReportRunner
 from generate.engine import Engine
 from generate.report import Report
 from generate.researcher import Researcher
-from ingest.core.errors import QueueFullError
+from ingest.core.errors import QueueFullError, ReadOnlyError
 from ingest.core.settings import Settings
 from ingest.store.local_index import MANIFEST, LocalIndex
 from retrieval.searcher import Searcher
@@ -35,8 +35,8 @@ class AppState:
         self._reader: LocalIndex | None = None
         self._read_lock = threading.Lock()
         self.queue = GenerationQueue(settings.server.queue_size)
-        self.jobs = IngestJobs(JobStore(self.index_dir / "jobs.sqlite"), self.index_dir, self._ingest,
-                               self._job_finished)
+        self.jobs = IngestJobs(JobStore(self.index_dir / "jobs.sqlite", read_only=settings.server.read_only),
+                               self.index_dir, self._ingest, self._job_finished)
         self.metrics = ApiMetrics(self.queue, self.jobs.pending)
         self.runner = ReportRunner(self.queue, self.researcher, self._report_finished)
         self.loading: dict[str, str] = {}
@@ -44,7 +44,21 @@ class AppState:
         self._preloading = False
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        return self.settings.server.read_only
+
+    def require_writer(self, what: str) -> None:
+        """Refuse a write on a read replica, naming what was asked."""
+        if self.read_only:
+            raise ReadOnlyError(f"this server is a read-only replica of {self.index_dir}; {what} goes to the "
+                                "index's writer (a writable `citewise serve` or `citewise ingest`)")
+
     def start(self) -> None:
+        if self.read_only:  # a replica runs no ingest jobs: the writer owns them and their uploads
+            if self.settings.server.preload:
+                self.start_preload()
+            return
         interrupted = self.jobs.start()
         if interrupted:
             log.warning("ingest jobs interrupted by the last shutdown: %s", ", ".join(interrupted))
@@ -52,7 +66,7 @@ class AppState:
             self.start_preload()
 
     def close(self) -> None:
-        self.jobs.stop()
+        self.jobs.stop()  # a no-op where it never started (a replica)
         self.runner.close()
         with self._read_lock:
             if self._reader is not None:
@@ -109,7 +123,7 @@ class AppState:
         """The read-side index, created empty on first use so a new server can take uploads at once."""
         with self._read_lock:
             if self._reader is None:
-                if not (self.index_dir / MANIFEST).exists():
+                if not (self.index_dir / MANIFEST).exists() and not self.read_only:
                     with self.write_lock, self.engine.open_index(writable=True):
                         pass
                 self._reader = self.engine.open_index()

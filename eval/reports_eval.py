@@ -30,6 +30,7 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
+           "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 
@@ -91,9 +92,14 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     done = folder.done()
     gold_sentences = _gold_sentences(ds) if is_beir else {}
     with comps.open_index(index_path) as index:
-        researcher = comps.researcher(index)
+        researchers = {"citewise": comps.researcher(index)}
+        if "citewise-no-lookup" in systems:
+            plain = settings.model_copy(deep=True)
+            plain.models.lookup_draft = 0
+            researchers["citewise-no-lookup"] = Engine(plain, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
-        researcher.warm_up()
+        for researcher in researchers.values():
+            researcher.warm_up()
         for name in systems:
             mine = (work[: caps[name]] if caps[name] is not None else work) + foreign
             todo = [(qid, text, t) for qid, text, t in mine if (name, qid) not in done]
@@ -101,8 +107,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             progress.advance(name, len(mine) - len(todo))
             for qid, text, item_task in todo:
                 t0 = time.perf_counter()
-                if name == "citewise":
-                    report = researcher.run(text, Task(item_task))
+                if name in researchers:
+                    report = researchers[name].run(text, Task(item_task))
                     row = _citewise_row(report, index)
                 else:
                     answer = baseline.run(text, task=item_task)
@@ -243,7 +249,10 @@ def _timing_stats(rows: list[dict[str, Any]]) -> dict[str, float]:
     secs = percentiles([r["seconds"] for r in rows])
     llm = sum(r["llm_s"] for r in rows)
     total = sum(r["seconds"] for r in rows) or 1.0
-    return {"seconds_p50": secs["p50"], "seconds_p95": secs["p95"], "llm_share": llm / total}
+    decode_s = sum(r["decode_s"] for r in rows)
+    generated = sum((r.get("tokens") or {}).get("completion", 0) for r in rows)
+    return {"seconds_p50": secs["p50"], "seconds_p95": secs["p95"], "llm_share": llm / total,
+            "decode_tokens_per_s": generated / decode_s if decode_s else 0.0}
 
 
 def _aggregate_beir(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -21,9 +21,11 @@ from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmb
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer, StructureContextualizer
 from ingest.core.embedder import Embedder
+from ingest.core.errors import ConfigError
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
 from ingest.core.model_resolver import ModelResolver
+from ingest.core.offline import apply_offline_env
 from ingest.core.parser import Parser
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
@@ -51,6 +53,7 @@ class Engine:
         """Components given here are used instead of being built from the settings; `guard` drops evidence
         that reads as an instruction to the model before the writer sees it (None keeps everything, to show
         that verification alone keeps instructions uncited)."""
+        apply_offline_env()  # before any library that reads these variables is imported
         self.settings = settings
         self.guard = guard
         self._embedder = embedder
@@ -78,10 +81,7 @@ class Engine:
     def fast_model(self) -> Generator:
         """The small model (chunk context, query writing); loaded on first call, then shared."""
         if self._fast is None:
-            m = self.settings.models
-            name = m.fast  # its file is found (or assembled from its parts) when the model first loads
-            self._fast = LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name,
-                                           n_ctx=m.context_window, threads=m.threads)
+            self._fast = self._generator(self.settings.models.fast)
         return self._fast
 
     @property
@@ -89,13 +89,22 @@ class Engine:
         """The model that writes reports; the same object as the fast model when both settings agree."""
         if self._writer is None:
             m = self.settings.models
-            if m.writer == m.fast:
-                self._writer = self.fast_model
-            else:
-                name = m.writer
-                self._writer = LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name,
-                                                 n_ctx=m.context_window, threads=m.threads)
+            self._writer = self.fast_model if m.writer == m.fast else self._generator(m.writer)
         return self._writer
+
+    def _generator(self, name: str) -> Generator:
+        """A model by name, embedded (a built-in GGUF or a .gguf path) or on the configured model server."""
+        m = self.settings.models
+        if m.backend == "openai":
+            if not m.base_url:
+                raise ConfigError("models.backend is 'openai' but models.base_url is not set (the server's /v1 URL)")
+            from ingest.backends.openai_generator import OpenAIGenerator
+
+            key = m.api_key.get_secret_value() if m.api_key else None
+            return OpenAIGenerator(m.base_url, name, key, m.request_timeout_s, m.request_retries, m.schema_format)
+        # the file is found (or assembled from its parts) when the model first loads
+        return LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name, n_ctx=m.context_window,
+                                 threads=m.threads, lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram)
 
     def model(self, role: str) -> Generator:
         """'fast' or 'writer': how retrieval stages ask for a language model without knowing the settings."""

@@ -63,12 +63,14 @@ def serving(app: FastAPI) -> Iterator[str]:
         thread.join(60)
 
 
-def start_process(index: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`citewise serve` as a separate process (what a user runs)."""
+def start_process(index: Path, port: int, env: dict[str, str] | None = None,
+                  read_only: bool = False) -> subprocess.Popen[bytes]:
+    """`citewise serve` as a separate process (what a user runs); `read_only`: a read replica."""
     full = dict(os.environ, CITEWISE_MODELS__WRITER="qwen2.5-coder-0.5b-instruct", CITEWISE_INGEST__PARSE_WORKERS="0",
                 **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--index", str(index), "--port", str(port)],
-                            cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    extra = ["--read-only"] if read_only else []
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--index", str(index), "--port", str(port),
+                             *extra], cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_ready(base: str, timeout: float = READY_TIMEOUT, path: str = "/readyz") -> None:

@@ -17,12 +17,22 @@ from api.cli.search_command import search
 from api.cli.serve_command import serve
 from ingest.console.text import line
 from ingest.core.errors import CitewiseError
+from ingest.core.offline import quiet_libraries
 from ingest.core.text import normalize_ws
 
 #: Entry-point group through which other installed packages add commands (the evaluation suite adds `eval`).
 COMMANDS_GROUP = "citewise.commands"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local RAG with verbatim citations.")
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the libraries' own log messages "
+                                          "and progress bars (model loading, index building).")) -> None:
+    """Local RAG with verbatim citations."""
+    quiet_libraries(verbose)
+
+
 for command in (ingest, search, ask, serve, config):
     app.command()(command)
 app.add_typer(docs_app, name="docs")

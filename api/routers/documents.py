@@ -65,6 +65,8 @@ async def document(doc_id: str, state: State, start: int | None = Query(None, ge
 
 @router.delete("/v1/documents/{doc_id}", summary="Remove a document (and its uploaded file)", response_model=Removed)
 async def delete(doc_id: str, state: State) -> Removed:
+    state.require_writer("removing a document")
+
     def work() -> Removed:
         state.reader()  # creates the index on a new server, so the answer is a plain 404
         with state.write_lock, state.engine.open_index(writable=True) as idx:
@@ -85,6 +87,7 @@ async def delete(doc_id: str, state: State) -> Removed:
 @router.post("/v1/documents", status_code=202, summary="Upload files to ingest", description=UPLOAD_DOC,
              openapi_extra=UPLOAD_BODY, response_model=UploadAccepted)
 async def upload(request: Request, state: State) -> UploadAccepted:
+    state.require_writer("uploading documents")
     job_id = new_job_id()
     staging = state.jobs.staging_dir(job_id)
     try:

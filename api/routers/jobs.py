@@ -30,4 +30,5 @@ async def job(job_id: str, state: State) -> JobOut:
 @router.post("/v1/jobs/{job_id}/retry", status_code=202, summary="Run an interrupted or failed job again",
              response_model=JobOut)
 async def retry(job_id: str, state: State) -> JobOut:
+    state.require_writer("retrying an ingest job")
     return JobOut(**(await run_in_threadpool(state.jobs.retry, job_id)).to_dict())

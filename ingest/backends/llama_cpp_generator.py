@@ -9,33 +9,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ingest.core.generator import Completion, Message
+from ingest.backends.constrained_decoding import ConstrainedDecoder
 from ingest.core.errors import GenerationError, ModelUnavailableError
-
-#: Candidates checked against the grammar before falling back to the whole vocabulary.
-TOP_CANDIDATES = 48
-
-
-def _grammar_pick(sampler: Any, logits: Any, k: int) -> int | None:
-    """The highest-logit token among the top k that the grammar accepts, or None."""
-    import llama_cpp
-    import numpy as np
-
-    n = logits.shape[0]
-    ids = np.arange(n) if k >= n else np.argpartition(-logits, k)[:k]
-    ids = ids[np.argsort(-logits[ids], kind="stable")]
-    data = (llama_cpp.llama_token_data * len(ids))()
-    view = np.ctypeslib.as_array(data)
-    view["id"] = ids
-    view["logit"] = logits[ids]
-    view["p"] = 0.0
-    arr = llama_cpp.llama_token_data_array(data=data, size=len(ids), selected=-1, sorted=True)
-    llama_cpp.llama_sampler_apply(sampler, llama_cpp.ctypes.byref(arr))
-    allowed = np.isfinite(view["logit"][: arr.size])
-    if not allowed.any():
-        return None
-    return int(view["id"][: arr.size][allowed.argmax()])
-
+from ingest.core.generator import Completion, Message
 
 class LlamaCppGenerator:
     """A GGUF model. Temperature 0 and a fixed seed: the same prompt always gives the same text.
@@ -46,9 +22,11 @@ class LlamaCppGenerator:
     """
 
     def __init__(self, model_path: Path | Callable[[], Path], name: str = "", n_ctx: int = 4096, threads: int = 0,
-                 seed: int = 0, n_batch: int = 256) -> None:
+                 seed: int = 0, n_batch: int = 256, lookup_draft: int = 8, lookup_ngram: int = 3) -> None:
         """`model_path` may be a function that finds (or assembles) the file: it is called when the model
-        loads, so building the object graph neither does that work nor fails on a model that is missing."""
+        loads, so building the object graph neither does that work nor fails on a model that is missing.
+        `lookup_draft` tokens at most are drafted from the prompt per step of constrained decoding (0: none),
+        matching the last `lookup_ngram` tokens at most (see constrained_decoding.py)."""
         self.lock = threading.RLock()
         self._find_path = model_path if callable(model_path) else None
         self._model_path = None if callable(model_path) else Path(model_path)
@@ -57,6 +35,8 @@ class LlamaCppGenerator:
         self.threads = threads
         self.seed = seed
         self.n_batch = n_batch
+        self.lookup_draft = lookup_draft
+        self.lookup_ngram = lookup_ngram
         self._llm: Any = None
         self._formatter: Any = None
 
@@ -116,14 +96,18 @@ class LlamaCppGenerator:
             if len(tokens) + max_tokens > self.n_ctx:
                 raise GenerationError(f"prompt of {len(tokens)} tokens plus {max_tokens} to generate exceeds "
                                       f"the {self.n_ctx}-token context of {self.name}")
-            self._perf_reset()
             started = time.perf_counter()
             try:
                 if schema is not None:
                     grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-                    text, finish = self._decode_constrained(llm, tokens, grammar, max_tokens, on_text)
-                else:
-                    text, finish = self._decode_free(llm, tokens, max_tokens, stop, on_text)
+                    decoder = ConstrainedDecoder(llm, self.lookup_draft, self.lookup_ngram)
+                    done = decoder.decode(tokens, grammar, max_tokens, on_text)
+                    return Completion(
+                        text=done.text, prompt_tokens=len(tokens), completion_tokens=done.generated,
+                        cached_tokens=done.cached, prefill_s=done.prefill_s, decode_s=done.decode_s,
+                        total_s=time.perf_counter() - started, finish_reason=done.finish)
+                self._perf_reset()
+                text, finish = self._decode_free(llm, tokens, max_tokens, stop, on_text)
             except (ValueError, RuntimeError) as exc:
                 raise GenerationError(f"{self.name} failed: {exc}") from exc
             total = time.perf_counter() - started
@@ -149,55 +133,6 @@ class LlamaCppGenerator:
                     on_text(piece)
             finish = choice.get("finish_reason") or finish
         return "".join(parts), finish
-
-    def _decode_constrained(self, llm: Any, tokens: list[int], grammar: Any, max_tokens: int,
-                            on_text: Callable[[str], None] | None) -> tuple[str, str]:
-        """Greedy decoding held to a grammar, checking only the top candidates.
-
-        llama-cpp-python applies the grammar to the whole 151k-token vocabulary at every step, which
-        cost about 30 ms per token here (as much as decoding itself on the 0.5B model). The greedy
-        choice is almost always among the best few logits, so those are checked first and the whole
-        vocabulary only when none of them fits.
-        """
-        import codecs
-
-        import llama_cpp
-        import numpy as np
-
-        vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode("utf-8"),
-                                                       grammar._root.encode("utf-8"))
-        if not sampler:
-            raise GenerationError("the JSON schema could not be turned into a grammar")
-        n_vocab = llm.n_vocab()
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        parts: list[str] = []
-        finish = "length"
-        try:
-            keep = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
-            llm.n_tokens = keep
-            llm.eval(tokens[keep:])
-            for _ in range(max_tokens):
-                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
-                token = _grammar_pick(sampler, logits, TOP_CANDIDATES)
-                if token is None:
-                    token = _grammar_pick(sampler, logits, n_vocab)
-                if token is None:
-                    raise GenerationError("the grammar allows no next token")
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
-                    break
-                llama_cpp.llama_sampler_accept(sampler, token)
-                piece = decoder.decode(llm.detokenize([token]))
-                if piece:
-                    parts.append(piece)
-                    if on_text:
-                        on_text(piece)
-                llm.eval([token])
-        finally:
-            llama_cpp.llama_sampler_free(sampler)
-        tail = decoder.decode(b"", final=True)
-        return "".join(parts) + tail, finish
 
     def yes_probability(self, messages: list[Message], yes: str = "yes", no: str = "no") -> tuple[float, Completion]:
         """P(yes) / (P(yes) + P(no)) for the reply's first token: a relevance score without decoding."""

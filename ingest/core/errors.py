@@ -29,6 +29,17 @@ class ModelUnavailableError(CitewiseError):
     code = "model_unavailable"
 
 
+class ModelServerError(ModelUnavailableError):
+    """A model server (the OpenAI-compatible backend) is unreachable, failing or refusing: the request may
+    succeed later, so callers are told when to retry."""
+
+    code = "model_server_unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class IndexStateError(CitewiseError):
     """The index directory cannot be used as asked (missing, corrupt, written by another setup)."""
 
@@ -59,6 +70,12 @@ class IndexBusyError(IndexStateError):
     """Another process holds the index's write lock."""
 
     code = "index_busy"
+
+
+class ReadOnlyError(CitewiseError):
+    """A write was sent to a read-only replica; writes go to the index's one writer."""
+
+    code = "read_only"
 
 
 class NotFoundError(CitewiseError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 #: Set before `unstructured`, `transformers` or `huggingface_hub` are first imported.
@@ -24,3 +25,22 @@ OFFLINE_ENV: dict[str, str] = {
 def apply_offline_env() -> None:
     """Force offline, no-analytics settings; the user cannot opt a library back into phoning home."""
     os.environ.update(OFFLINE_ENV)
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Only warnings reach the terminal, whatever the libraries set: citewise's own progress is shown
+    by its commands, and a library's debug line or weight-loading bar between them is noise.
+
+    Libraries set their loggers' levels themselves (bm25s sets DEBUG), and some configure the root
+    logger when imported; the handler installed here filters by level, so their records stop at it.
+    `verbose` lets their messages and progress bars through.
+    """
+    apply_offline_env()
+    if verbose:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "0"
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)

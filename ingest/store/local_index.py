@@ -338,11 +338,26 @@ class LocalIndex:
         self._faiss = index
         self._faiss_rebuilt = True
 
+    def _follow_manifest(self) -> None:
+        """A reader picks up the manifest a writer published since, so it loads the published BM25 files of
+        a new generation instead of rebuilding them from the store (what a read replica does between
+        requests). The manifest is replaced atomically: a reader sees the old one or the new one."""
+        if self.writable:
+            return
+        try:
+            manifest = read_manifest(self.path / MANIFEST)
+        except (CorruptManifestError, OSError):
+            return  # keep the one it has: the store stays the truth and catch-up still works
+        if manifest is not None:
+            self.manifest = manifest
+
     @property
     def bm25(self) -> Bm25Index:
         with self._mutex:
             gen = self.store.generation
             if self._bm25 is None or self._bm25_gen != gen:
+                if self._bm25 is not None:
+                    self._follow_manifest()
                 self._bm25 = self._load_bm25(gen)
                 self._bm25_gen = gen
             return self._bm25

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from ingest.core.settings.base import Section
 
@@ -16,6 +17,24 @@ class ModelSettings(Section):
         default=None,
         description="Where assembled GGUF files live; default $XDG_DATA_HOME/citewise/models.",
     )
+    backend: Literal["llama-cpp", "openai"] = Field(
+        default="llama-cpp",
+        description="Where the writer and the fast model run: 'llama-cpp' embedded in this process (GGUF files), "
+                    "'openai' on a model server behind the OpenAI chat API at base_url (writer and fast then name "
+                    "the server's models).")
+    base_url: str | None = Field(
+        default=None, description="The model server's OpenAI API root, e.g. http://gpu-box:8080/v1 (backend openai).")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for the model server, if it needs one.")
+    request_timeout_s: float = Field(
+        default=300.0, gt=0, le=3600, description="Seconds a model server call may take before it is retried.")
+    request_retries: int = Field(
+        default=3, ge=0, le=10,
+        description="Retries of a failed model server call (connection, timeout, 5xx), with backoff; never once "
+                    "text has been streamed.")
+    schema_format: Literal["auto", "json_schema", "json_object"] = Field(
+        default="auto",
+        description="How JSON schemas travel to the model server: 'json_schema' (the OpenAI form, vLLM, llama.cpp's "
+                    "server), 'json_object' with a schema (llama-cpp-python's server); 'auto' tries both.")
     embedder: str = Field(
         default="all-MiniLM-L6-v2", min_length=1,
         description="Built-in embedder name or a sentence-transformers model folder.",
@@ -32,3 +51,12 @@ class ModelSettings(Section):
     context_window: int = Field(
         default=4096, ge=512, description="llama.cpp context (tokens) for the writer and the fast model."
     )
+    lookup_draft: int = Field(
+        default=8, ge=0, le=32,
+        description="Tokens drafted from the prompt per step of constrained (JSON) decoding and verified in one "
+                    "pass (prompt lookup): a report restates its evidence, so most drafts are kept; the output is "
+                    "exactly greedy decoding's. 0 decodes one token per pass.")
+    lookup_ngram: int = Field(
+        default=3, ge=2, le=8,
+        description="Longest run of recent tokens looked up in the prompt to draft from (shorter runs are tried "
+                    "next, down to 2).")

@@ -21,3 +21,12 @@ class ServerSettings(Section):
     max_body_kb: int = Field(default=256, ge=1, description="Largest JSON body of any other request.")
     max_upload_files: int = Field(default=100, ge=1, description="Files in one upload request at most.")
     preload: bool = Field(default=True, description="Load models and open the index at start-up (see /readyz).")
+    read_only: bool = Field(
+        default=False,
+        description="A read replica: serves searches and reports from an index another process writes (the CLI, "
+                    "a Ray ingest or one writable server) and follows what it publishes; uploads, removals and "
+                    "job retries are refused (403), and no index is created.")
+    workers: int = Field(
+        default=1, ge=1, le=64,
+        description="Server processes on one port, each with its own models (memory grows with each); more than "
+                    "one needs read_only, as an index has one writer.")
