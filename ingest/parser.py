@@ -11,7 +11,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator
 
 from ingest.core.errors import DocumentError
 from ingest.core.offline import apply_offline_env
@@ -42,18 +42,6 @@ _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "
 #: How deep e-mails attached to e-mails are followed.
 MAX_ATTACHMENT_DEPTH = 3
 _FIELD_TITLE = re.compile(r"(?:^|\s)Title:\s*(.+?)(?=\s+[A-Z][\w-]*:\s|$)", re.S)
-
-
-class Parser(Protocol):
-    """Anything that turns bytes into a ParsedDocument; `parse_many` streams results in input order."""
-
-    def parse(self, source: str, data: bytes, fmt: str) -> ParsedDocument: ...
-
-    def use_temp_dir(self, path: Path) -> None: ...
-
-    def parse_many(
-        self, jobs: Iterable[tuple[str, bytes, str]]
-    ) -> Iterator[tuple[str, ParsedDocument | DocumentError]]: ...
 
 
 def decode_text(source: str, data: bytes) -> tuple[str, list[str]]:
@@ -209,6 +197,7 @@ def _temp_files_in(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # a writer clears it on opening the index
     saved = tempfile.tempdir
     tempfile.tempdir = str(path)
     try:

@@ -21,7 +21,7 @@ from ingest.discovery import discover, read_regular_file
 from ingest.core.embedder import Embedder
 from ingest.core.index import WritableIndex
 from ingest.core.errors import DocumentError
-from ingest.parser import Parser
+from ingest.core.parser import Parser
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import IngestSettings
 from ingest.core.types import ChunkedDocument, ParsedDocument

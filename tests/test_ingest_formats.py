@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,17 @@ def test_metadata_titles_sections_and_pages(ingested) -> None:
     pdf = next(h.chunk for h in pdf_hits if h.chunk.source.endswith("report.pdf"))
     assert pdf.page == 1 and pdf.page_end == 2
     assert md_hit.chunk.headings == ["Zebras", "Stripes"]
+
+
+def test_a_parser_whose_temp_folder_was_removed_still_parses(tmp_path: Path) -> None:
+    """A long-lived parser (a server's, a test session's) keeps its index's temp folder; if the folder is
+    removed (the index deleted and created again), the next parse recreates it instead of finding no text."""
+    from ingest.parser import UnstructuredParser
+    from tests.samples import minimal_pdf
+
+    parser = UnstructuredParser()
+    gone = tmp_path / "index" / "parse-tmp"
+    parser.use_temp_dir(gone)
+    shutil.rmtree(tmp_path / "index", ignore_errors=True)
+    doc = parser.parse("report.pdf", minimal_pdf(["Tides at Velmora reach four metres."]), "pdf")
+    assert "four metres" in doc.elements[0].text
