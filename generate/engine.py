@@ -200,7 +200,9 @@ class Engine:
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
-        verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor)
+        verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor,
+                                    lambda name: index.documents_with_word(name, r.common_name_documents)
+                                    >= r.common_name_documents)
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:

@@ -82,11 +82,17 @@ class CitationVerifier:
     """
 
     def __init__(self, document_text: Callable[[str], str | None], embedder: Embedder,
-                 support_similarity: float = 0.3, relevance_floor: float = 0.0) -> None:
+                 support_similarity: float = 0.3, relevance_floor: float = 0.0,
+                 common_name: Callable[[str], bool] | None = None) -> None:
+        """`common_name` says whether a name is the collection's common vocabulary (in many of its documents,
+        as "Python" is in every PEP): such a name is no claim a citation must carry. An injected name lives
+        in the one document that carries the injection, so it stays a name the citation must contain."""
         self.document_text = document_text
         self.embedder = embedder
         self.support_similarity = support_similarity
         self.relevance_floor = relevance_floor
+        self.common_name = common_name
+        self._common: dict[str, bool] = {}
 
     def verify_draft(self, draft: Draft, evidence: list[Evidence], question: str, task: Task) -> Verified:
         """The verify stage of a report: every statement's citations checked, then the answer line.
@@ -148,9 +154,27 @@ class CitationVerifier:
         that adds one is not the documents' answer, whatever its similarity to them."""
         numbers = {c.evidence for st in statements for c in st.citations}
         cited = [ev for ev in evidence if ev.number in numbers]
-        missing = ungrounded(answer, grounds(cited, question))
+        missing = self._uncommon(ungrounded(answer, grounds(cited, question)))
         said = {m.lower() for m in missing}
         return missing + [w for w in self.tainted(answer, evidence, question) if w not in said]
+
+    def _uncommon(self, missing: list[str]) -> list[str]:
+        """The missing specifics that are not the collection's common vocabulary (numbers always count)."""
+        if self.common_name is None:
+            return missing
+        out = []
+        for item in missing:
+            if item[0].isdigit() or item.isdigit():
+                out.append(item)
+                continue
+            key = item.lower()
+            if key not in self._common:
+                if len(self._common) > 4096:
+                    self._common.clear()
+                self._common[key] = self.common_name(item)
+            if not self._common[key]:
+                out.append(item)
+        return out
 
     def tainted(self, text: str, evidence: list[Evidence], question: str,
                 instructions: set[int] | None = None) -> list[str]:
@@ -219,7 +243,8 @@ class CitationVerifier:
             if not ids:
                 st.problems.append("no evidence cited")
             if st.citations:
-                missing = ungrounded(text, grounds([by_number[c.evidence] for c in st.citations], question))
+                missing = self._uncommon(ungrounded(text, grounds([by_number[c.evidence] for c in st.citations],
+                                                                  question)))
                 if missing:
                     st.problems.append(f"{', '.join(missing)} in the statement but not in its cited sentences")
                 said = {m.lower() for m in missing}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import time
@@ -293,6 +294,18 @@ class SqliteDocStore:
         return None
 
     @reading
+    def documents_with_word(self, word: str, enough: int) -> int:
+        """How many documents hold `word` as a whole word (any case), counting no further than `enough`:
+        a common word stops the scan after a few documents, a rare one reads every text once."""
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+        found = 0
+        for (text,) in self.conn.execute("SELECT text FROM documents"):
+            if pattern.search(text):
+                found += 1
+                if found >= enough:
+                    break
+        return found
+
     def document_text(self, doc_id: str) -> str | None:
         row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else None

@@ -402,6 +402,9 @@ class LocalIndex:
     def document_text(self, doc_id: str) -> str | None:
         return self.store.document_text(doc_id)
 
+    def documents_with_word(self, word: str, enough: int) -> int:
+        return self.store.documents_with_word(word, enough)
+
     def documents(self) -> list[DocumentRow]:
         return self.store.documents()
 

@@ -50,6 +50,12 @@ class ResearchSettings(Section):
         default=0.3, ge=0, le=1,
         description="A citation counts only if statement and quote are at least this similar (embedder cosine).",
     )
+    common_name_documents: int = Field(
+        default=3, ge=1, le=1000,
+        description="A name a statement adds beyond its cited sentences is allowed when at least this many documents "
+                    "of the index hold it (the collection's own vocabulary, as 'Python' in the PEPs); any other "
+                    "added name or number makes the citation fail, so an injected claim cannot be pinned on a real "
+                    "sentence that lacks it.")
     relevance_floor: float = Field(
         default=0.35, ge=0, le=1,
         description="A citation counts only if its quote is at least this similar to the question (embedder "
