@@ -35,7 +35,7 @@ VERDICTS = ("supports", "contradicts", "not enough evidence")
 ANSWER_MAX_CHARS = 240
 #: A sentence, not a bare "true"/"false": the 1.5B sometimes echoed the answerable flag into the answer.
 ANSWER_MIN_CHARS = 12
-#: A statement restates one or two sentences; every character is decode time (~60 ms a token on the 1.5B).
+#: A statement restates one or two sentences; every character is decode time.
 STATEMENT_MAX_CHARS = 160
 
 
@@ -101,7 +101,7 @@ def report_schema(n_evidence: int, max_statements: int, task: Task = Task.ANSWER
         # Cite first, decide after: written first, a claim's verdict was the lazy "not enough
         # evidence", and a question's answer a bare "false", with the deciding sentence in view
         # (1.5B). A claim check writes no free-text answer: its statements are the explanation,
-        # and the ~40 tokens an answer costs are 3 s of decoding on 2 cores.
+        # and the tokens of an answer are seconds of decoding on a CPU.
         order = ["statements", flag, "answer"] if task == Task.ANSWER else ["statements", flag]
         props = {"answer": answer, flag: flag_schema, "statements": statements}
         return {"type": "object", "properties": {k: props[k] for k in order}, "required": order}

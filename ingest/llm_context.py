@@ -1,12 +1,12 @@
 """`llm` context mode: the fast model writes one sentence situating each chunk in its document.
 
-Cost on 2 cores is prefill, so the prompt is built for reuse: the document part (its title and
+On a CPU the cost is prefill, so the prompt is built for reuse: the document part (its title and
 opening) comes first and is the same for every chunk of that document, so the generator keeps its
 KV state and each chunk pays only for its own part (section trail, a little preceding text, the
 chunk). Generation is greedy, bounded and stops at the first sentence end. Contexts are cached in the
 store by a hash of the exact prompt and model, so re-ingesting or switching modes back costs nothing.
 
-Even so the model must read every chunk, which for a large corpus is hours on 2 cores. The
+Even so the model must read every chunk, which for a large corpus takes hours on a CPU. The
 `document` scope (setting `context_scope`) makes one call per document instead, from its opening
 alone, and gives that sentence to every chunk beside the chunk's own section trail.
 """

@@ -1,7 +1,6 @@
 """Evidence selection: the few sentences of the top chunks that bear on the question.
 
-Prompt tokens are the dominant cost of writing on this CPU (about 66 tokens/s of prefill for
-the 1.5B writer), so the writer reads a ranked handful of sentences, each with its exact
+Prompt tokens are the dominant cost of writing on a CPU (prefill reads every one of them), so the writer reads a ranked handful of sentences, each with its exact
 offsets in the stored document, instead of whole chunks.
 """
 

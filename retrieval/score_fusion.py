@@ -1,10 +1,7 @@
 """Weighted fusion of normalized scores: keeps how far ahead a candidate is, which rank fusion drops.
 
-Chosen on the SciFact train split only (809 claims, top-300 chunks from each source, documents
-ranked by their best chunk), by a small grid over normalization {z, minmax}, depth {50, 100, 300}
-and dense weight {0.4, 0.5, 0.6}: z-score over each source's top 300 with equal weights gave
-nDCG@10 0.7295 against 0.7182 for RRF k=60 (weighted RRF's best, k=30 and dense weight 0.8, 0.7246).
-The grid script and its output are in /work/eval-runs/retrieval/exp/ (outside the repo).
+The defaults (z-scores over each source's top candidates, equal weights) were chosen by a small grid
+on the SciFact train split only; docs/retrieval.md says how, and with what it was compared.
 """
 
 from __future__ import annotations

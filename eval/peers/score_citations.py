@@ -2,8 +2,8 @@
 
 Runs with CITEWISE's venv from the repo root (it imports eval.reports_eval), unlike the two
 llamaindex_*.py scripts beside it:
-    /work/main/.venv/bin/python eval/peers/score_citations.py /work/eval-runs/peers/citations-30.jsonl \
-        --dataset /work/shared/datasets/scifact
+    .venv/bin/python eval/peers/score_citations.py eval-runs/peers/citations-30.jsonl \
+        --dataset ../shared/datasets/scifact
 Each cited source becomes a citation whose quote is the cited source chunk (as the stuffed baseline
 is scored). What the peer does not produce gets a neutral value and is left out of the table:
 no verdict (verdict_accuracy is not reported) and no LLM/non-LLM split (llm_share is not reported).
@@ -43,7 +43,7 @@ def citewise_row(peer: dict, ds: BeirDataset, lenient: bool = False) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("rows", type=Path)
-    ap.add_argument("--dataset", type=Path, default=Path("/work/shared/datasets/scifact"))
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/datasets/scifact"))
     ap.add_argument("--lenient", action="store_true",
                     help="count [Source n] / 'Source n' mentions too (default: only [n], as the engine's prompt asks)")
     args = ap.parse_args()

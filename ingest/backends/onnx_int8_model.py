@@ -1,10 +1,10 @@
-"""A BERT-family sentence-transformers model as fused int8 ONNX: about twice stock encode on 2 AVX2 cores.
+"""A BERT-family sentence-transformers model as fused int8 ONNX, for CPUs without a GPU.
 
-MiniLM's plain encode already runs near this CPU's fp32 peak, so speed has to come from int8
-matrix products. Built once from the local model folder (no network) and cached beside the GGUFs:
+MiniLM's plain encode already runs near a CPU's fp32 peak, so speed has to come from int8
+matrix products (`citewise eval bench-ingest` measures the gain). Built once from the local model folder (no network) and cached beside the GGUFs:
 export to ONNX, fuse attention, GELU and layer norms with onnxruntime's BERT optimizer, then
-quantize the weights per output channel. Per-tensor int8 moved vectors too far (cosine 0.92 to
-fp32); per-channel keeps them at about 0.99, and the build checks that before it publishes a file.
+quantize the weights per output channel (per-tensor scales moved vectors too far from the fp32
+model's), and check the result against the fp32 model before publishing the file.
 """
 
 from __future__ import annotations
@@ -76,10 +76,9 @@ class OnnxInt8Model:
         """One unit-length float32 row per text, each text run alone, texts spread over the cores.
 
         Dynamic quantization scales each run's activations by their range, so in a batch a text's
-        vector would depend on its neighbours and their padding (cosine 0.991 to itself alone).
-        Alone it does not, and with no padding to compute it was also the fastest way measured:
-        one single-threaded run per core, side by side, 54 texts/s; one two-threaded run at a
-        time, 52; sorted batches of 4, 48.
+        vector would depend on its neighbours and their padding. Alone it does not, and with no
+        padding to compute, one single-threaded run per core side by side was also faster than
+        two-threaded runs or small sorted batches (docs/chunking-and-context.md).
         """
         rows = self._spread(self._run, texts)
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
