@@ -6,6 +6,7 @@ import codecs
 import hashlib
 import importlib
 import io
+import os
 import re
 import tempfile
 import threading
@@ -100,6 +101,7 @@ class UnstructuredParser:
                 if not self._partitioners:
                     apply_offline_env()
                     _serve_sentence_splitter_locally()
+                    quiet_pandoc()
                 module = importlib.import_module(f"unstructured.partition.{_MODULES[fmt]}")
                 self._partitioners[fmt] = getattr(module, f"partition_{_MODULES[fmt]}")
             return self._partitioners[fmt]
@@ -231,6 +233,16 @@ def _title(raw: list[Any], elements: list[Element], fallback: str) -> str:
         if e.kind == "NarrativeText":
             break
     return fallback
+
+
+def quiet_pandoc() -> None:
+    """pandoc's notes on a document (an unresolved reference in reStructuredText) reach pypandoc's logger
+    as warnings, from parser processes too; they change nothing citewise extracts, so they stay quiet
+    unless the command runs with --verbose (which parser processes learn from the environment)."""
+    import logging
+
+    if not os.environ.get("CITEWISE_VERBOSE"):
+        logging.getLogger("pypandoc").setLevel(logging.ERROR)
 
 
 def _serve_sentence_splitter_locally() -> None:

@@ -38,6 +38,7 @@ def quiet_libraries(verbose: bool = False) -> None:
     apply_offline_env()
     if verbose:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "0"
+        os.environ["CITEWISE_VERBOSE"] = "1"  # parser processes read it: they start from the environment
     handler = logging.StreamHandler()
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
