@@ -18,16 +18,10 @@ from pathlib import Path
 
 from ingest.core.errors import InvalidRequestError, UnsupportedMediaError
 from ingest.parser import FORMATS
+from ingest.preflight import BOMS, MAGIC, looks_like
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
-_BINARY_MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a zip archive", b"\x7fELF": "an executable",
-                 b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
-                 b"\x1f\x8b": "a gzip archive"}
-#: Longest first: a UTF-32 LE mark starts with the UTF-16 LE one.
-_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8"),
-         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-_TEXT_BOMS = tuple(bom for bom, _ in _BOMS)
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v")
 HEAD_BYTES = 64 * 1024
 _ZIP_PARTS = {"docx": "word/", "pptx": "ppt/"}
@@ -66,7 +60,7 @@ def check_content(path: Path, name: str) -> str:
         raise InvalidRequestError(f"{name}: the file is empty")
     if fmt == "pdf":
         if b"%PDF-" not in head[:1024]:
-            raise UnsupportedMediaError(f"{name}: named .pdf but its content is {_looks_like(head)}, not a PDF")
+            raise UnsupportedMediaError(f"{name}: named .pdf but its content is {looks_like(head)}, not a PDF")
     elif fmt in _ZIP_PARTS:
         _check_office_zip(path, name, fmt, head)
     else:
@@ -76,7 +70,7 @@ def check_content(path: Path, name: str) -> str:
 
 def _check_office_zip(path: Path, name: str, fmt: str, head: bytes) -> None:
     if not head.startswith(b"PK\x03\x04") or not zipfile.is_zipfile(path):
-        raise UnsupportedMediaError(f"{name}: named .{fmt} but its content is {_looks_like(head)}, not an "
+        raise UnsupportedMediaError(f"{name}: named .{fmt} but its content is {looks_like(head)}, not an "
                                     "Office Open XML file")
     try:
         with zipfile.ZipFile(path) as zf:
@@ -89,11 +83,11 @@ def _check_office_zip(path: Path, name: str, fmt: str, head: bytes) -> None:
 
 def _check_text(name: str, fmt: str, head: bytes, complete: bool) -> None:
     """`complete` says `head` is the whole file (so an end cut mid-character is an error, not the read limit)."""
-    for bom, encoding in _BOMS:
+    for bom, encoding in BOMS:
         if head.startswith(bom):
             _check_marked_text(name, fmt, head[len(bom):], encoding, complete)
             return
-    for magic, what in _BINARY_MAGIC.items():
+    for magic, what in MAGIC.items():
         if head.startswith(magic):
             raise UnsupportedMediaError(f"{name}: named as {fmt} text but its content is {what}")
     if b"\x00" in head:
@@ -107,7 +101,7 @@ def _check_text(name: str, fmt: str, head: bytes, complete: bool) -> None:
 def _check_marked_text(name: str, fmt: str, body: bytes, encoding: str, complete: bool) -> None:
     """The bytes after a byte order mark, decoded as it says: they must be text, not binary behind a mark."""
     label = encoding.upper().replace("-LE", " LE").replace("-BE", " BE")
-    for magic, what in _BINARY_MAGIC.items():
+    for magic, what in MAGIC.items():
         if body.startswith(magic):
             raise UnsupportedMediaError(f"{name}: named as {fmt} text but after its {label} byte order mark the "
                                         f"content is {what}")
@@ -123,12 +117,3 @@ def _check_marked_text(name: str, fmt: str, body: bytes, encoding: str, complete
     if "\x00" in text or odd * 100 > len(text):
         raise UnsupportedMediaError(f"{name}: named as {fmt} text but decoded as {label} it is binary ({odd} of "
                                     f"the first {len(text)} characters are control or unassigned characters)")
-
-
-def _looks_like(head: bytes) -> str:
-    for magic, what in _BINARY_MAGIC.items():
-        if head.startswith(magic):
-            return what
-    if head.startswith(_TEXT_BOMS) or b"\x00" not in head:
-        return "text"
-    return "binary data"

@@ -7,6 +7,7 @@ the constructor instead of reaching into it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +41,10 @@ from retrieval.rrf_fusion import RrfFusion
 from retrieval.searcher import Searcher
 
 
+#: Indexes whose searcher and researcher an engine keeps at once (a server has one).
+MAX_INDEXES = 4
+
+
 class Engine:
     """The application's object graph over one `Settings`. Cheap to create; heavy parts load on first use.
 
@@ -60,7 +65,9 @@ class Engine:
         self._parser = parser
         self._fast = fast_model
         self._writer = writer_model
-        self._built: dict[int, tuple[Index, PipelineFactory, Searcher, Researcher | None]] = {}
+        # Per opened index; the index is kept with them so its id cannot be reused while they exist. Bounded:
+        # a process that opens many indexes one after another (an evaluation) does not keep them all.
+        self._built: OrderedDict[int, tuple[Index, PipelineFactory, Searcher, Researcher | None]] = OrderedDict()
 
     # -- models -------------------------------------------------------------------------------------
     @cached_property
@@ -187,6 +194,9 @@ class Engine:
         if id(index) not in self._built:
             factory = PipelineFactory(index, self.embedder, self.model, self.query_cache)
             self._built[id(index)] = (index, factory, factory.searcher(self.settings.search), None)
+            while len(self._built) > MAX_INDEXES:
+                self._built.popitem(last=False)
+        self._built.move_to_end(id(index))
         return self._built[id(index)]
 
     def _build_researcher(self, index: Index, factory: PipelineFactory) -> Researcher:

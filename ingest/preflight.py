@@ -12,10 +12,14 @@ import zipfile
 
 from ingest.core.errors import DocumentError
 
-_MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a zip archive", b"\x7fELF": "an executable",
-          b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
-          b"\x1f\x8b": "a gzip archive"}
-_TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+#: What the first bytes of common binary files say they are.
+MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a zip archive", b"\x7fELF": "an executable",
+         b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
+         b"\x1f\x8b": "a gzip archive"}
+#: Byte order marks and their encodings, longest first: a UTF-32 LE mark starts with the UTF-16 LE one.
+BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_TEXT_BOMS = tuple(bom for bom, _ in BOMS)
 #: Office documents whose parts together expand beyond this are refused before any part is read.
 MAX_UNZIPPED_MB = 512
 #: A part this large that expands more than MAX_RATIO-fold is a zip bomb, not a document: XML compresses
@@ -28,7 +32,7 @@ HTML_MAX_DEPTH = 256
 
 def looks_like(head: bytes) -> str:
     """What the first bytes of a file say it is, for messages."""
-    for magic, what in _MAGIC.items():
+    for magic, what in MAGIC.items():
         if head.startswith(magic):
             return what
     if head.startswith(_TEXT_BOMS) or b"\x00" not in head:
