@@ -1,0 +1,26 @@
+"""What search and reports need from a scorer citewise trained for one index."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Scorer(Protocol):
+    """Reads a question and a passage together and says how likely the passage answers it.
+
+    Probabilities, calibrated on held-out training items, so that one cut-off (0.5) means the same on
+    every corpus; hand-tuned similarity thresholds did not carry from one corpus to the next.
+    """
+
+    name: str
+
+    def warm_up(self) -> None:
+        """Load the model now (once), so the first request does not pay for it."""
+        ...
+
+    def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
+        """One probability in [0, 1] per passage, in the order given."""
+        ...

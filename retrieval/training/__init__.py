@@ -1,0 +1,1 @@
+"""Training citewise's own scorer for one index: data from the corpus (or the user's labels), then a model."""
