@@ -11,7 +11,8 @@ from ingest.core.settings.research import MAX_QUESTION_CHARS, PER_REQUEST, Resea
 from ingest.core.settings.root import Settings, config_file, load_settings
 from ingest.core.settings.search import TOP_K_MAX, QueryAnalysisSettings, RerankSettings, SearchSettings
 from ingest.core.settings.server import ServerSettings
+from ingest.core.settings.train import TrainSettings
 
 __all__ = ["IndexSettings", "IngestSettings", "MAX_QUESTION_CHARS", "ModelSettings", "PER_REQUEST", "QueryAnalysisSettings",
            "RerankSettings", "ResearchOptions", "ResearchSettings", "SearchSettings", "ServerSettings", "Settings",
-           "TOP_K_MAX", "config_file", "load_settings"]
+           "TOP_K_MAX", "TrainSettings", "config_file", "load_settings"]

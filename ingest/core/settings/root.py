@@ -22,6 +22,7 @@ from ingest.core.settings.models import ModelSettings
 from ingest.core.settings.research import ResearchSettings
 from ingest.core.settings.search import SearchSettings
 from ingest.core.settings.server import ServerSettings
+from ingest.core.settings.train import TrainSettings
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @classmethod
     def settings_customise_sources(

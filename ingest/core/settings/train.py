@@ -1,0 +1,31 @@
+"""`citewise train`: what data it writes about the corpus and how long it may train the index's scorer."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ingest.core.settings.base import Section
+
+
+class TrainSettings(Section):
+    """`citewise train`: what data it writes about the corpus and how long it may train the index's scorer."""
+
+    # Synthetic data (the data-preparation model writes questions about sampled chunks).
+    synthetic_chunks: int = Field(default=200, ge=0, le=100_000,
+                                  description="Chunks the data-preparation model writes questions about.")
+    questions_per_chunk: int = Field(default=2, ge=1, le=8,
+                                     description="Answerable questions asked about each sampled chunk.")
+    near_misses_per_chunk: int = Field(default=1, ge=0, le=8,
+                                       description="Questions that look answerable from a chunk but are not.")
+    hard_negatives: int = Field(default=4, ge=0, le=50,
+                                description="Chunks the search ranks high for a question that are not its "
+                                            "source, used as negatives.")
+    seed: int = Field(default=13, description="Sampling and training seed, so a run can be repeated.")
+    # The scorer.
+    budget_s: float = Field(default=900.0, gt=0, le=86_400,
+                            description="Training stops after this many seconds (the data is written first).")
+    epochs: int = Field(default=2, ge=1, le=50, description="Passes over the training pairs at most.")
+    batch_size: int = Field(default=16, ge=1, le=512)
+    learning_rate: float = Field(default=5e-5, gt=0, le=1)
+    max_length: int = Field(default=256, ge=32, le=512,
+                            description="Word pieces of question and passage the scorer reads together.")
