@@ -105,6 +105,9 @@ class LocalExecutor:
     def use_index(self, index: WritableIndex) -> None:
         self.parser.use_temp_dir(index.temp_path)
 
+    def warm_up(self) -> None:
+        """Parser processes start with the first file."""
+
     def prepare(self, jobs: Iterable[FileJob], progress: Progress | None = None) -> Iterator[PreparedDocument]:
         progress = progress or NullProgress()
         results = self.parser.parse_many((job.source, job.data or b"", job.fmt) for job in jobs)

@@ -25,13 +25,15 @@ def ingest(
     executor: Optional[str] = typer.Option(
         None, "--executor", help="local | ray: where files are parsed, chunked and embedded (setting ingest.executor)"),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="ray executor: the cluster's head HOST:PORT, or auto (default: a private Ray)"),
+        None, "--ray-address", help="the Ray cluster's head HOST:PORT, or auto (implies --executor ray)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Parse, chunk, embed and store documents. Unchanged files are skipped; changed ones replaced."""
     from ingest.core.progress import NullProgress
 
+    if ray_address is not None and executor is None:
+        executor = "ray"  # naming a cluster is asking to use it
     settings = cli_settings(index, {"ingest.context_mode": ("--context-mode", context_mode),
                                     "ingest.context_scope": ("--context-scope", context_scope),
                                     "ingest.executor": ("--executor", executor),

@@ -70,6 +70,10 @@ class Executor(Protocol):
         mode read its context cache."""
         ...
 
+    def warm_up(self) -> None:
+        """Start workers and load their models now, so the first file does not wait for them."""
+        ...
+
     def prepare(self, jobs: Iterable[FileJob], progress: Progress) -> Iterator[PreparedDocument]:
         """Reports the parse, chunk and context stages to `progress` as documents come back."""
         ...

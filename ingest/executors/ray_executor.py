@@ -105,7 +105,9 @@ class RayExecutor:
         self._ray = ray
         return ray
 
-    def _start(self, progress: Progress) -> None:
+    def warm_up(self, progress: Progress | None = None) -> None:
+        """Start the workers now (each loads its models), so the first file does not wait for them."""
+        progress = progress or NullProgress()
         if self._actors:
             return
         ray = self._connect()
@@ -158,7 +160,7 @@ class RayExecutor:
         first = next(queue, None)
         if first is None:
             return
-        self._start(progress)
+        self.warm_up(progress)
         ray = self._ray
         load = [0] * len(self._actors)
         pending: deque[tuple[FileJob, int, Any]] = deque()
