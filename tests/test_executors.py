@@ -19,7 +19,7 @@ from ingest.core.errors import DocumentError
 from ingest.core.executor import FileJob, PreparedDocument
 from ingest.core.index import WritableIndex
 from ingest.core.progress import NullProgress, Progress
-from ingest.core.settings import IngestSettings
+from ingest.core.settings import IngestSettings, Settings
 from ingest.core.types import Element, ParsedDocument
 from ingest.executors.ray_executor import RayExecutor
 from ingest.executors.ray_worker import CacheReader, ContextLookup, PrepareWorker
@@ -139,8 +139,9 @@ class InProcessCluster:
         pass
 
 
-def _snapshot(engine: Engine) -> dict[str, Any]:
-    with engine.open_index() as index:
+def snapshot(path: Path) -> dict[str, Any]:
+    """An index's documents, chunks and vectors by (source, ordinal), read without loading a model."""
+    with Engine(Settings()).open_index(path) as index:
         ids = index.chunk_ids()
         rows = index.chunks(ids)
         vectors = index.vectors(ids)
@@ -175,7 +176,7 @@ def test_documents_prepared_by_workers_store_what_a_local_ingest_stores(
     local = make_engine()
     with local.open_index(writable=True) as index:
         expected = local.ingestor(index).ingest_paths([docs])
-    local_index = _snapshot(local)
+    local_index = snapshot(tmp_path / "index")
     (tmp_path / "index").rename(tmp_path / "local-index")
     engine = make_engine()
     engine = Engine(engine.settings, embedder=engine.embedder, parser=engine.parser,
@@ -185,7 +186,7 @@ def test_documents_prepared_by_workers_store_what_a_local_ingest_stores(
     assert summary.ingested == expected.ingested == 3 and summary.chunks_added == expected.chunks_added
     assert summary.failed == expected.failed and "binary content" in summary.failed[0]["reason"]
     assert summary.executor == "in-process" and sum(summary.prepared_by.values()) == 3
-    assert_same_index(_snapshot(engine), local_index)
+    assert_same_index(snapshot(tmp_path / "index"), local_index)
     with engine.open_index(writable=True) as index:
         again = engine.ingestor(index).ingest_paths([docs])
     assert again.unchanged == 3 and again.ingested == 0 and not again.prepared_by  # nothing dispatched
@@ -198,7 +199,7 @@ def test_llm_sentences_written_by_workers_are_cached_by_the_driver(tmp_path: Pat
     local = make_engine(fake, context_mode="llm")
     with local.open_index(writable=True) as index:
         local.ingestor(index).ingest_paths([docs])
-    local_index = _snapshot(local)
+    local_index = snapshot(tmp_path / "index")
     calls = len(fake.calls)
     (tmp_path / "index").rename(tmp_path / "local-index")
 
@@ -211,7 +212,7 @@ def test_llm_sentences_written_by_workers_are_cached_by_the_driver(tmp_path: Pat
 
     summary, engine = remote()
     assert summary.contexts_generated == calls and len(fake.calls) == 2 * calls
-    assert_same_index(_snapshot(engine), local_index)
+    assert_same_index(snapshot(tmp_path / "index"), local_index)
     with (docs / "pep-0257.rst").open("a") as fh:  # a new last paragraph: the other chunks' prompts are unchanged
         fh.write("\nA closing remark on docstrings, added later.\n")
     edited, _ = remote()
