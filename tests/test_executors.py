@@ -5,6 +5,7 @@ document) checked against a local ingest of the same files. The real Ray cluster
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -15,7 +16,7 @@ import pytest
 from generate.engine import Engine
 from ingest.chunker import StructureChunker
 from ingest.context import StructureContextualizer
-from ingest.core.errors import DocumentError
+from ingest.core.errors import ConfigError, DocumentError
 from ingest.core.executor import FileJob, PreparedDocument
 from ingest.core.index import WritableIndex
 from ingest.core.progress import NullProgress, Progress
@@ -109,6 +110,14 @@ def test_the_ray_executor_sends_bytes_except_under_shared_paths_and_needs_no_clu
     assert executor.wants_bytes(str(tmp_path / "sharedness" / "a.md"))
     assert executor.wants_bytes("/elsewhere/a.md")
     assert list(executor.prepare([])) == [] and executor._ray is None  # no work: Ray is never started
+
+
+@pytest.mark.unit
+def test_the_ray_executor_without_ray_installed_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is not installed
+    executor = RayExecutor(fake_parts, IngestSettings(executor="ray"))
+    with pytest.raises(ConfigError, match=r"Ray is not installed: pip install 'citewise\[ray\]'"):
+        list(executor.prepare([FileJob("a.md", "md", "", data=b"# A")]))
 
 
 class InProcessCluster:

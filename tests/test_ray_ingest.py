@@ -169,3 +169,12 @@ def test_a_driver_killed_mid_run_loses_nothing_and_a_second_run_finishes(
     assert code == 1 and summary["unchanged"] == kept and summary["ingested"] == 7 - kept, err
     assert_same_index(snapshot(index), local_reference["index"])
     _consistent(index)
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_refused_before_any_work(ray_cluster: str, corpus: Path,
+                                                                           tmp_path: Path) -> None:
+    result = run_cli("ingest", str(corpus), "--index", str(tmp_path / "index"), "--ray-address", ray_cluster,
+                     env={"CITEWISE_INGEST__RAY_WORKERS": "5"})
+    assert result.returncode == 2, result.stderr
+    assert "ingest.ray_workers is 5 but the Ray cluster offers 2 CPUs" in result.stderr
+    assert "Traceback" not in result.stderr and stored_doc_count(tmp_path / "index") == 0
