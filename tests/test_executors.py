@@ -194,11 +194,11 @@ def test_documents_prepared_by_workers_store_what_a_local_ingest_stores(
         summary = engine.ingestor(index).ingest_paths([docs])
     assert summary.ingested == expected.ingested == 3 and summary.chunks_added == expected.chunks_added
     assert summary.failed == expected.failed and "binary content" in summary.failed[0]["reason"]
-    assert summary.executor == "in-process" and sum(summary.prepared_by.values()) == 3
+    assert summary.executor == "in-process" and sum(summary.prepared_by.values()) == 4  # the failed file too
     assert_same_index(snapshot(tmp_path / "index"), local_index)
     with engine.open_index(writable=True) as index:
         again = engine.ingestor(index).ingest_paths([docs])
-    assert again.unchanged == 3 and again.ingested == 0 and not again.prepared_by  # nothing dispatched
+    assert again.unchanged == 3 and again.ingested == 0 and sum(again.prepared_by.values()) == 1  # the failed file
 
 
 def test_llm_sentences_written_by_workers_are_cached_by_the_driver(tmp_path: Path,
