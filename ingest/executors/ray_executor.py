@@ -45,6 +45,23 @@ def _lookup(reader: Any, keys: list[str]) -> dict[str, str]:
     return ray.get(reader.cached_contexts.remote(keys))
 
 
+def _notices_to_stderr() -> None:
+    """Ray's driver prints cluster notices (such as a file retried after its worker died) to stdout, from a
+    thread of its own, through `ray._private.worker.print_to_stdstream`. Stdout carries `--json` output, so
+    they are sent to stderr, beside the progress bars and warnings (private API: left alone if it moved)."""
+    import ray._private.worker as ray_worker
+
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
+
+
 def code_root() -> Path | None:
     """The source checkout this process imports citewise from (workers on this machine import the same);
     None for an installed package, which every node then needs installed too."""
@@ -90,6 +107,7 @@ class RayExecutor:
         except ImportError as exc:
             raise ConfigError("ingest.executor is 'ray' but Ray is not installed: pip install 'citewise[ray]'") from exc
         if not ray.is_initialized():
+            _notices_to_stderr()
             env = {"RAY_USAGE_STATS_ENABLED": "0"}
             root = code_root()
             if root is not None:
