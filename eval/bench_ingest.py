@@ -52,6 +52,11 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
         settings.index.path = Path(tmp) / "index"
         comps = Engine(settings)
         comps.embedder.embed(["warm up the model before timing"])
+        executor_start_s = None
+        if settings.ingest.executor == "ray":  # workers start (and load models) before timing, as the embedder
+            started = time.perf_counter()
+            comps.executor.warm_up()
+            executor_start_s = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
         with comps.open_index(writable=True) as index:
             ingestor = comps.ingestor(index, progress)
@@ -61,9 +66,7 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
             rows = index.chunks(chunk_ids)
             texts = [ingestor.contextualizer.embed_text(rows[i].to_chunk()) for i in chunk_ids]
             stored = index.vectors(chunk_ids)
-        close = getattr(comps.parser, "close", None)
-        if close is not None:
-            close()  # let the parser workers exit so their peak memory is counted
+        comps.close()  # let the parser workers exit so their peak memory is counted; stop cluster workers
         rss = peak_rss_mb()
         child_rss = peak_child_rss_mb()
 
@@ -90,6 +93,9 @@ def bench_ingest(folder: Path, settings: Settings, progress: Progress | None = N
         "peak_rss_mb": round(rss, 1),
         "peak_rss_parser_worker_mb": round(child_rss, 1),
         "parse_workers": settings.ingest.parse_workers,
+        "executor": summary.executor,
+        "executor_start_seconds": executor_start_s,
+        "prepared_by": summary.prepared_by,
         "failures": summary.failed,
     }
 

@@ -26,6 +26,11 @@ def bench_ingest_cmd(
     context_mode: str = typer.Option("", "--context-mode", help="none | structure | llm (default: the setting)."),
     docs: int = typer.Option(0, "--docs", min=0, help="Only this many documents, spread evenly over the folder in "
                              "its stable order (the same ones every run); 0: all."),
+    executor: str = typer.Option("", "--executor", help="local | ray (default: the setting ingest.executor)."),
+    ray_address: str = typer.Option("", "--ray-address", help="The Ray cluster's head HOST:PORT or auto "
+                                    "(implies --executor ray; default: the setting)."),
+    ray_workers: int = typer.Option(-1, "--ray-workers", help="Ray worker actors (0: one per CPU; default: the "
+                                    "setting)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -36,6 +41,13 @@ def bench_ingest_cmd(
     settings = load_settings()
     if context_mode:
         override(settings, "ingest.context_mode", context_mode, "--context-mode")
+    if ray_address:
+        override(settings, "ingest.ray_address", ray_address, "--ray-address")
+        executor = executor or "ray"
+    if executor:
+        override(settings, "ingest.executor", executor, "--executor")
+    if ray_workers >= 0:
+        override(settings, "ingest.ray_workers", ray_workers, "--ray-workers")
     if quiet or as_json:
         result = bench_ingest(folder, settings, None, baseline_sample, rounds, docs)
     else:
@@ -57,6 +69,10 @@ def bench_ingest_cmd(
     out.print(f"  context mode {result['context_mode']}: {result['contexts_generated']} contexts generated, "
               f"{len(result['context_failed'])} documents fell back to structure", highlight=False)
     out.print(f"  embedding ({result['backend']}): {result['embed_chunks_per_s']} chunks/s during ingest", highlight=False)
+    if result["prepared_by"]:
+        nodes = {w.split(":")[0] for w in result["prepared_by"]}
+        out.print(f"  executor ray: {len(result['prepared_by'])} workers on {len(nodes)} nodes, started in "
+                  f"{result['executor_start_seconds']} s (not in the timing)", highlight=False)
     if b:
         out.print(f"  same {b['sample_chunks']} chunks: plain sentence-transformers {b['plain_chunks_per_s']} chunks/s, "
                   f"citewise {b['optimized_chunks_per_s_same_sample']} chunks/s -> {b['speedup']}x "

@@ -8,7 +8,7 @@ the constructor instead of reaching into it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +23,7 @@ from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer, StructureContextualizer
 from ingest.core.embedder import Embedder
 from ingest.core.errors import ConfigError
+from ingest.core.executor import Executor
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
 from ingest.core.model_resolver import ModelResolver
@@ -30,8 +31,9 @@ from ingest.core.offline import apply_offline_env
 from ingest.core.parser import Parser
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
-from ingest.llm_context import LlmContextualizer
+from ingest.llm_context import ContextCache, LlmContextualizer
 from ingest.pipeline import Ingestor
+from ingest.preparer import DocumentPreparer, LocalExecutor, WorkerParts
 from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
 from retrieval.evidence import EvidenceSelector
@@ -54,7 +56,7 @@ class Engine:
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None, parser: Parser | None = None,
                  fast_model: Generator | None = None, writer_model: Generator | None = None,
-                 guard: Callable[[str], bool] | None = addresses_the_model) -> None:
+                 guard: Callable[[str], bool] | None = addresses_the_model, executor: Executor | None = None) -> None:
         """Components given here are used instead of being built from the settings; `guard` drops evidence
         that reads as an instruction to the model before the writer sees it (None keeps everything, to show
         that verification alone keeps instructions uncited)."""
@@ -65,6 +67,7 @@ class Engine:
         self._parser = parser
         self._fast = fast_model
         self._writer = writer_model
+        self._executor = executor
         # Per opened index; the index is kept with them so its id cannot be reused while they exist. Bounded:
         # a process that opens many indexes one after another (an evaluation) does not keep them all.
         self._built: OrderedDict[int, tuple[Index, PipelineFactory, Searcher, Researcher | None]] = OrderedDict()
@@ -152,17 +155,41 @@ class Engine:
                           index_settings=s.index, threads=s.models.threads)
 
     def ingestor(self, index: WritableIndex, progress: Progress | None = None) -> Ingestor:
+        preparer = self.preparer(self.contextualizer(index))
+        remote = self._executor is not None or self.settings.ingest.executor == "ray"
+        executor = self.executor if remote else LocalExecutor(self.parser, preparer)
+        return Ingestor(index, preparer, executor, self.embedder, self.settings.ingest, progress)
+
+    def preparer(self, contextualizer: Contextualizer) -> DocumentPreparer:
         s = self.settings
         chunker = StructureChunker(self.embedder, min(s.ingest.chunk_tokens, self.embedder.max_tokens))
-        return Ingestor(index, self.parser, chunker, self.embedder, self.contextualizer(index), s.ingest, progress)
+        return DocumentPreparer(chunker, contextualizer)
 
-    def contextualizer(self, index: WritableIndex) -> Contextualizer:
-        """The setting's context mode; `llm` caches its sentences in the index."""
+    @property
+    def executor(self) -> Executor:
+        """The cluster executor (setting ingest.executor = ray), built once: its workers outlive one run."""
+        if self._executor is None:
+            from ingest.executors.ray_executor import RayExecutor
+
+            self._executor = RayExecutor(partial(build_worker_parts, self.settings), self.settings.ingest)
+        return self._executor
+
+    def worker_parts(self, cache: ContextCache | None) -> WorkerParts:
+        """What a cluster worker builds on its node: this engine's components, parsing in-process."""
+        from ingest.parser import UnstructuredParser
+
+        if self.settings.ingest.context_mode == "llm" and cache is None:
+            raise ConfigError("llm context mode needs the index's context cache")
+        return WorkerParts(UnstructuredParser(), self.preparer(self.contextualizer(cache)), self.embedder)
+
+    def contextualizer(self, cache: ContextCache | None) -> Contextualizer:
+        """The setting's context mode; `llm` caches its sentences in `cache` (the index)."""
         s = self.settings.ingest
         if s.context_mode != "llm":
             return StructureContextualizer(s.context_mode, self.embedder, self.embedder.max_tokens)
+        assert cache is not None
         structure = StructureContextualizer("structure", self.embedder, self.embedder.max_tokens)
-        return LlmContextualizer(self.fast_model, structure, index, s)
+        return LlmContextualizer(self.fast_model, structure, cache, s)
 
     # -- search and reports, built once per index ---------------------------------------------------
     @cached_property
@@ -216,6 +243,19 @@ class Engine:
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:
-        """Stop parser processes; models and indexes are closed by their owners."""
+        """Stop parser processes and cluster workers; models and indexes are closed by their owners."""
         if self._parser is not None:
             self._parser.close()
+        if self._executor is not None:
+            self._executor.close()
+
+
+def build_worker_parts(settings: Settings, cache: ContextCache | None) -> WorkerParts:
+    """Runs in each cluster worker: an engine over the driver's settings builds the same components there.
+
+    A worker takes one CPU, so its models use one thread unless `models.threads` says otherwise.
+    """
+    if settings.models.threads == 0:
+        settings = settings.model_copy(deep=True)
+        settings.models.threads = 1
+    return Engine(settings).worker_parts(cache)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ingest.core.embedder import TokenCounter
 from ingest.core.progress import NullProgress, Progress
-from ingest.core.types import Chunk, ChunkedDocument
+from ingest.core.types import Chunk, ChunkedDocument, ContextOutcome
+
+__all__ = ["ContextMode", "ContextOutcome", "Contextualizer", "StructureContextualizer"]
 
 ContextMode = Literal["none", "structure", "llm"]
-
-
-@dataclass
-class ContextOutcome:
-    """What contextualizing one document did: contexts generated or taken from the cache, or why it fell back."""
-
-    mode: str
-    generated: int = 0
-    cached: int = 0
-    skipped: int = 0  # llm mode: chunks whose structure trail already names their subject
-    failure: str | None = None  # set when the document fell back to structure context
 
 
 class Contextualizer(Protocol):

@@ -1,5 +1,9 @@
 """The ingestion pipeline: discover -> read -> parse -> chunk -> context -> embed -> store, in batches.
 
+Parsing, chunking and contexts run in an executor (`ingest.core.executor`): locally by default, or on a
+Ray cluster, which embeds there too. This driver keeps what needs the index: discovery, the content-hash
+check, committing, re-contextualizing and publishing, so either executor stores the same thing.
+
 Each batch of whole documents (`commit_every` of them, or fewer once `commit_every_s` seconds of work
 have gone into it) is stored in one transaction, so an interrupted run keeps what it finished and a
 re-run picks up the rest (unchanged files are recognised by content hash). Stored documents whose
@@ -13,18 +17,22 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer
-from ingest.discovery import discover, read_regular_file
 from ingest.core.embedder import Embedder
-from ingest.core.index import WritableIndex
 from ingest.core.errors import DocumentError
-from ingest.core.parser import Parser
+from ingest.core.executor import Executor, FileJob, PreparedDocument
+from ingest.core.index import WritableIndex
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import IngestSettings
-from ingest.core.types import ChunkedDocument, ParsedDocument
+from ingest.core.types import ParsedDocument
+from ingest.discovery import discover, read_regular_file
+from ingest.preparer import DocumentPreparer, embed_key
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -45,9 +53,14 @@ class IngestSummary:
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    executor: str = "local"
+    prepared_by: dict[str, int] = field(default_factory=dict)  # cluster worker (node:pid) -> documents prepared
 
     def timed(self, stage: str, since: float) -> None:
-        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - since, 4)
+        self.add_seconds(stage, time.perf_counter() - since)
+
+    def add_seconds(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, 4)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -61,23 +74,28 @@ def document_id(source: str) -> str:
 class Ingestor:
     """Runs the pipeline into one index; components are passed in, already configured."""
 
-    def __init__(self, index: WritableIndex, parser: Parser, chunker: StructureChunker, embedder: Embedder,
-                 contextualizer: Contextualizer, settings: IngestSettings,
-                 progress: Progress | None = None) -> None:
+    def __init__(self, index: WritableIndex, preparer: DocumentPreparer, executor: Executor, embedder: Embedder,
+                 settings: IngestSettings, progress: Progress | None = None) -> None:
         self.index = index
-        self.parser = parser
-        self.chunker = chunker
+        self.preparer = preparer
+        self.executor = executor
         self.embedder = embedder
-        self.contextualizer = contextualizer
         self.settings = settings
         self.progress = progress or NullProgress()
         self._embed_total = 0
-        self._context_total = 0
         self._contextualized: set[str] = set()  # ids done in this run (a fallback is not retried at once)
 
+    @property
+    def contextualizer(self) -> Contextualizer:
+        return self.preparer.contextualizer
+
+    @property
+    def chunker(self) -> StructureChunker:
+        return self.preparer.chunker
+
     def ingest_paths(self, paths: list[Path]) -> IngestSummary:
-        summary = IngestSummary()
-        self.parser.use_temp_dir(self.index.temp_path)
+        summary = IngestSummary(executor=self.executor.name)
+        self.executor.use_index(self.index)
         found = list(discover(paths, self.settings.include, self.settings.exclude))
         todo = []
         for item in found:
@@ -92,7 +110,7 @@ class Ingestor:
         self.progress.stage("context", 0)
         self.progress.stage("embed", 0)
 
-        def jobs() -> Iterator[tuple[str, bytes, str]]:
+        def jobs() -> Iterator[FileJob]:
             for item in todo:
                 job = self._read(item.path, item.fmt or "text", summary)
                 if job is None:
@@ -100,27 +118,11 @@ class Ingestor:
                 else:
                     yield job
 
-        def parsed() -> Iterator[ParsedDocument]:
-            results = self.parser.parse_many(jobs())
-            while True:
-                started = time.perf_counter()
-                item = next(results, None)
-                summary.timed("parse", started)
-                if item is None:
-                    return
-                source, result = item
-                self.progress.advance("parse")
-                if isinstance(result, DocumentError):
-                    summary.failed.append({"path": source, "reason": result.reason})
-                    continue
-                summary.warnings.extend({"path": source, "warning": w} for w in result.warnings)
-                yield result
-
-        self._ingest(parsed(), summary)
+        self._ingest(self.executor.prepare(jobs(), self.progress), summary)
         return summary
 
     def ingest_documents(self, docs: list[ParsedDocument]) -> IngestSummary:
-        """Ingest already-parsed documents (datasets given as records rather than files)."""
+        """Ingest already-parsed documents (datasets given as records rather than files), in this process."""
         summary = IngestSummary()
         self.progress.stage("chunk", len(docs))
         self.progress.stage("context", 0)
@@ -135,37 +137,31 @@ class Ingestor:
                 else:
                     yield doc
 
-        self._ingest(fresh(), summary)
+        self._ingest(self.preparer.prepare_parsed(fresh(), self.progress), summary)
         return summary
 
-    def _read(self, path: Path, fmt: str, summary: IngestSummary) -> tuple[str, bytes, str] | None:
-        """Size limit, read and content-hash check; None when the file is unchanged or unreadable."""
+    def _read(self, path: Path, fmt: str, summary: IngestSummary) -> FileJob | None:
+        """Size limit, read and content-hash check; None when the file is unchanged or unreadable.
+
+        The driver reads every file, even one its executor's workers will read themselves: the hash
+        decides what is skipped before any work is dispatched.
+        """
         source = str(path.resolve())
         try:
             data = read_regular_file(path, source, self.settings.max_file_mb)
         except DocumentError as exc:
             summary.failed.append({"path": exc.path, "reason": exc.reason})
             return None
-        if self.index.content_hash(source) == hashlib.sha256(data).hexdigest():
+        digest = hashlib.sha256(data).hexdigest()
+        if self.index.content_hash(source) == digest:
             summary.unchanged += 1
             return None
-        return source, data, fmt
+        if self.executor.wants_bytes(source):
+            return FileJob(source, fmt, digest, data=data)
+        return FileJob(source, fmt, digest, path=source)
 
-    def _ingest(self, docs: Iterable[ParsedDocument], summary: IngestSummary) -> None:
-        def chunked() -> Iterator[ChunkedDocument]:
-            for doc in docs:
-                started = time.perf_counter()
-                try:
-                    result: ChunkedDocument | None = self.chunker.chunk(doc)
-                except DocumentError as exc:
-                    summary.failed.append({"path": exc.path, "reason": exc.reason})
-                    result = None
-                summary.timed("chunk", started)
-                self.progress.advance("chunk")
-                if result is not None:
-                    yield result
-
-        self._contextualize_and_store(chunked(), summary, restored=False)
+    def _ingest(self, docs: Iterable[PreparedDocument], summary: IngestSummary) -> None:
+        self._store(docs, summary, restored=False)
         self._recontextualize(summary)
         started = time.perf_counter()
         self.index.flush()
@@ -177,28 +173,33 @@ class Ingestor:
                  if d not in self._contextualized]
         if stale:
             self.progress.log(f"re-contextualizing {len(stale)} stored documents for mode {self.contextualizer.mode}")
-            self._contextualize_and_store((self.index.load_document(d) for d in stale), summary, restored=True)
+            docs = self.preparer.prepare_stored((self.index.load_document(d) for d in stale), self.progress)
+            self._store(docs, summary, restored=True)
 
-    def _contextualize_and_store(self, docs: Iterable[ChunkedDocument], summary: IngestSummary,
-                                 restored: bool) -> None:
-        batch: list[ChunkedDocument] = []
-        total = 0
+    def _store(self, docs: Iterable[PreparedDocument], summary: IngestSummary, restored: bool) -> None:
+        """Commit prepared documents in batches of whole documents; failures are recorded, never stored."""
+        batch: list[PreparedDocument] = []
         batch_started = time.perf_counter()
-        for chunked in docs:
-            total += len(chunked.chunks)
-            self._contextualized.add(document_id(chunked.doc.source))
-            self.progress.stage("context", self._context_total + total)
-            started = time.perf_counter()
-            outcome = self.contextualizer.contextualize(chunked, self.progress)
-            summary.timed("context", started)
-            summary.contexts_generated += outcome.generated
-            summary.contexts_cached += outcome.cached
-            summary.contexts_skipped += outcome.skipped
-            chunked.context_mode = outcome.mode
-            if outcome.failure:
-                chunked.context_mode = "structure"
-                summary.context_failed.append({"path": chunked.doc.source, "reason": outcome.failure})
-            batch.append(chunked)
+        for prepared in docs:
+            for stage, seconds in prepared.seconds.items():
+                summary.add_seconds(stage, seconds)
+            if prepared.worker:
+                summary.prepared_by[prepared.worker] = summary.prepared_by.get(prepared.worker, 0) + 1
+            if prepared.chunked is None:
+                summary.failed.append({"path": prepared.source, "reason": prepared.failure or "not prepared"})
+                continue
+            summary.warnings.extend({"path": prepared.source, "warning": w} for w in prepared.warnings)
+            self._contextualized.add(document_id(prepared.chunked.doc.source))
+            outcome = prepared.context
+            if outcome is not None:
+                summary.contexts_generated += outcome.generated
+                summary.contexts_cached += outcome.cached
+                summary.contexts_skipped += outcome.skipped
+                if outcome.failure:
+                    summary.context_failed.append({"path": prepared.chunked.doc.source, "reason": outcome.failure})
+            for key, sentence in prepared.new_contexts.items():
+                self.index.cache_context(key, sentence)
+            batch.append(prepared)
             if (len(batch) >= self.settings.commit_every
                     or time.perf_counter() - batch_started >= self.settings.commit_every_s):
                 self._commit(batch, summary, restored)
@@ -206,28 +207,40 @@ class Ingestor:
                 batch_started = time.perf_counter()
         if batch:
             self._commit(batch, summary, restored)
-        self._context_total += total
 
-    def _commit(self, batch: list[ChunkedDocument], summary: IngestSummary, restored: bool = False) -> None:
-        texts = [self.contextualizer.embed_text(c) for d in batch for c in d.chunks]
-        self._embed_total += len(texts)
+    def _commit(self, batch: list[PreparedDocument], summary: IngestSummary, restored: bool = False) -> None:
+        """Vectors the index already holds for the same text are reused; the rest come with the document
+        (prepared on a cluster) or are embedded here."""
+        chunked = [p.chunked for p in batch if p.chunked is not None]
+        keys: list[str] = []
+        texts: dict[str, str] = {}
+        brought: dict[str, np.ndarray] = {}
+        for prepared, doc in zip(batch, chunked):
+            if prepared.keys is not None and prepared.vectors is not None:
+                keys.extend(prepared.keys)
+                brought.update(zip(prepared.keys, prepared.vectors))
+                continue
+            doc_texts = [self.contextualizer.embed_text(c) for c in doc.chunks]
+            doc_keys = [embed_key(t) for t in doc_texts]
+            keys.extend(doc_keys)
+            texts.update(zip(doc_keys, doc_texts))
+        self._embed_total += len(keys)
         self.progress.stage("embed", self._embed_total)
         started = time.perf_counter()
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         known = self.index.vectors_by_key(keys)
-        todo = {k: t for k, t in zip(keys, texts) if k not in known}
-        fresh = self.embedder.embed(list(todo.values()))
+        todo = {k: texts[k] for k in keys if k not in known and k not in brought}
+        remote = {k for k in keys if k in brought and k not in known}  # embedded where prepared
+        summary.chunks_reused += len(keys) - len(todo) - len(remote)
+        fresh = self.embedder.embed(list(todo.values())) if todo else []
         known.update(zip(todo.keys(), fresh))
-        vectors = [known[k] for k in keys]
-        summary.chunks_reused += len(texts) - len(todo)
+        vectors = [known[k] if k in known else brought[k] for k in keys]
         summary.timed("embed", started)
-        self.progress.advance("embed", len(texts))
+        self.progress.advance("embed", len(keys))
         started = time.perf_counter()
         rows, offset = [], 0
-        for chunked in batch:
-            n = len(chunked.chunks)
-            rows.append((document_id(chunked.doc.source), chunked, vectors[offset : offset + n],
-                         keys[offset : offset + n]))
+        for doc in chunked:
+            n = len(doc.chunks)
+            rows.append((document_id(doc.doc.source), doc, vectors[offset : offset + n], keys[offset : offset + n]))
             offset += n
         added = self.index.add_documents(rows)
         if restored:
@@ -236,4 +249,4 @@ class Ingestor:
             summary.chunks_added += added
             summary.ingested += len(batch)
         summary.timed("store", started)
-        self.progress.log(f"stored {len(batch)} documents ({len(texts)} chunks)")
+        self.progress.log(f"stored {len(batch)} documents ({len(keys)} chunks)")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ingest.core.errors import ConfigError, DocumentError
+from ingest.core.parser import Parser
 from ingest.parser import UnstructuredParser
 from ingest.core.types import ParsedDocument
 
@@ -51,23 +52,29 @@ def _on_alarm(signum: int, frame: object) -> None:
 def _parse_job(job: Job, timeout: float) -> tuple[str, ParsedDocument | None, str | None]:
     """Runs in a worker, under its own alarm clock; errors travel back as text (custom exceptions
     do not pickle reliably)."""
-    source, data, fmt = job
     assert _WORKER_PARSER is not None
+    return parse_with_alarm(_WORKER_PARSER, job, timeout)
+
+
+def parse_with_alarm(parser: Parser, job: Job,
+                     timeout: float) -> tuple[str, ParsedDocument | None, str | None]:
+    """Parse under an alarm clock (the calling thread must be the main thread); any failure becomes a reason."""
+    source, data, fmt = job
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return source, _WORKER_PARSER.parse(source, data, fmt), None
+        return source, parser.parse(source, data, fmt), None
     except DocumentError as exc:
         return source, None, exc.reason
     except _ParseTimeout:
-        return source, None, _timeout_reason(timeout)
+        return source, None, timeout_reason(timeout)
     except Exception as exc:  # any parser bug becomes this file's failure, not the run's
         return source, None, f"parser error: {type(exc).__name__}: {str(exc)[:300]}"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _timeout_reason(timeout: float) -> str:
+def timeout_reason(timeout: float) -> str:
     return f"parser timed out after {timeout:g} s (setting ingest.parse_timeout_s)"
 
 
@@ -136,7 +143,7 @@ class PooledParser:
             _, doc, reason = future.result(timeout=self.timeout + STUCK_GRACE_S)
             return doc if doc is not None else DocumentError(source, reason or "parse failed")
         except cf.TimeoutError:
-            failure = _timeout_reason(self.timeout + STUCK_GRACE_S)
+            failure = timeout_reason(self.timeout + STUCK_GRACE_S)
         except cf.process.BrokenProcessPool:
             failure = "the parser process crashed on this file"
         self._kill()
@@ -170,7 +177,7 @@ class PooledParser:
                 continue
             except cf.TimeoutError:
                 self._kill()
-                yield source, DocumentError(source, _timeout_reason(self.timeout + STUCK_GRACE_S))
+                yield source, DocumentError(source, timeout_reason(self.timeout + STUCK_GRACE_S))
             except cf.process.BrokenProcessPool:
                 # Every in-flight file fails with a dead worker; parse this one alone to know if it was the cause.
                 self._kill()

@@ -22,14 +22,22 @@ def ingest(
     context_scope: Optional[str] = typer.Option(
         None, "--context-scope", help="llm mode: chunk (a sentence per chunk) | document (one per document, "
                                       "far cheaper)"),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="local | ray: where files are parsed, chunked and embedded (setting ingest.executor)"),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="the Ray cluster's head HOST:PORT, or auto (implies --executor ray)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
     """Parse, chunk, embed and store documents. Unchanged files are skipped; changed ones replaced."""
     from ingest.core.progress import NullProgress
 
+    if ray_address is not None and executor is None:
+        executor = "ray"  # naming a cluster is asking to use it
     settings = cli_settings(index, {"ingest.context_mode": ("--context-mode", context_mode),
-                                    "ingest.context_scope": ("--context-scope", context_scope)})
+                                    "ingest.context_scope": ("--context-scope", context_scope),
+                                    "ingest.executor": ("--executor", executor),
+                                    "ingest.ray_address": ("--ray-address", ray_address)})
     if include:
         settings.ingest.include = include
     if exclude:
@@ -63,6 +71,10 @@ def _print_summary(data: dict[str, Any]) -> None:
     err.print(line(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
                    f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks "
                    "added" + (f" ({secs})" if secs else "")))
+    if data["prepared_by"]:
+        nodes = {worker.split(":")[0] for worker in data["prepared_by"]}
+        err.print(line(f"ray: {sum(data['prepared_by'].values())} documents prepared by {len(data['prepared_by'])} "
+                       f"workers on {len(nodes)} nodes"))
     if data["recontextualized"] or data["contexts_generated"] or data["contexts_cached"] or data["contexts_skipped"]:
         err.print(line(f"contexts: {data['contexts_generated']} generated, {data['contexts_cached']} from cache, "
                        f"{data['contexts_skipped']} skipped (subject named); "

@@ -57,6 +57,17 @@ class ChunkedDocument:
     context_mode: str = ""  # the mode its contexts were made in ("structure" after an llm fallback)
 
 
+@dataclass
+class ContextOutcome:
+    """What contextualizing one document did: contexts generated or taken from the cache, or why it fell back."""
+
+    mode: str
+    generated: int = 0
+    cached: int = 0
+    skipped: int = 0  # llm mode: chunks whose structure trail already names their subject
+    failure: str | None = None  # set when the document fell back to structure context
+
+
 @dataclass(frozen=True)
 class DocumentRow:
     """A stored document as listed: what it is and how much of it there is."""

@@ -82,3 +82,24 @@ class IngestSettings(Section):
         description="Seconds of work after which a short batch is stored anyway: in llm mode 16 documents can be "
                     "an hour of model calls; a crash then loses about this much, plus the document in progress.",
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where files are parsed, chunked, contextualized and embedded: 'local' (this process and its "
+                    "parser workers) or 'ray' (actors on a Ray cluster; needs `pip install citewise[ray]`). Either "
+                    "way this process commits whole documents, so an interrupted run is finished by running it again.",
+    )
+    ray_address: str = Field(
+        default="",
+        description="ray executor: the cluster to join ('HOST:PORT' of the head, or 'auto' for the one `ray start` "
+                    "runs on this machine); empty starts a private single-node Ray for the run.",
+    )
+    ray_workers: int = Field(
+        default=0, ge=0,
+        description="ray executor: worker actors, each holding a parser, the embedder and (llm mode) the fast model, "
+                    "and taking one CPU; 0 starts one per CPU the cluster offers.",
+    )
+    ray_shared_paths: list[str] = Field(
+        default_factory=list,
+        description="ray executor: folders every node sees at the same path; their files are read by the workers, "
+                    "all others are sent from this machine as bytes.",
+    )
