@@ -143,6 +143,19 @@ def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict
     assert batch[0] == pytest.approx(got[0], abs=1e-6)  # a pair's score does not depend on its neighbours
 
 
+def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[str, Any], tmp_path: Path) -> None:
+    pairs = trained["pairs"]
+    _, first = ScorerTrainer(tmp_path, FAST.model_copy(update={"budget_s": 1e-3})).train(pairs)
+    assert first["steps"] == 1 and first["stopped_by_budget"] and not first["finished"]
+    assert (tmp_path / "training" / "run" / "checkpoint.pt").is_file()
+    trainer = ScorerTrainer(tmp_path, FAST)
+    model, second = trainer.train(pairs)
+    assert second["resumed_from_step"] == 1 and second["steps"] == 3 and second["finished"]
+    assert not (tmp_path / "training" / "run" / "checkpoint.pt").exists()  # the saved model is all it keeps
+    # the same model as the run that was never interrupted (data order, dropout and optimizer state resumed)
+    assert np.allclose(trainer.logits(model, pairs.held_out), trained["fp32_logits"], atol=1e-4)
+
+
 @pytest.fixture
 def file_size_limit() -> Iterator[None]:
     """Writes beyond 1 MB fail with EFBIG (as on a full disk), for this test only."""

@@ -115,7 +115,8 @@ class ScorerTrainer:
             stopped_by_budget = False
             model.model.train()
             while step < total:
-                if time.monotonic() - started >= s.budget_s:  # the budget's stop, checked before every step
+                # the budget's stop, checked before every step but the first: each run makes some progress
+                if step > resumed_from and time.monotonic() - started >= s.budget_s:
                     stopped_by_budget = True
                     break
                 epoch, at = divmod(step, per_epoch)
