@@ -113,6 +113,7 @@ class ScorerTrainer:
             resumed_from = step
             started = last_save = time.monotonic()
             stopped_by_budget = False
+            batches: dict[int, list[list[int]]] = {}
             model.model.train()
             while step < total:
                 # the budget's stop, checked before every step but the first: each run makes some progress
@@ -120,8 +121,9 @@ class ScorerTrainer:
                     stopped_by_budget = True
                     break
                 epoch, at = divmod(step, per_epoch)
-                order = np.random.default_rng(s.seed + epoch).permutation(n)
-                rows = [pairs.train[j] for j in order[at * batch: (at + 1) * batch]]
+                if epoch not in batches:
+                    batches = {epoch: self._batches(pairs.train, epoch)}
+                rows = [pairs.train[j] for j in batches[epoch][at]]
                 features = self._features(model, rows)
                 logits = model.model(**features).logits.view(-1)
                 loss = loss_fn(logits, torch.tensor([p.label for p in rows], dtype=torch.float32))
@@ -183,6 +185,24 @@ class ScorerTrainer:
         torch.manual_seed(self.settings.seed)  # the fresh head's initial weights, and dropout
         return CrossEncoder(str(self.base_model), num_labels=1, max_length=self.settings.max_length, device="cpu",
                             local_files_only=True)
+
+    def _batches(self, rows: list[TrainingPair], epoch: int) -> list[list[int]]:
+        """One epoch's batches of row indexes, the same for a seed and epoch (so a run resumes exactly).
+
+        Sentence pairs are a few dozen word pieces and chunk pairs up to max_length; mixed at random,
+        most of a batch would be padding. So the shuffled rows are sorted by length within windows of
+        32 batches, cut into batches, and the batches shuffled.
+        """
+        rng = np.random.default_rng(self.settings.seed + epoch)
+        size = self.settings.batch_size
+        order = rng.permutation(len(rows))
+        window = size * 32
+        out: list[list[int]] = []
+        for start in range(0, len(rows), window):
+            part = sorted(order[start: start + window].tolist(),
+                          key=lambda j: len(rows[j].question) + len(rows[j].passage))
+            out += [part[k: k + size] for k in range(0, len(part), size)]
+        return [out[i] for i in rng.permutation(len(out))]
 
     def _features(self, model: Any, rows: list[TrainingPair]) -> Any:
         return model.tokenizer([p.question for p in rows], [p.passage for p in rows], padding=True,
