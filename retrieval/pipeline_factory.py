@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ingest.core.embedder import Embedder
-from ingest.core.errors import ConfigError
+from ingest.core.errors import ConfigError, ModelUnavailableError
 from ingest.core.generator import Generator
 from ingest.core.index import Index
 from ingest.core.settings import SearchSettings
@@ -22,6 +22,9 @@ from retrieval.score_fusion import ScoreFusion
 from retrieval.searcher import Searcher
 from retrieval.stages import CandidateSource, Fusion, Reranker
 from retrieval.token_encoder import late_token_encoder
+from retrieval.trained_reranker import TrainedReranker
+from retrieval.trained_scorer import OnnxTrainedScorer
+from retrieval.training.pair_builder import chunk_passage
 
 #: "fast" or "writer" -> the shared model of that role.
 ModelProvider = Callable[[str], Generator]
@@ -39,16 +42,26 @@ class PipelineFactory:
         self.query_cache = query_cache or QueryCache()
         self._writers: dict[str, QueryWriter] = {}
         self._cross_encoders: dict[str, CrossEncoderReranker] = {}
+        self._trained: OnnxTrainedScorer | None = None
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         """Chunk text with its context line (title, sections): what a reranker should read."""
-        rows = self.index.chunks(ids)
-        return {cid: f"{r.context}\n{r.text}" if r.context else r.text for cid, r in rows.items()}
+        return {cid: chunk_passage(r) for cid, r in self.index.chunks(ids).items()}
 
     def _model(self, role: str) -> Generator:
         if self.models is None:
             raise ConfigError("this search configuration needs a language model, but none was provided")
         return self.models(role)
+
+    def trained_scorer(self) -> OnnxTrainedScorer:
+        """The scorer `citewise train` published for this index, shared by every pipeline over it."""
+        if self._trained is None:
+            scorer = OnnxTrainedScorer.find(self.index.path)
+            if scorer is None:
+                raise ModelUnavailableError(f"index {self.index.path} has no trained scorer for the 'trained' "
+                                            f"rerank stage: run `citewise train --index {self.index.path}` first")
+            self._trained = scorer
+        return self._trained
 
     def query_writer(self, role: str = "fast") -> QueryWriter:
         """The one query writer of a model role: query analysis and research planning share its cache."""
@@ -96,6 +109,8 @@ class PipelineFactory:
             elif stage == "late":
                 encoder = late_token_encoder(self.embedder, r.late_tokens, s.query_threads)
                 rerankers.append(LateInteractionReranker(encoder, r.late_top_n, r.late_blend))
+            elif stage == "trained":
+                rerankers.append(TrainedReranker(self.trained_scorer(), r.trained_top_n, r.trained_blend))
             else:
                 if r.cross_encoder_path is None:
                     raise ConfigError("the cross-encoder rerank stage needs search.rerank.cross_encoder_path "

@@ -2,8 +2,9 @@
 
 A name is `+`-joined parts: at most one first stage (`bm25`, `dense`, `hybrid` = RRF, `fused` =
 tuned score fusion), query analysis parts (`expand`, `decompose`, `hyde`, or `analyze` for all
-three), and rerankers in the order given (`late`, `ce`, `llm` with the fast model, `llm-writer`
-with the writer model). Examples: `fused`, `fused+late`, `fused+llm`, `expand+fused+llm`.
+three), and rerankers in the order given (`late`, `ce`, `trained` = the index's own scorer from
+`citewise train`, `llm` with the fast model, `llm-writer` with the writer model). Examples: `fused`,
+`fused+late`, `fused+trained`, `fused+llm`, `expand+fused+llm`.
 `full` is the configured default pipeline (settings `search.*`) and `bm25-plain` an unstemmed
 BM25 baseline. Everything not named comes from the configured settings (top-N, budgets, blends).
 """
@@ -31,12 +32,13 @@ FIRST_STAGES = {
 ANALYSIS = {"expand": "expansion", "decompose": "decomposition", "hyde": "hypothetical answer passage",
             "analyze": "expansion, decomposition and hypothetical answer"}
 RERANKERS = {"late": "late interaction (MaxSim over MiniLM token vectors)", "ce": "cross-encoder",
+             "trained": "the index's own cross-encoder (citewise train)",
              "llm": "LLM yes/no reranker (fast model)", "llm-writer": "LLM yes/no reranker (writer model)"}
 SPECIAL = {"bm25-plain": "BM25 without stemming or stopwords (plain bm25s tokenization)",
            "full": "the configured default pipeline (settings search.*)"}
 #: Names listed in help texts; any valid combination is accepted too.
-SYSTEMS = ("bm25", "bm25-plain", "dense", "hybrid", "fused", "fused+late", "fused+llm", "expand+fused",
-           "hyde+fused", "analyze+fused+llm", "full")
+SYSTEMS = ("bm25", "bm25-plain", "dense", "hybrid", "fused", "fused+late", "fused+trained", "fused+llm",
+           "expand+fused", "hyde+fused", "analyze+fused+llm", "full")
 
 
 def system_settings(name: str, base: SearchSettings) -> SearchSettings:
@@ -61,7 +63,7 @@ def system_settings(name: str, base: SearchSettings) -> SearchSettings:
     s.analysis.enabled = bool(modes)
     if modes:
         s.analysis.modes = ["expand", "decompose", "hyde"] if "analyze" in modes else modes  # type: ignore[assignment]
-    stages = {"late": "late", "ce": "cross-encoder", "llm": "llm", "llm-writer": "llm"}
+    stages = {"late": "late", "ce": "cross-encoder", "trained": "trained", "llm": "llm", "llm-writer": "llm"}
     s.rerank.stages = [stages[p] for p in parts if p in RERANKERS]  # type: ignore[misc]
     if "llm-writer" in parts:
         s.rerank.llm_model = "writer"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -146,9 +146,9 @@ class OnnxInt8Model:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
             fp32, fused, int8 = (Path(tmp) / n for n in ("fp32.onnx", "fused.onnx", "int8.onnx"))
             config = json.loads((self.source / "config.json").read_text())
-            _export(self.source, fp32)
-            _fuse(fp32, fused, config)
-            _quantize(fused, int8)
+            export_onnx(self.source, fp32)
+            fuse_bert(fp32, fused, config)
+            quantize_int8(fused, int8)
             self._check(int8)
             os.replace(int8, target)
 
@@ -192,12 +192,17 @@ def _pooling_mode(source: Path) -> str | None:
     return None
 
 
-def _export(source: Path, out: Path) -> None:
-    """TorchScript export with eager attention: the graph shape onnxruntime's fusion recognizes."""
-    import torch
-    from transformers import AutoModel
+def export_onnx(source: Path, out: Path, head: Literal["hidden", "logits"] = "hidden") -> None:
+    """TorchScript export with eager attention: the graph shape onnxruntime's fusion recognizes.
 
-    model = AutoModel.from_pretrained(str(source), attn_implementation="eager", local_files_only=True).eval()
+    `hidden` exports the encoder's last hidden states (embedders); `logits` a sequence classifier's
+    scores (the trained cross-encoder scorer), whose output has no sequence axis.
+    """
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    loader = AutoModel if head == "hidden" else AutoModelForSequenceClassification
+    model = loader.from_pretrained(str(source), attn_implementation="eager", local_files_only=True).eval()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -205,31 +210,33 @@ def _export(source: Path, out: Path) -> None:
             self.inner = model
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+            output = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return output.last_hidden_state if head == "hidden" else output.logits
 
     dummy = torch.ones(2, 16, dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "seq"} for n in names}
+    axes[head] = {0: "batch", 1: "seq"} if head == "hidden" else {0: "batch"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(Encoder(), (dummy, dummy, torch.zeros_like(dummy)), str(out), input_names=names,
-                          output_names=["hidden"], opset_version=17, dynamo=False,
-                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "hidden"]})
+                          output_names=[head], opset_version=17, dynamo=False, dynamic_axes=axes)
 
 
-def _fuse(src: Path, out: Path, config: dict[str, Any]) -> None:
+def fuse_bert(src: Path, out: Path, config: dict[str, Any],
+              remedy: str = "set ingest.embed_backend to 'torch'") -> None:
     from onnxruntime.transformers import optimizer
 
     fused = optimizer.optimize_model(str(src), model_type="bert", num_heads=int(config["num_attention_heads"]),
                                      hidden_size=int(config["hidden_size"]), opt_level=1)
     ops = {n.op_type for n in fused.model.graph.node}
     if "Attention" not in ops:
-        raise ConfigError(f"onnxruntime could not fuse the attention of {src.name}; set ingest.embed_backend to "
-                          "'torch'")
+        raise ConfigError(f"onnxruntime could not fuse the attention of {src.name}; {remedy}")
     fused.save_model_to_file(str(out))
 
 
-def _quantize(src: Path, out: Path) -> None:
+def quantize_int8(src: Path, out: Path) -> None:
+    """Dynamic int8 weights with one scale per output channel (per-tensor scales moved outputs too far)."""
     import logging
 
     import onnx

@@ -21,7 +21,7 @@ class ResearchSettings(Section):
     )
     max_queries: int = Field(default=3, ge=1, le=6, description="Queries the planner may add per round.")
     chunks_per_query: int = Field(default=8, ge=1, le=50, description="Chunks retrieved for each query.")
-    rerank: list[Literal["late", "llm", "cross-encoder"]] | None = Field(
+    rerank: list[Literal["late", "llm", "cross-encoder", "trained"]] | None = Field(
         default=["late"],
         description="Reranking stages for the research loop's searches (none: the same as search.rerank.stages). "
                     "A report can afford a second more per search than an interactive search can.",

@@ -34,8 +34,9 @@ class QueryAnalysisSettings(Section):
 class RerankSettings(Section):
     """Second stage: rerankers applied in order to the head of the fused ranking."""
 
-    stages: list[Literal["late", "llm", "cross-encoder"]] = Field(
-        default_factory=list, description="Rerankers in order; empty means none (the fast path).")
+    stages: list[Literal["late", "llm", "cross-encoder", "trained"]] = Field(
+        default_factory=list, description="Rerankers in order; empty means none (the fast path). 'trained' is the "
+                                          "index's own scorer, made by `citewise train`.")
     llm_model: Literal["fast", "writer"] = Field(default="fast", description="GGUF model that judges relevance.")
     llm_top_n: int = Field(default=10, ge=1, description="Candidates the LLM judges (bounds its cost).")
     llm_budget_s: float = Field(default=30.0, gt=0, description="Seconds per query after which the LLM stops "
@@ -48,6 +49,9 @@ class RerankSettings(Section):
                                                                       "folder, needed by the cross-encoder stage.")
     cross_encoder_top_n: int = Field(default=50, ge=1, description="Candidates the cross-encoder scores.")
     cross_encoder_blend: float = Field(default=1.0, ge=0, le=1, description="Weight of the cross-encoder's score.")
+    trained_top_n: int = Field(default=30, ge=1, description="Candidates the index's trained scorer reads.")
+    trained_blend: float = Field(default=0.5, ge=0, le=1, description="Weight of the trained scorer's probability "
+                                                                      "against the first-stage score.")
     late_top_n: int = Field(default=20, ge=1, description="Candidates rescored by MaxSim over token vectors.")
     late_blend: float = Field(default=0.5, ge=0, le=1, description="Weight of the MaxSim score.")
     late_tokens: Literal["embedder", "fp32"] = Field(

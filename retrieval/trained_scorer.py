@@ -1,0 +1,171 @@
+"""The scorer `citewise train` made for one index, run as int8 ONNX beside the index (no torch on this path).
+
+Layout inside an index folder:
+    scorer/current.json        {"generation": "gen-000002"}: the model readers use, switched by os.replace
+    scorer/gen-000002/         model-int8.onnx, tokenizer.json, meta.json (calibration, max_length, metrics)
+A publish writes a new generation folder and then switches the pointer, so a reader sees either the old
+model or the new one, never half of one; readers notice a switch by the pointer's stat at their next call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.core.errors import ModelUnavailableError
+from retrieval.training.calibration import Platt
+
+SCORER_DIR = "scorer"
+POINTER = "current.json"
+MODEL_FILE = "model-int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "meta.json"
+
+
+def scorer_root(index_path: Path) -> Path:
+    return Path(index_path) / SCORER_DIR
+
+
+def current_generation(index_path: Path) -> Path | None:
+    """The generation folder the pointer names; None when the index has no trained scorer."""
+    pointer = scorer_root(index_path) / POINTER
+    try:
+        name = json.loads(pointer.read_text())["generation"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelUnavailableError(f"the scorer pointer {pointer} is unreadable ({exc}); run `citewise train "
+                                    f"--index {index_path}` to publish a new scorer") from exc
+    folder = scorer_root(index_path) / str(name)
+    if "/" in str(name) or not (folder / MODEL_FILE).is_file():
+        raise ModelUnavailableError(f"the scorer pointer {pointer} names {name!r}, which holds no model; run "
+                                    f"`citewise train --index {index_path}` to publish a new scorer")
+    return folder
+
+
+@dataclass
+class _Generation:
+    """One loaded model folder: session, tokenizer, calibration."""
+
+    folder: Path
+    session: Any
+    tokenizer: Any
+    calibration: Platt
+    meta: dict[str, Any]
+
+    @classmethod
+    def open(cls, folder: Path) -> _Generation:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        try:
+            meta = json.loads((folder / META_FILE).read_text())
+            calibration = Platt.from_json(meta["calibration"])
+            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1  # one pair per run, pairs spread over the cores (see logits)
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime and tokenizers raise their own unrelated types for bad files
+            raise ModelUnavailableError(f"the trained scorer in {folder} is unreadable ({str(exc)[:160]}); run "
+                                        "`citewise train` again to publish a new one") from exc
+        tokenizer.enable_truncation(max_length=int(meta.get("max_length", 256)))
+        tokenizer.no_padding()
+        return cls(folder, session, tokenizer, calibration, meta)
+
+    def logit(self, question: str, passage: str) -> float:
+        enc = self.tokenizer.encode(question, passage)
+        ids = np.array([enc.ids], dtype=np.int64)
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                      "token_type_ids": np.array([enc.type_ids], dtype=np.int64)})[0]
+        return float(np.asarray(out).reshape(-1)[0])
+
+
+class OnnxTrainedScorer:
+    """The `Scorer` of one index: loaded once on first use, thread-safe, following newly published models.
+
+    Each pair runs alone: dynamic int8 quantization scales a run's activations by their range, so in a
+    padded batch a pair's score would depend on its neighbours; alone it does not, and the pairs are
+    spread over the cores instead (as the int8 embedder does).
+    """
+
+    name = "trained"
+
+    def __init__(self, index_path: Path | None = None, folder: Path | None = None, threads: int = 0) -> None:
+        if (index_path is None) == (folder is None):
+            raise ValueError("give an index path (follows its pointer) or a generation folder, not both")
+        self.index_path = Path(index_path) if index_path is not None else None
+        self.folder = Path(folder) if folder is not None else None
+        self.workers = threads or len(os.sched_getaffinity(0))
+        self._lock = threading.Lock()
+        self._generation: _Generation | None = None
+        self._pointer_key: tuple[int, int, int] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def find(cls, index_path: Path, threads: int = 0) -> OnnxTrainedScorer | None:
+        """The index's scorer, or None when `citewise train` never published one for it."""
+        if current_generation(index_path) is None:
+            return None
+        return cls(index_path=index_path, threads=threads)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """meta.json of the loaded generation: base model, data counts, calibration, held-out metrics."""
+        return self._current().meta
+
+    def warm_up(self) -> None:
+        self._current()
+
+    def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
+        generation = self._current()
+        return generation.calibration.probabilities(self._logits(generation, question, passages))
+
+    def logits(self, question: str, passages: list[str]) -> np.ndarray:
+        """Raw model outputs before calibration (for checks against the fp32 model)."""
+        return self._logits(self._current(), question, passages)
+
+    def _logits(self, generation: _Generation, question: str, passages: list[str]) -> np.ndarray:
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        if len(passages) == 1 or self.workers == 1 or self._pool is None:
+            return np.array([generation.logit(question, p) for p in passages], dtype=np.float32)
+        return np.array(list(self._pool.map(lambda p: generation.logit(question, p), passages)), dtype=np.float32)
+
+    def _current(self) -> _Generation:
+        """The loaded generation, reloaded when the pointer file changed since (a new publish)."""
+        with self._lock:
+            if self.folder is not None:
+                if self._generation is None:
+                    self._generation = _Generation.open(self.folder)
+            else:
+                assert self.index_path is not None
+                key = self._pointer_stat()
+                if self._generation is None or key != self._pointer_key:
+                    folder = current_generation(self.index_path)
+                    if folder is None:
+                        raise ModelUnavailableError(
+                            f"index {self.index_path} has no trained scorer: run `citewise train --index "
+                            f"{self.index_path}` first")
+                    if self._generation is None or folder != self._generation.folder:
+                        self._generation = _Generation.open(folder)
+                    self._pointer_key = key
+            if self._pool is None and self.workers > 1:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="citewise-scorer")
+            return self._generation
+
+    def _pointer_stat(self) -> tuple[int, int, int] | None:
+        assert self.index_path is not None
+        try:
+            st = (scorer_root(self.index_path) / POINTER).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)

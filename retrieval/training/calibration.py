@@ -1,0 +1,74 @@
+"""Platt scaling and held-out metrics: numpy only, so the scoring path applies calibration without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Platt:
+    """P(answers) = sigmoid(a * logit + b), fitted on held-out pairs the model never trained on.
+
+    A fine-tuned classifier's raw sigmoid is overconfident and its 0.5 sits wherever training left it;
+    two numbers fitted afterwards make 0.5 mean the same on every corpus.
+    """
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        z = self.a * np.asarray(logits, dtype=np.float64) + self.b
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": "platt", "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Platt:
+        return cls(float(row["a"]), float(row["b"]))
+
+    @classmethod
+    def fit(cls, logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> Platt:
+        """Newton's method on the log loss, with Platt's smoothed targets ((n+ + 1) / (n+ + 2) and
+        1 / (n- + 2)): with few held-out pairs, or only one class, the fit stays finite and modest. The slope
+        is kept positive (a model no better than chance gets a = 0, a constant base rate)."""
+        x = np.asarray(logits, dtype=np.float64)
+        y = np.asarray(labels, dtype=np.float64) > 0.5
+        pos, neg = int(y.sum()), int((~y).sum())
+        t = np.where(y, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0))
+        a, b = 1.0, 0.0
+        for _ in range(iterations):
+            p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -60.0, 60.0)))
+            w = np.maximum(p * (1.0 - p), 1e-12)
+            grad = np.array([np.sum((p - t) * x), np.sum(p - t)])
+            hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
+            step = np.linalg.solve(hess, grad)
+            a, b = a - step[0], b - step[1]
+            if np.max(np.abs(step)) < 1e-9:
+                break
+        if not a > 0:  # worse than chance on held-out pairs: a falling slope would turn the ranking upside down,
+            a, b = 0.0, float(np.log(t.mean() / (1.0 - t.mean())))  # so say the base rate for every pair
+        return cls(float(a), float(b))
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """Area under the ROC curve (ties count half): the chance a positive outranks a negative. None with one class."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels) > 0.5
+    pos, neg = s[y], s[~y]
+    if not len(pos) or not len(neg):
+        return None
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (len(pos) * len(neg)))
+
+
+def metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Held-out AUC, accuracy at 0.5 and log loss of calibrated probabilities."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    y = np.asarray(labels) > 0.5
+    return {"pairs": int(len(p)), "positives": int(y.sum()), "auc": auc(p, y),
+            "accuracy": float(np.mean((p >= 0.5) == y)) if len(p) else None,
+            "log_loss": float(-np.mean(np.where(y, np.log(p), np.log(1 - p)))) if len(p) else None}

@@ -1,0 +1,158 @@
+"""Turns a trained fp32 scorer into the int8 ONNX model readers use, checks it, and publishes it atomically.
+
+Everything is written into a temporary folder inside INDEX/scorer/, synced, renamed into a new
+generation folder, and only then does the pointer (current.json) switch, by os.replace. A crash or
+an error at any point leaves the previous pointer, hence the previous model, in place; readers (read
+replicas) see one whole model or the other. The previous generation is kept until the next publish,
+so a reader still loading it when the pointer switches finds it intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.backends.onnx_int8_model import export_onnx, fuse_bert, quantize_int8
+from ingest.core.errors import CitewiseError, IndexWriteError, ModelUnavailableError
+from ingest.core.progress import NullProgress, Progress
+from retrieval.trained_scorer import (META_FILE, MODEL_FILE, POINTER, TOKENIZER_FILE, OnnxTrainedScorer,
+                                      current_generation, scorer_root)
+from retrieval.training.calibration import Platt, metrics
+
+#: The int8 model's calibrated probabilities may differ from the fp32 model's by at most this on held-out pairs.
+MAX_PROBABILITY_DIFF = 0.05
+_GENERATION = re.compile(r"gen-(\d+)$")
+
+
+class ScorerPublisher:
+    """Publishes one trained model as the next generation of an index's scorer."""
+
+    def __init__(self, index_path: Path, progress: Progress | None = None,
+                 max_difference: float = MAX_PROBABILITY_DIFF) -> None:
+        self.index_path = Path(index_path)
+        self.root = scorer_root(self.index_path)
+        self.progress = progress or NullProgress()
+        self.max_difference = max_difference
+
+    def publish(self, model_dir: Path, pairs: list[tuple[str, str]], labels: np.ndarray,
+                fp32_probabilities: np.ndarray, meta: dict[str, Any]) -> Path:
+        """Export, quantize, check against `fp32_probabilities` on `pairs`, publish; the new generation folder.
+
+        `meta` must hold the calibration ("calibration") and "max_length"; the int8 check's result,
+        the generation name and the time are added before it is written as meta.json.
+        """
+        previous = current_generation(self.index_path)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".publish-", dir=self.root))
+            os.chmod(tmp, stat.S_IMODE(self.index_path.stat().st_mode))  # mkdtemp's 0700 would shut out replicas
+        except OSError as exc:
+            raise self._failure(exc) from exc
+        try:
+            self.progress.stage("publish", 4)
+            self._build(Path(model_dir), tmp)
+            self.progress.advance("publish")
+            int8 = self._check(tmp, pairs, labels, fp32_probabilities, Platt.from_json(meta["calibration"]),
+                               int(meta["max_length"]))
+            self.progress.advance("publish")
+            name = self._next_name()
+            full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": int8}, "generation": name,
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            (tmp / META_FILE).write_text(json.dumps(full, indent=1, ensure_ascii=False))
+            _fsync_tree(tmp)
+            os.rename(tmp, self.root / name)
+            _fsync_dir(self.root)
+            self.progress.advance("publish")
+            self._switch(name)
+            self.progress.advance("publish")
+        except CitewiseError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise self._failure(exc) from exc
+        except Exception as exc:  # torch, onnx and onnxruntime raise their own types when a write fails
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise IndexWriteError(f"could not build the trained scorer in {self.root} ({str(exc)[:200]}); "
+                                  f"{self._kept(previous)}") from exc
+        self._collect(keep={name, previous.name if previous else ""})
+        self.progress.log(f"published the scorer {self.root / name}")
+        return self.root / name
+
+    def _build(self, model_dir: Path, out: Path) -> None:
+        config = json.loads((model_dir / "config.json").read_text())
+        fp32, fused = out / "fp32.onnx", out / "fused.onnx"
+        export_onnx(model_dir, fp32, head="logits")
+        fuse_bert(fp32, fused, config, remedy="the trained scorer cannot be published as int8 ONNX")
+        fp32.unlink()
+        quantize_int8(fused, out / MODEL_FILE)
+        fused.unlink()
+        shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER_FILE)
+
+    def _check(self, folder: Path, pairs: list[tuple[str, str]], labels: np.ndarray, want: np.ndarray,
+               calibration: Platt, max_length: int) -> dict[str, Any]:
+        """Refuse a model whose int8 probabilities drifted from the trained fp32 model's on held-out pairs."""
+        (folder / META_FILE).write_text(json.dumps({"calibration": calibration.to_json(), "max_length": max_length}))
+        scorer = OnnxTrainedScorer(folder=folder)
+        got = np.array([scorer.probabilities(q, [p])[0] for q, p in pairs], dtype=np.float64)
+        worst = float(np.max(np.abs(got - np.asarray(want, dtype=np.float64)))) if len(got) else 0.0
+        if worst > self.max_difference:
+            raise ModelUnavailableError(
+                f"the int8 scorer drifted from the trained model on {len(pairs)} held-out pairs (largest "
+                f"probability difference {worst:.3f} > {self.max_difference}); nothing was published and "
+                f"{self._kept(current_generation(self.index_path))}")
+        return {**metrics(got, labels), "max_difference_from_fp32": round(worst, 5)}
+
+    def _next_name(self) -> str:
+        numbers = [int(m.group(1)) for p in self.root.iterdir() if (m := _GENERATION.match(p.name))]
+        return f"gen-{max(numbers, default=0) + 1:06d}"
+
+    def _switch(self, name: str) -> None:
+        tmp = self.root / f".{POINTER}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"generation": name}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / POINTER)
+        _fsync_dir(self.root)
+
+    def _collect(self, keep: set[str]) -> None:
+        """Generations older than the previous one, and folders left by interrupted publishes."""
+        for entry in self.root.iterdir():
+            if entry.is_dir() and entry.name not in keep and (_GENERATION.match(entry.name)
+                                                               or entry.name.startswith(".publish-")):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _failure(self, exc: OSError) -> IndexWriteError:
+        where = exc.filename or self.root
+        return IndexWriteError(f"could not write the trained scorer to {where} ({exc.strerror or exc}); "
+                               f"{self._kept(current_generation(self.index_path))}")
+
+    def _kept(self, previous: Path | None) -> str:
+        if previous is None:
+            return "the index has no trained scorer yet"
+        return f"the previous scorer ({previous.name}) stays in use"
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

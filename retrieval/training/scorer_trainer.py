@@ -1,0 +1,277 @@
+"""Trains the index's cross-encoder scorer on its pairs, resumably and within a time budget, then hands the
+calibrated model to the publisher.
+
+No cross-encoder weights can be installed here, so the scorer starts from the shipped MiniLM encoder
+with a fresh one-logit head; it learns the corpus's own questions. A plain torch loop rather than
+sentence-transformers' trainer (which needs `datasets`): it gives the time budget, checkpoints and
+an exact resume point for free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.core.errors import InvalidRequestError
+from ingest.core.model_resolver import ModelResolver
+from ingest.core.offline import apply_offline_env
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.settings import TrainSettings
+from retrieval.training.calibration import Platt, metrics
+from retrieval.training.pairs import PairSet, TrainingPair
+from retrieval.training.scorer_publisher import ScorerPublisher
+
+BASE_MODEL = "all-MiniLM-L6-v2"
+RUN_DIR = Path("training") / "run"
+#: Positives are few beside their negatives; up to this weight puts them back in balance in the loss.
+MAX_POSITIVE_WEIGHT = 4.0
+
+
+class ScorerTrainer:
+    """`run(pairs)` trains (continuing an interrupted run on the same pairs), calibrates and publishes.
+
+    Checkpoints live in INDEX/training/run/: a run stopped by its budget, killed or failed to publish
+    continues from there; one that finished and published leaves nothing behind.
+    """
+
+    def __init__(self, index_path: Path, settings: TrainSettings, base_model: Path | None = None,
+                 progress: Progress | None = None, threads: int = 0, checkpoint_every_s: float = 120.0) -> None:
+        self.index_path = Path(index_path)
+        self.settings = settings
+        self.base_model = Path(base_model) if base_model else ModelResolver().embedder_path(BASE_MODEL)
+        self.progress = progress or NullProgress()
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.checkpoint_every_s = checkpoint_every_s
+        self.run_dir = self.index_path / RUN_DIR
+
+    def run(self, pairs: PairSet, extra_meta: dict[str, Any] | None = None) -> Path:
+        """Train, calibrate on the held-out pairs, publish; the published generation folder."""
+        model, stats = self.train(pairs)
+        check = [(p.question, p.passage) for p in pairs.held_out]
+        labels = np.array([p.label for p in pairs.held_out])
+        logits = self.logits(model, pairs.held_out)
+        calibration = Platt.fit(logits, labels)
+        fp32 = calibration.probabilities(logits)
+        held = metrics(fp32, labels)
+        if calibration.a == 0:
+            self.progress.log("the scorer did not learn to tell held-out answers from non-answers; it is published "
+                              "with the base rate as every probability: give it more data or a larger budget")
+        self.progress.log(f"held-out pairs: {held['pairs']}, AUC {_fmt(held['auc'])}, "
+                          f"accuracy {_fmt(held['accuracy'])} (fp32, calibrated)")
+        model_dir = self.run_dir / "model"
+        meta = {"base_model": str(self.base_model), "data_hash": pairs.data_hash, "data": pairs.counts(),
+                "training": stats, "max_length": self.settings.max_length, "calibration": calibration.to_json(),
+                "held_out": {"fp32": held}, **(extra_meta or {})}
+        folder = ScorerPublisher(self.index_path, self.progress).publish(model_dir, check, labels, fp32, meta)
+        if stats["finished"]:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        return folder
+
+    def train(self, pairs: PairSet) -> tuple[Any, dict[str, Any]]:
+        """The trained CrossEncoder (also saved to INDEX/training/run/model) and what the run did."""
+        labels = {part: {p.label > 0.5 for p in rows} for part, rows in (("train", pairs.train),
+                                                                         ("held_out", pairs.held_out))}
+        if labels["train"] != {True, False} or labels["held_out"] != {True, False}:
+            raise InvalidRequestError(
+                f"too little training data for index {self.index_path}: {len(pairs.train)} training and "
+                f"{len(pairs.held_out)} held-out pairs, and both need answering and non-answering passages; "
+                "at least two answerable questions are needed (about a tenth are held out to calibrate the scorer)")
+        import torch
+
+        s = self.settings
+        key = self._run_key(pairs)
+        done = self._finished_run(key)
+        if done is not None:
+            return done
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            model = self._fresh_model()
+            n, batch = len(pairs.train), s.batch_size
+            per_epoch = math.ceil(n / batch)
+            total = per_epoch * s.epochs
+            optimizer = torch.optim.AdamW(model.model.parameters(), lr=s.learning_rate, weight_decay=0.01)
+            warmup = max(1, total // 10)
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda k: min((k + 1) / warmup, max(0.0, (total - k) / max(1, total - warmup))))
+            step, seconds_before = self._resume(key, model, optimizer, schedule)
+            labels_all = np.array([p.label for p in pairs.train])
+            positives = max(1.0, float(labels_all.sum()))
+            weight = torch.tensor(min(MAX_POSITIVE_WEIGHT, max(1.0, (n - positives) / positives)))
+            loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+            self.progress.stage("train", total)
+            self.progress.advance("train", step)
+            resumed_from = step
+            started = last_save = time.monotonic()
+            stopped_by_budget = False
+            batches: dict[int, list[list[int]]] = {}
+            model.model.train()
+            while step < total:
+                # the budget's stop, checked before every step but the first: each run makes some progress
+                if step > resumed_from and time.monotonic() - started >= s.budget_s:
+                    stopped_by_budget = True
+                    break
+                epoch, at = divmod(step, per_epoch)
+                if epoch not in batches:
+                    batches = {epoch: self._batches(pairs.train, epoch)}
+                rows = [pairs.train[j] for j in batches[epoch][at]]
+                features = self._features(model, rows)
+                logits = model.model(**features).logits.view(-1)
+                loss = loss_fn(logits, torch.tensor([p.label for p in rows], dtype=torch.float32))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                step += 1
+                self.progress.advance("train")
+                if time.monotonic() - last_save >= self.checkpoint_every_s and step < total:
+                    self._checkpoint(key, model, optimizer, schedule, step,
+                                     seconds_before + time.monotonic() - started)
+                    last_save = time.monotonic()
+            seconds = seconds_before + time.monotonic() - started
+            model.model.eval()
+            self._save_model(model)
+            stats = {"steps": step, "total_steps": total, "resumed_from_step": resumed_from,
+                     "epochs_done": round(step / per_epoch, 3), "seconds": round(seconds, 1),
+                     "stopped_by_budget": stopped_by_budget, "finished": step >= total, "batch_size": batch,
+                     "learning_rate": s.learning_rate, "threads": self.threads, "seed": s.seed}
+            if stopped_by_budget:
+                self._checkpoint(key, model, optimizer, schedule, step, seconds)
+            else:  # the saved model is all a finished run needs; the optimizer state would triple its size
+                _write_json(self.run_dir / "finished.json", {"key": key, "stats": stats})
+                (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        finally:
+            torch.set_num_threads(before)
+        if stopped_by_budget:
+            self.progress.log(f"training stopped by its budget ({s.budget_s:g} s) after {step} of {total} steps; "
+                              "run it again to continue from there")
+        return model, stats
+
+    def _finished_run(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+        """A run on these pairs that finished but was not published (its publish failed): reuse its model."""
+        try:
+            done = json.loads((self.run_dir / "finished.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if done.get("key") != key or not (self.run_dir / "model" / "config.json").is_file():
+            return None
+        apply_offline_env()
+        from sentence_transformers import CrossEncoder
+
+        self.progress.log("reusing the finished training run's model (it was not published yet)")
+        model = CrossEncoder(str(self.run_dir / "model"), max_length=self.settings.max_length, device="cpu",
+                             local_files_only=True)
+        model.model.eval()
+        return model, {**done["stats"], "resumed_from_step": done["stats"]["steps"]}
+
+    def _fresh_model(self) -> Any:
+        import torch
+
+        apply_offline_env()
+        from sentence_transformers import CrossEncoder
+
+        random.seed(self.settings.seed)
+        np.random.seed(self.settings.seed)
+        torch.manual_seed(self.settings.seed)  # the fresh head's initial weights, and dropout
+        return CrossEncoder(str(self.base_model), num_labels=1, max_length=self.settings.max_length, device="cpu",
+                            local_files_only=True)
+
+    def _batches(self, rows: list[TrainingPair], epoch: int) -> list[list[int]]:
+        """One epoch's batches of row indexes, the same for a seed and epoch (so a run resumes exactly).
+
+        Sentence pairs are a few dozen word pieces and chunk pairs up to max_length; mixed at random,
+        most of a batch would be padding. So the shuffled rows are sorted by length within windows of
+        32 batches, cut into batches, and the batches shuffled.
+        """
+        rng = np.random.default_rng(self.settings.seed + epoch)
+        size = self.settings.batch_size
+        order = rng.permutation(len(rows))
+        window = size * 32
+        out: list[list[int]] = []
+        for start in range(0, len(rows), window):
+            part = sorted(order[start: start + window].tolist(),
+                          key=lambda j: len(rows[j].question) + len(rows[j].passage))
+            out += [part[k: k + size] for k in range(0, len(part), size)]
+        return [out[i] for i in rng.permutation(len(out))]
+
+    def _features(self, model: Any, rows: list[TrainingPair]) -> Any:
+        return model.tokenizer([p.question for p in rows], [p.passage for p in rows], padding=True,
+                               truncation="longest_first", max_length=self.settings.max_length,
+                               return_tensors="pt")
+
+    def logits(self, model: Any, rows: list[TrainingPair], batch: int = 32) -> np.ndarray:
+        """The fp32 model's raw outputs for `rows` (calibration and the int8 check compare against them)."""
+        import torch
+
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch):
+                features = self._features(model, rows[start: start + batch])
+                out.append(model.model(**features).logits.view(-1).float().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def _run_key(self, pairs: PairSet) -> str:
+        """Everything a checkpoint's steps depend on: another key starts the run afresh."""
+        s = self.settings
+        parts = [pairs.data_hash, str(self.base_model), s.learning_rate, s.batch_size, s.epochs, s.max_length, s.seed]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+    def _resume(self, key: str, model: Any, optimizer: Any, schedule: Any) -> tuple[int, float]:
+        """(step, training seconds so far) from the run's checkpoint when it was made for `key`, else (0, 0)."""
+        import torch
+
+        path = self.run_dir / "checkpoint.pt"
+        if not path.is_file():
+            return 0, 0.0
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a checkpoint cut short by a kill: start again rather than trust it
+            self.progress.log(f"ignoring the unreadable checkpoint {path} ({str(exc)[:80]}); training from the start")
+            return 0, 0.0
+        if state.get("key") != key:
+            self.progress.log("the training data or settings changed since the last run: training from the start")
+            return 0, 0.0
+        model.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng"])
+        self.progress.log(f"continuing the interrupted training run from step {state['step']}")
+        return int(state["step"]), float(state["seconds"])
+
+    def _checkpoint(self, key: str, model: Any, optimizer: Any, schedule: Any, step: int, seconds: float) -> None:
+        """Written beside and renamed into place, so a kill mid-write leaves the previous checkpoint."""
+        import torch
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / "checkpoint.pt.tmp"
+        torch.save({"key": key, "step": step, "seconds": seconds, "model": model.model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, self.run_dir / "checkpoint.pt")
+
+    def _save_model(self, model: Any) -> None:
+        target = self.run_dir / "model"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        (self.run_dir / "finished.json").unlink(missing_ok=True)
+        model.save(str(target))
+
+
+def _write_json(path: Path, row: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(row, indent=1))
+    os.replace(tmp, path)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,238 @@
+"""The index's own scorer: pairs from training items, a short real training run from MiniLM, an int8 model
+published atomically beside the index, and the `trained` rerank stage that reads it (without torch)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import signal
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from generate.engine import Engine
+from ingest.core.errors import IndexWriteError, ModelUnavailableError
+from ingest.core.settings import Settings, TrainSettings
+from ingest.core.types import ChunkRow
+from retrieval.trained_reranker import TrainedReranker
+from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
+from retrieval.training.calibration import Platt
+from retrieval.training.items import TrainingItem
+from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
+from retrieval.training.pairs import PairSet
+from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
+from retrieval.training.scorer_trainer import ScorerTrainer
+from tests.support import run_cli
+from tests.test_cli_startup import run_probed
+
+#: (question, evidence sentence, answer) about the built_index documents (PEPs 20, 257, 572).
+ANSWERABLE = [
+    ("What is the informal name of the := operator?",
+     'During discussion of this PEP, the operator became informally known as "the walrus operator".',
+     "the walrus operator"),
+    ("What notation do assignment expressions use?",
+     "This is a proposal for creating a way to assign to variables within an expression using the notation "
+     "NAME := expr.", "NAME := expr"),
+    ("How many aphorisms does the Zen of Python have?",
+     "Long time Pythoneer Tim Peters succinctly channels the BDFL's guiding principles for Python's design into 20 "
+     "aphorisms, only 19 of which have been written down.", "20 aphorisms"),
+    ("Why are triple quotes used for one-line docstrings?",
+     "Triple quotes are used even though the string fits on one line.", "Triple quotes"),
+]
+#: (question, text of the chunk it almost matches)
+NEAR_MISS = [("Which Python release first shipped the walrus operator?", "the walrus operator")]
+FAST = TrainSettings(epochs=1, batch_size=8, max_length=64, budget_s=300, seed=13)
+
+
+def make_items(rows: dict[int, ChunkRow]) -> list[TrainingItem]:
+    """The hand-made items, tied to the chunks that hold their text; one hard negative each, a neighbour."""
+    def holding(text: str) -> ChunkRow:
+        return next(r for r in sorted(rows.values(), key=lambda r: r.id) if text in r.text)
+
+    items = []
+    for question, sentence, answer in ANSWERABLE:
+        row = holding(sentence)
+        other = row.id + 1 if rows[row.id + 1].doc_id == row.doc_id else row.id - 1  # the next section: it looks close
+        items.append(TrainingItem(question, row.id, row.doc_id, True, "synthetic", answer, sentence, (other,)))
+    for question, text in NEAR_MISS:
+        row = holding(text)
+        items.append(TrainingItem(question, row.id, row.doc_id, False, "synthetic"))
+    return items
+
+
+def open_engine(index: Path, shared_models: dict[str, Any], **research: Any) -> Engine:
+    settings = Settings()
+    settings.index.path = index
+    for key, value in research.items():
+        setattr(settings.research, key, value)
+    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
+
+
+@pytest.fixture(scope="module")
+def trained(built_index: Path, shared_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+            ) -> dict[str, Any]:
+    """A copy of the built index with a scorer trained for three steps and published; the fp32 model kept aside."""
+    base = tmp_path_factory.mktemp("trained")
+    index = base / "index"
+    shutil.copytree(built_index, index)
+    with open_engine(index, shared_models).open_index() as idx:
+        rows = idx.chunks(idx.chunk_ids())
+        pairs = PairBuilder(idx, seed=13).build(make_items(rows))
+    trainer = ScorerTrainer(index, FAST)
+    model, stats = trainer.train(pairs)
+    model.save(str(base / "fp32"))
+    fp32_logits = trainer.logits(model, pairs.held_out)
+    folder = trainer.run(pairs)  # reuses the finished run above instead of training again
+    return {"index": index, "pairs": pairs, "rows": rows, "stats": stats, "folder": folder, "fp32": base / "fp32",
+            "fp32_logits": fp32_logits}
+
+
+def test_pairs_hold_evidence_and_negatives_at_sentence_and_chunk_level(trained: dict[str, Any]) -> None:
+    pairs: PairSet = trained["pairs"]
+    everything = pairs.train + pairs.held_out
+    assert 16 <= len(pairs.train) <= 40
+    for question, sentence, answer in ANSWERABLE:
+        mine = [p for p in everything if p.question == question]
+        source = next(r for r in trained["rows"].values() if sentence in r.text)
+        positives = {(p.level, p.passage) for p in mine if p.label == 1.0}
+        assert positives == {("sentence", sentence_passage(source.title, sentence)), ("chunk", chunk_passage(source))}
+        siblings = [p for p in mine if p.kind == "sibling"]
+        assert all(p.level == "sentence" and answer not in p.passage and p.label == 0.0 for p in siblings)
+        if "walrus" in answer:  # its chunk has three other sentences, all of them picked
+            assert len(siblings) == 3
+        assert {p.level for p in mine if p.kind == "hard"} == {"sentence", "chunk"}
+    near = [p for p in everything if p.question == NEAR_MISS[0][0]]
+    assert {p.level for p in near} == {"sentence", "chunk"} and all(p.label == 0.0 for p in near)
+    # whole questions are held out, with an answer among them to calibrate on
+    assert not {p.question for p in pairs.train} & {p.question for p in pairs.held_out}
+    assert {p.label for p in pairs.held_out} == {0.0, 1.0}
+    assert pairs.counts()["items"] == {"synthetic": len(ANSWERABLE) + len(NEAR_MISS)}
+
+
+def test_pairs_are_the_same_for_the_same_seed(trained: dict[str, Any], shared_models: dict[str, Any]) -> None:
+    with open_engine(trained["index"], shared_models).open_index() as idx:
+        items = make_items(trained["rows"])
+        again = PairBuilder(idx, seed=13).build(list(reversed(items)))
+        other = PairBuilder(idx, seed=14).build(items)
+    assert sorted(map(repr, again.train)) == sorted(map(repr, trained["pairs"].train))
+    assert PairBuilder(idx, seed=13).build(items).data_hash == trained["pairs"].data_hash
+    assert other.data_hash != trained["pairs"].data_hash
+
+
+def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict[str, Any]) -> None:
+    index, folder = trained["index"], trained["folder"]
+    assert trained["stats"]["finished"] and trained["stats"]["steps"] == 3
+    assert current_generation(index) == folder and folder.name == "gen-000001"
+    assert not (index / "training" / "run").exists()  # a finished, published run leaves nothing behind
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["data_hash"] == trained["pairs"].data_hash and meta["training"]["steps"] == 3
+    assert meta["data"]["train"]["total"] == len(trained["pairs"].train)
+    assert set(meta["held_out"]) == {"fp32", "int8"}
+    scorer = OnnxTrainedScorer.find(index)
+    assert scorer is not None
+    held = trained["pairs"].held_out
+    calibration = Platt.from_json(meta["calibration"])
+    got = np.array([scorer.probabilities(p.question, [p.passage])[0] for p in held])
+    want = calibration.probabilities(trained["fp32_logits"])
+    assert np.all((got >= 0) & (got <= 1))
+    assert np.max(np.abs(got - want)) <= MAX_PROBABILITY_DIFF
+    batch = scorer.probabilities(held[0].question, [p.passage for p in held if p.question == held[0].question])
+    assert batch[0] == pytest.approx(got[0], abs=1e-6)  # a pair's score does not depend on its neighbours
+
+
+def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[str, Any], tmp_path: Path) -> None:
+    pairs = trained["pairs"]
+    _, first = ScorerTrainer(tmp_path, FAST.model_copy(update={"budget_s": 1e-3})).train(pairs)
+    assert first["steps"] == 1 and first["stopped_by_budget"] and not first["finished"]
+    assert (tmp_path / "training" / "run" / "checkpoint.pt").is_file()
+    trainer = ScorerTrainer(tmp_path, FAST)
+    model, second = trainer.train(pairs)
+    assert second["resumed_from_step"] == 1 and second["steps"] == 3 and second["finished"]
+    assert not (tmp_path / "training" / "run" / "checkpoint.pt").exists()  # the saved model is all it keeps
+    # the same model as the run that was never interrupted (data order, dropout and optimizer state resumed)
+    assert np.allclose(trainer.logits(model, pairs.held_out), trained["fp32_logits"], atol=1e-4)
+
+
+@pytest.fixture
+def file_size_limit() -> Iterator[None]:
+    """Writes beyond 1 MB fail with EFBIG (as on a full disk), for this test only."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def republish(trained: dict[str, Any]) -> Path:
+    held = trained["pairs"].held_out
+    labels = np.array([p.label for p in held])
+    meta = json.loads((trained["folder"] / "meta.json").read_text())
+    probabilities = Platt.from_json(meta["calibration"]).probabilities(trained["fp32_logits"])
+    return ScorerPublisher(trained["index"]).publish(trained["fp32"], [(p.question, p.passage) for p in held],
+                                                     labels, probabilities, meta)
+
+
+def test_a_failed_publish_leaves_the_previous_scorer_in_place(trained: dict[str, Any],
+                                                              file_size_limit: None) -> None:
+    index = trained["index"]
+    pointer = (scorer_root(index) / POINTER).read_text()
+    with pytest.raises(IndexWriteError, match="the previous scorer \\(gen-000001\\) stays in use"):
+        republish(trained)
+    assert (scorer_root(index) / POINTER).read_text() == pointer
+    assert sorted(p.name for p in scorer_root(index).iterdir()) == [POINTER, "gen-000001"]
+
+
+def test_a_new_generation_is_followed_by_readers_and_the_previous_one_kept(trained: dict[str, Any]) -> None:
+    index = trained["index"]
+    reader = OnnxTrainedScorer.find(index)
+    assert reader is not None and reader.meta["generation"] == "gen-000001"
+    folder = republish(trained)
+    assert folder.name == "gen-000002" and current_generation(index) == folder
+    assert reader.meta["generation"] == "gen-000002"
+    assert (scorer_root(index) / "gen-000001" / "model-int8.onnx").is_file()
+
+
+class Fixed:
+    """A scorer with fixed probabilities by passage text (a deterministic fake)."""
+
+    name = "fixed"
+
+    def __init__(self, by_text: dict[str, float]) -> None:
+        self.by_text = by_text
+
+    def warm_up(self) -> None:
+        pass
+
+    def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
+        return np.array([self.by_text[p] for p in passages])
+
+
+@pytest.mark.unit
+def test_the_trained_stage_reorders_the_head_by_the_scorer() -> None:
+    reranker = TrainedReranker(Fixed({"a": 0.1, "b": 0.9, "c": 0.5}), top_n=3, blend=1.0)
+    ranked, info = reranker.rerank("q", [(1, 3.0), (2, 2.0), (3, 1.0), (4, 0.5)], {1: "a", 2: "b", 3: "c"})
+    assert [cid for cid, _ in ranked] == [2, 3, 1, 4] and info["scored"] == 3
+
+
+def test_search_with_the_trained_stage_reranks_without_torch(trained: dict[str, Any], tmp_path: Path) -> None:
+    done, imported = run_probed(tmp_path, "search", "What is the walrus operator?", "--index", str(trained["index"]),
+                                "--system", "fused+trained", "-k", "3", "--json", "--explain")
+    stages = {s["stage"]: s for s in json.loads(done.stdout)["stages"]}
+    assert stages["trained"]["extra"]["scored"] == 30
+    assert "onnxruntime" in imported and "torch" not in imported, imported
+
+
+def test_the_trained_stage_on_an_index_without_a_scorer_says_how_to_make_one(
+        index_copy: Path, shared_models: dict[str, Any]) -> None:
+    done = run_cli("search", "walrus", "--index", str(index_copy), "--system", "fused+trained")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and f"citewise train --index {index_copy}" in done.stderr
+    engine = open_engine(index_copy, shared_models, rerank=["trained"])
+    with engine.open_index() as idx, pytest.raises(ModelUnavailableError, match="has no trained scorer"):
+        engine.researcher(idx)
