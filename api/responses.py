@@ -109,6 +109,9 @@ class EvidenceOut(BaseModel):
     score: float
     similarity: float
     found_by: list[str]
+    probability: float | None = Field(
+        default=None, description="The index's trained scorer: probability the sentence answers the question "
+                                  "(null when the index has no trained scorer).")
 
 
 class TraceStepOut(BaseModel):

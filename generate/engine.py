@@ -231,15 +231,19 @@ class Engine:
         if r.rerank is not None:
             s = s.model_copy(update={"rerank": s.rerank.model_copy(update={"stages": list(r.rerank)})})
         search = factory.searcher(s) if r.rerank is not None else self.searcher(index)
+        # An index without a published scorer takes the cosine path unchanged; one with a scorer has its
+        # probabilities drive evidence, stopping and declining (research.use_trained_scorer).
+        scorer = factory.find_trained_scorer() if r.use_trained_scorer == "auto" else None
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
-                                    document_margin=r.evidence_document_margin)
+                                    document_margin=r.evidence_document_margin, scorer=scorer,
+                                    scored_sentences=r.scored_sentences, document_probability=r.answer_probability)
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor,
                                     lambda name: index.documents_with_word(name, r.common_name_documents)
-                                    >= r.common_name_documents)
+                                    >= r.common_name_documents, r.citation_probability)
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:

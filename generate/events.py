@@ -43,12 +43,14 @@ class Planning(Event):
 
 @dataclass(frozen=True)
 class EvidenceSelected(Event):
-    """A round's evidence sentences were chosen; `best` is the highest similarity to the question."""
+    """A round's evidence sentences were chosen; `best` is the highest similarity to the question, and
+    `probability` the highest probability of answering it (None when the index has no trained scorer)."""
 
     name: ClassVar[str] = "evidence"
     round: int
     sentences: int
     best: float
+    probability: float | None = None
 
 
 @dataclass(frozen=True)

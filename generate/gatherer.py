@@ -1,5 +1,6 @@
 """The gather stage of a report: search, select evidence sentences, and search again with planned queries
-until the evidence is close enough to the question or a limit stops it."""
+until the evidence is close enough to the question (probable enough to answer it, with the index's trained
+scorer) or a limit stops it."""
 
 from __future__ import annotations
 
@@ -75,24 +76,36 @@ class Gatherer:
             pooled_ids = self.pool.fuse([Ranking(q, 0, items) for q, items in rankings.items()])
             pooled = [hits_by_id[cid] for cid, _ in pooled_ids[: s.pool_chunks]]
             evidence = self._select(queries, pooled, found_by, round_no, found, on_event)
-            best = max((ev.similarity for ev in evidence), default=0.0)
-            if best >= s.enough_similarity:
-                stop = f"enough evidence: best sentence similarity {best:.2f} >= {s.enough_similarity}"
+            enough, best = self._enough(evidence, s)
+            if enough:
+                stop = f"enough evidence: {best}"
             elif round_no == s.max_rounds:
-                stop = f"round limit ({s.max_rounds}) reached; best sentence similarity {best:.2f}"
+                stop = f"round limit ({s.max_rounds}) reached; {best}"
             elif time.perf_counter() - started > s.time_budget_s:
                 stop = f"time budget of {s.time_budget_s:.0f} s used"
             elif planner is None:
-                stop = f"planning is off; best sentence similarity {best:.2f}"
+                stop = f"planning is off; {best}"
             if stop:
                 break
             pending = self._plan(question, queries, evidence, round_no + 1, s, found, on_event)
             if not pending:
-                stop = f"the planner found no new queries; best sentence similarity {best:.2f}"
+                stop = f"the planner found no new queries; {best}"
                 break
             queries += pending
         found.evidence, found.stop = evidence, stop
         return found
+
+    def _enough(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
+        """Whether the evidence is good enough to stop searching, and the best sentence's figure as the stop
+        reason words it: the trained scorer's probability when the index has one, else the cosine."""
+        if self.selector.scorer is not None:
+            p = max((ev.probability or 0.0 for ev in evidence), default=0.0)
+            enough = p >= s.answer_probability
+            return enough, (f"best sentence probability {p:.2f}"
+                            + (f" >= {s.answer_probability:g} (research.answer_probability)" if enough else ""))
+        best = max((ev.similarity for ev in evidence), default=0.0)
+        enough = best >= s.enough_similarity
+        return enough, f"best sentence similarity {best:.2f}" + (f" >= {s.enough_similarity}" if enough else "")
 
     def _search(self, q: str, round_no: int, s: ResearchSettings, found: Gathered,
                 on_event: OnEvent) -> list[SearchHit]:
@@ -119,10 +132,15 @@ class Gatherer:
         took = time.perf_counter() - t0
         found.timings["select_s"] += took
         best = max((ev.similarity for ev in evidence), default=0.0)
-        found.trace.append(TraceStep("select", round_no, round(took, 3), {
-            "chunks": len(pooled), "sentences": len(evidence), "best_similarity": round(best, 3),
-            "dropped_as_instructions": dropped}))
-        on_event(EvidenceSelected(round=round_no, sentences=len(evidence), best=best))
+        detail: dict[str, object] = {"chunks": len(pooled), "sentences": len(evidence),
+                                     "best_similarity": round(best, 3)}
+        probability = None
+        if self.selector.scorer is not None:
+            probability = max((ev.probability or 0.0 for ev in evidence), default=0.0)
+            detail["best_probability"] = round(probability, 3)
+        found.trace.append(TraceStep("select", round_no, round(took, 3),
+                                     {**detail, "dropped_as_instructions": dropped}))
+        on_event(EvidenceSelected(round=round_no, sentences=len(evidence), best=best, probability=probability))
         return evidence
 
     def _plan(self, question: str, queries: list[str], evidence: list[Evidence], round_no: int,

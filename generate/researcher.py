@@ -38,6 +38,8 @@ class Researcher:
                                                 "writer": self.writer.model.warm_up}
         if getattr(search, "warm_up", None) is not None:
             parts["search"] = search.warm_up  # type: ignore[attr-defined]
+        if self.gatherer.selector.scorer is not None:
+            parts["scorer"] = self.gatherer.selector.scorer.warm_up
         if self.gatherer.planner is not None and self.settings.plan != "never":
             parts["planner"] = self.gatherer.planner.warm_up
         return parts
@@ -60,12 +62,9 @@ class Researcher:
         found = self.gatherer.gather(question, s, on_event, started)
         evidence, trace, usage, timings, stop = found.evidence, found.trace, found.usage, found.timings, found.stop
         last_round = trace[-1].round
-        # Nothing under the verifier's relevance floor can be cited, so then the writer is not asked.
-        floor = self.verifier.relevance_floor
-        citable = any(ev.similarity >= floor for ev in evidence)
+        citable, why_not = self._answerable(evidence, s)
         if evidence and not citable:
-            stop += (f"; no evidence sentence is {floor:g} similar to the question "
-                     "(research.relevance_floor), so nothing is written")
+            stop += f"; {why_not}, so nothing is written"
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
 
         draft = self._write(question, evidence if citable else [], task, s, on_event)
@@ -101,6 +100,18 @@ class Researcher:
                         "llm_s": llm, "other_s": max(0.0, total - llm), "total_s": total})
         report.timings = {k: round(v, 3) for k, v in timings.items()}
         return report
+
+    def _answerable(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
+        """Whether the writer should be asked, and if not why. With the index's trained scorer: only when a
+        sentence more probably than not answers the question (a calibrated probability); without one, only
+        when a sentence reaches the verifier's relevance floor, as nothing under it can be cited."""
+        if self.gatherer.selector.scorer is not None:
+            return (any((ev.probability or 0.0) >= s.answer_probability for ev in evidence),
+                    f"no evidence sentence reaches probability {s.answer_probability:g} of answering the question "
+                    "(research.answer_probability): the documents do not answer it")
+        floor = self.verifier.relevance_floor
+        return (any(ev.similarity >= floor for ev in evidence),
+                f"no evidence sentence is {floor:g} similar to the question (research.relevance_floor)")
 
     def _write(self, question: str, evidence: list[Evidence], task: Task, s: ResearchSettings, on_event: OnEvent) -> Draft:
         """The writer's draft; with no evidence there is nothing to cite and no model call can change that."""

@@ -72,8 +72,8 @@ class Verified:
 
 class CitationVerifier:
     """A citation passes when its quote is verbatim in the current stored text of its document at
-    its offsets, the quote bears on the question, and the statement is close enough in meaning to
-    the quote (embedder cosines).
+    its offsets, the quote bears on the question (the index's trained scorer's probability when it has
+    one, else an embedder cosine), and the statement is close enough in meaning to the quote (cosine).
 
     The first check makes an invented or stale quote impossible to pass off. The second catches a
     question the documents do not cover: the writer then restates whatever sentence it was shown,
@@ -83,14 +83,18 @@ class CitationVerifier:
 
     def __init__(self, document_text: Callable[[str], str | None], embedder: Embedder,
                  support_similarity: float = 0.3, relevance_floor: float = 0.0,
-                 common_name: Callable[[str], bool] | None = None) -> None:
-        """`common_name` says whether a name is the collection's common vocabulary (in many of its documents,
+                 common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2) -> None:
+        """`relevance_floor` (cosine) decides whether a quote bears on the question, unless the evidence
+        carries the index's trained scorer's probability: then `citation_probability` does.
+
+        `common_name` says whether a name is the collection's common vocabulary (in many of its documents,
         as "Python" is in every PEP): such a name is no claim a citation must carry. An injected name lives
         in the one document that carries the injection, so it stays a name the citation must contain."""
         self.document_text = document_text
         self.embedder = embedder
         self.support_similarity = support_similarity
         self.relevance_floor = relevance_floor
+        self.citation_probability = citation_probability
         self.common_name = common_name
         self._common: dict[str, bool] = {}
 
@@ -134,6 +138,17 @@ class CitationVerifier:
             return f"offsets {ev.start}:{ev.end} are outside document {ev.doc_id}"
         if normalize_ws(text[ev.start:ev.end]) != normalize_ws(ev.text):
             return f"the text at {ev.start}:{ev.end} of {ev.source} differs from the quote"
+        return None
+
+    def irrelevant(self, ev: Evidence) -> str | None:
+        """Why the quote does not bear on the question (its figure below the bound), or None when it does."""
+        if ev.probability is not None:
+            if ev.probability < self.citation_probability:
+                return (f"probability {ev.probability:.2f} < {self.citation_probability:g}, "
+                        "research.citation_probability")
+            return None
+        if ev.similarity < self.relevance_floor:
+            return f"similarity {ev.similarity:.2f} < {self.relevance_floor:g}"
         return None
 
     def instruction(self, ev: Evidence) -> bool:
@@ -224,9 +239,9 @@ class CitationVerifier:
                 if problem:
                     st.problems.append(f"[{n}] {problem}")
                     continue
-                if ev.similarity < self.relevance_floor:
-                    st.problems.append(f"[{n}] does not bear on the question (similarity {ev.similarity:.2f} "
-                                       f"< {self.relevance_floor:g})")
+                irrelevant = self.irrelevant(ev)
+                if irrelevant:
+                    st.problems.append(f"[{n}] does not bear on the question ({irrelevant})")
                     continue
                 if n in instructions:
                     st.problems.append(f"[{n}] reads as an instruction to the reader (or follows one in its "

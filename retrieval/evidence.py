@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from ingest.core.embedder import Embedder
-from retrieval.stages import SearchHit
-from retrieval.sentences import sentence_spans
+from ingest.core.scorer import Scorer
 from ingest.core.text import normalize_ws
+from retrieval.sentences import sentence_spans
+from retrieval.stages import SearchHit
+from retrieval.training.pair_builder import sentence_passage
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Evidence:
     score: float
     similarity: float = 0.0  # cosine to the question itself
     found_by: list[str] = field(default_factory=list)
+    probability: float | None = None  # the index's trained scorer: chance it answers the question (None: no scorer)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,10 +50,18 @@ class EvidenceSelector:
     documents at most, and a document joins only when its best sentence is within
     `document_margin` of the best document's: each document costs the writer a header line, and
     every extra source is one more the writer can cite by mistake.
+
+    With the index's trained `scorer`, the best `scored_sentences` by that score are read by the scorer
+    with the question, in one call, and ranked by its probability that they answer it. No rank prior
+    is added to the probability: it must stay a calibrated probability for `answer_probability` to mean
+    what it says, and the scorer reads the sentence itself, which the prior only stood in for. The
+    cosine margin gives way to `document_probability`: a document beyond the first joins only when its
+    best sentence probably answers, which says directly what the margin approximated relative to the best.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
-                 rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None) -> None:
+                 rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None,
+                 scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
@@ -58,6 +69,9 @@ class EvidenceSelector:
         self.document_margin = document_margin  # None: no limit
         self.min_words = min_words
         self.rank_weight = rank_weight
+        self.scorer = scorer
+        self.scored_sentences = scored_sentences
+        self.document_probability = document_probability
 
     def candidates(self, hits: list[SearchHit]) -> list[tuple[int, SearchHit, int, int]]:
         """(chunk rank, hit, start, end) for each usable sentence, offsets into the document text."""
@@ -74,7 +88,9 @@ class EvidenceSelector:
         """The best sentences within the sentence and token budgets, best first, numbered from 1.
 
         `queries[0]` is the question; a sentence scores by its best match over all queries, so a
-        sentence answering one part of a multi-part question is not drowned by the whole.
+        sentence answering one part of a multi-part question is not drowned by the whole. The scorer,
+        when there is one, reads only the question: the other queries are the planner's ways of finding
+        chunks, and a sentence answering one of them need not answer what was asked.
         """
         cands = [c for c in self.candidates(hits) if not exclude or (c[1].chunk.doc_id, c[2], c[3]) not in exclude]
         if not cands:
@@ -89,11 +105,15 @@ class EvidenceSelector:
         n = max(len(hits), 1)
         prior = np.array([1.0 - rank / n for rank, _, _, _ in cands])
         scores = cosine + self.rank_weight * prior
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        probability: dict[int, float] = {}
+        if self.scorer is not None:
+            order, probability = self._score(queries[0], order, cands, texts)
         chosen: list[Evidence] = []
         seen: set[str] = set()
         docs: set[str] = set()
         used = 0
-        for i in np.argsort(-scores, kind="stable"):
+        for i in order:
             rank, hit, s, e = cands[i]
             key = normalize_ws(texts[i]).lower()
             if key in seen:
@@ -102,7 +122,7 @@ class EvidenceSelector:
                 if self.max_documents and len(docs) >= self.max_documents:
                     continue
                 # Sentences come best first, so the first chosen is the best document's best one.
-                if chosen and self.document_margin is not None and scores[i] < chosen[0].score - self.document_margin:
+                if chosen and not self._joins(chosen[0], float(scores[i]), probability.get(i)):
                     continue
             cost = self.embedder.count_tokens(texts[i])
             if chosen and used + cost > self.max_tokens:
@@ -115,8 +135,34 @@ class EvidenceSelector:
                 number=len(chosen) + 1, chunk_id=c.id, doc_id=c.doc_id, source=c.source, title=c.title,
                 headings=list(c.headings), page=c.page, start=s, end=e, text=texts[i], score=float(scores[i]),
                 similarity=float(to_question[i]),
-                found_by=list((found_by or {}).get(c.id, [])),
+                found_by=list((found_by or {}).get(c.id, [])), probability=probability.get(i),
             ))
             if len(chosen) >= self.max_sentences:
                 break
         return chosen
+
+    def _score(self, question: str, order: list[int], cands: list[tuple[int, SearchHit, int, int]],
+               texts: list[str]) -> tuple[list[int], dict[int, float]]:
+        """The best `scored_sentences` distinct candidates (by the cosine order) ranked by the scorer's
+        probability, with those probabilities; each scored pair is a model run, so the rest are not read."""
+        assert self.scorer is not None
+        picked: list[int] = []
+        keys: set[str] = set()
+        for i in order:
+            key = normalize_ws(texts[i]).lower()
+            if key not in keys:
+                keys.add(key)
+                picked.append(i)
+                if len(picked) >= max(self.scored_sentences, self.max_sentences):
+                    break
+        passages = [sentence_passage(cands[i][1].chunk.title, texts[i]) for i in picked]
+        probs = self.scorer.probabilities(question, passages)
+        probability = {i: float(p) for i, p in zip(picked, probs)}
+        # Ties (equal probabilities) keep the cosine order: sorted() is stable.
+        return sorted(picked, key=lambda i: -probability[i]), probability
+
+    def _joins(self, best: Evidence, score: float, probability: float | None) -> bool:
+        """Whether a sentence from a document not yet in the evidence may bring that document in."""
+        if probability is not None:
+            return probability >= self.document_probability
+        return self.document_margin is None or score >= best.score - self.document_margin

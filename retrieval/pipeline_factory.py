@@ -55,12 +55,16 @@ class PipelineFactory:
 
     def trained_scorer(self) -> OnnxTrainedScorer:
         """The scorer `citewise train` published for this index, shared by every pipeline over it."""
+        scorer = self.find_trained_scorer()
+        if scorer is None:
+            raise ModelUnavailableError(f"index {self.index.path} has no trained scorer for the 'trained' "
+                                        f"rerank stage: run `citewise train --index {self.index.path}` first")
+        return scorer
+
+    def find_trained_scorer(self) -> OnnxTrainedScorer | None:
+        """The same shared scorer, or None when the index has none (for uses that work without one)."""
         if self._trained is None:
-            scorer = OnnxTrainedScorer.find(self.index.path)
-            if scorer is None:
-                raise ModelUnavailableError(f"index {self.index.path} has no trained scorer for the 'trained' "
-                                            f"rerank stage: run `citewise train --index {self.index.path}` first")
-            self._trained = scorer
+            self._trained = OnnxTrainedScorer.find(self.index.path)
         return self._trained
 
     def query_writer(self, role: str = "fast") -> QueryWriter:

@@ -64,7 +64,9 @@ def _show(event: Event, streamer: object) -> None:
     elif isinstance(event, Planning):
         err.print(dim(f"round {event.round}: asking the search model for new queries"))
     elif isinstance(event, EvidenceSelected):
-        err.print(dim(f"round {event.round}: {event.sentences} evidence sentences, best similarity {event.best:.2f}"))
+        best = f"best probability {event.probability:.2f}" if event.probability is not None \
+            else f"best similarity {event.best:.2f}"
+        err.print(dim(f"round {event.round}: {event.sentences} evidence sentences, {best}"))
     elif isinstance(event, Writing):
         err.print(dim(f"writing with {event.model} from {event.evidence} sentences..."))
     elif isinstance(event, TokenWritten):

@@ -33,16 +33,48 @@ class ResearchSettings(Section):
     evidence_tokens: int = Field(default=256, ge=32, description="Word-piece budget for all evidence sentences.")
     evidence_rank_weight: float = Field(
         default=0.6, ge=0, le=2,
-        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question.",
+        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question. "
+                    "With a trained scorer it only picks which sentences the scorer reads (scored_sentences).",
     )
     evidence_document_margin: float | None = Field(
         default=0.1, ge=0,
         description="Another document joins the evidence only when its best sentence scores within this of the "
-                    "best document's (none: no limit beyond evidence_documents).",
+                    "best document's (none: no limit beyond evidence_documents). Applies when the index has no "
+                    "trained scorer; with one, a document joins when its best sentence reaches answer_probability.",
     )
     enough_similarity: float = Field(
         default=0.55, ge=0, le=1,
-        description="Stop searching once the best evidence sentence is this similar to the question.",
+        description="Stop searching once the best evidence sentence is this similar to the question. Applies "
+                    "when the index has no trained scorer (then answer_probability decides).",
+    )
+    use_trained_scorer: Literal["auto", "never"] = Field(
+        default="auto",
+        description="'auto': when `citewise train` published a scorer for the index, its calibrated probabilities "
+                    "rank the evidence sentences and decide when to stop searching and whether the documents "
+                    "answer, in place of the embedder-cosine thresholds (enough_similarity, relevance_floor, "
+                    "evidence_document_margin), which did not carry from one corpus to the next. 'never': the "
+                    "cosine thresholds always.",
+    )
+    scored_sentences: int = Field(
+        default=24, ge=1, le=200,
+        description="With a trained scorer: how many candidate sentences (the best by embedder similarity and "
+                    "chunk rank) the scorer reads per selection. Each is one model run on the CPU; the few "
+                    "evidence sentences a report keeps are nearly always among the best two dozen by similarity.",
+    )
+    answer_probability: float = Field(
+        default=0.5, ge=0, le=1,
+        description="With a trained scorer: searching stops once an evidence sentence has at least this "
+                    "probability of answering the question, and with none that probable the report says the "
+                    "documents do not answer and the writer is not called. A calibrated probability, so 0.5 "
+                    "means 'more likely than not' on every corpus, unlike a tuned similarity.",
+    )
+    citation_probability: float = Field(
+        default=0.2, ge=0, le=1,
+        description="With a trained scorer: a citation counts only if its quote has at least this probability of "
+                    "answering the question. Lower than answer_probability: once one sentence answers, a "
+                    "statement may cite one that supports the answer without answering it alone (the scorer was "
+                    "trained to call such sentences non-answers), while a quote this improbable does not bear on "
+                    "the question at all.",
     )
     writer_max_tokens: int = Field(default=300, ge=16, le=2048, description="Tokens the writer may generate.")
     max_statements: int = Field(default=3, ge=1, le=10, description="Cited statements in a report at most.")
@@ -60,7 +92,8 @@ class ResearchSettings(Section):
         default=0.35, ge=0, le=1,
         description="A citation counts only if its quote is at least this similar to the question (embedder "
                     "cosine); with no evidence sentence this close, the report says the documents do not answer "
-                    "and the writer is not called. Chosen on tuning slices (docs/research-loop.md).",
+                    "and the writer is not called. Chosen on tuning slices (docs/research-loop.md). Applies when "
+                    "the index has no trained scorer (then answer_probability and citation_probability decide).",
     )
 
 
