@@ -58,8 +58,8 @@ class ResearchSettings(Section):
     scored_sentences: int = Field(
         default=24, ge=1, le=200,
         description="With a trained scorer: how many candidate sentences (the best by embedder similarity and "
-                    "chunk rank) the scorer reads per selection. Each is one model run on the CPU; the few "
-                    "evidence sentences a report keeps are nearly always among the best two dozen by similarity.",
+                    "chunk rank) the scorer reads per selection. Each is one model run on the CPU, so this bounds "
+                    "what scoring adds to a report; sentences beyond it do not compete as evidence.",
     )
     answer_probability: float = Field(
         default=0.5, ge=0, le=1,
