@@ -247,6 +247,16 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
     if not wrote:
         assert "research.answer_probability" in report.stop_reason and not report.answered
 
+    # a three-step scorer is rarely sure of anything: with no bound, the 0.5B writer writes from scored evidence
+    eager = engine(index, shared_models, answer_probability=0.0, citation_probability=0.0)
+    with eager.open_index() as idx:
+        report = eager.researcher(idx).run("What is the informal name of the := operator?")
+    [write] = [t for t in report.trace if t.step == "write"]
+    assert write.detail["raw"] and write.detail["model"] == Settings().models.fast
+    assert "research.answer_probability" in report.stop_reason  # enough evidence, by probability
+    shown = {ev.number: ev for ev in report.evidence}
+    assert all(shown[c.evidence].probability is not None for st in report.statements for c in st.citations)
+
     never = engine(index, shared_models, use_trained_scorer="never")
     with never.open_index() as idx:
         assert never.researcher(idx).gatherer.selector.scorer is None
