@@ -78,7 +78,7 @@ _PATTERNS = [
     rf"{_THEN_WHAT}",
     # "you" told what to answer
     rf"\byour?\b[^.;!?]{{0,30}}?\b{_MODAL}\s+(?:(?:always|only|now|instead|also|never)\s+)?{_ANSWER}{_THEN_WHAT}",
-    rf"\byou\b[^.;!?]{{0,40}}?\bto (?:mention|say|state|tell \w+|report|claim|answer|reply|respond|insist) (?:that\b|:)",
+    r"\byou\b[^.;!?]{0,40}?\bto (?:mention|say|state|tell \w+|report|claim|answer|reply|respond|insist) (?:that\b|:)",
     rf"\b{_ANSWER} instead,? that\b|\binstead,? {_ANSWER} that\b",
     # role play and jailbreak framings
     r"\byou(?:'re| are) now (?:an?|the|in|called|named|acting|playing|[\w-]*bot|dan)\b",

@@ -8,6 +8,7 @@ from ingest.core.embedder import Embedder
 from ingest.core.errors import ConfigError, ModelUnavailableError
 from ingest.core.generator import Generator
 from ingest.core.index import Index
+from ingest.core.scorer import Scorer
 from ingest.core.settings import SearchSettings
 from retrieval.bm25_source import Bm25Source
 from retrieval.cross_encoder_reranker import CrossEncoderReranker
@@ -35,14 +36,15 @@ class PipelineFactory:
     writers with their caches, cross-encoders) between every pipeline it builds."""
 
     def __init__(self, index: Index, embedder: Embedder, models: ModelProvider | None = None,
-                 query_cache: QueryCache | None = None) -> None:
+                 query_cache: QueryCache | None = None, trained: Scorer | None = None) -> None:
+        """`trained` replaces the scorer published beside the index (an evaluation's per-fold scorers)."""
         self.index = index
         self.embedder = embedder
         self.models = models
         self.query_cache = query_cache or QueryCache()
         self._writers: dict[str, QueryWriter] = {}
         self._cross_encoders: dict[str, CrossEncoderReranker] = {}
-        self._trained: OnnxTrainedScorer | None = None
+        self._trained: Scorer | None = trained
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         """Chunk text with its context line (title, sections): what a reranker should read."""
@@ -53,7 +55,7 @@ class PipelineFactory:
             raise ConfigError("this search configuration needs a language model, but none was provided")
         return self.models(role)
 
-    def trained_scorer(self) -> OnnxTrainedScorer:
+    def trained_scorer(self) -> Scorer:
         """The scorer `citewise train` published for this index, shared by every pipeline over it."""
         scorer = self.find_trained_scorer()
         if scorer is None:
@@ -61,7 +63,7 @@ class PipelineFactory:
                                         f"rerank stage: run `citewise train --index {self.index.path}` first")
         return scorer
 
-    def find_trained_scorer(self) -> OnnxTrainedScorer | None:
+    def find_trained_scorer(self) -> Scorer | None:
         """The same shared scorer, or None when the index has none (for uses that work without one)."""
         if self._trained is None:
             self._trained = OnnxTrainedScorer.find(self.index.path)

@@ -3,6 +3,7 @@ condition, and looking at an index from outside (its SQLite store, its derived f
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -12,6 +13,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
+
+from ingest.core.settings import TrainSettings
+from ingest.core.types import ChunkRow
+from retrieval.training.items import TrainingItem
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo" / "peps"
@@ -86,3 +91,69 @@ def read_only(path: Path) -> Iterator[None]:
     finally:
         for entry in entries:
             os.chmod(entry, entry.stat().st_mode | 0o200)
+
+
+#: Libraries that take seconds to import; each belongs to a path `--help` never takes.
+HEAVY = ("torch", "transformers", "unstructured", "spacy", "llama_cpp", "onnxruntime", "matplotlib",
+         "sentence_transformers", "faiss")
+
+#: Runs `python -m api.cli ARGS...` in this interpreter, then writes its exit code and the heavy modules it
+#: imported to the file named first (stdout is the command's own).
+PROBE = """
+import json, runpy, sys
+out, args, heavy = sys.argv[1], sys.argv[2:], {heavy!r}
+sys.argv = ["citewise", *args]
+try:
+    runpy.run_module("api.cli", run_name="__main__")
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as fh:
+    json.dump({{"code": code, "imported": [m for m in heavy if m in sys.modules]}}, fh)
+"""
+
+
+def run_probed(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """The real command in a fresh interpreter (it must exit 0), and which of HEAVY it had imported by then."""
+    out = tmp_path / "probe.json"
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), str(out), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert out.exists(), done.stderr
+    seen = json.loads(out.read_text())
+    assert seen["code"] == 0, done.stderr
+    return done, set(seen["imported"])
+
+
+#: (question, evidence sentence, answer) about the built_index documents (PEPs 20, 257, 572).
+ANSWERABLE = [
+    ("What is the informal name of the := operator?",
+     'During discussion of this PEP, the operator became informally known as "the walrus operator".',
+     "the walrus operator"),
+    ("What notation do assignment expressions use?",
+     "This is a proposal for creating a way to assign to variables within an expression using the notation "
+     "NAME := expr.", "NAME := expr"),
+    ("How many aphorisms does the Zen of Python have?",
+     "Long time Pythoneer Tim Peters succinctly channels the BDFL's guiding principles for Python's design into 20 "
+     "aphorisms, only 19 of which have been written down.", "20 aphorisms"),
+    ("Why are triple quotes used for one-line docstrings?",
+     "Triple quotes are used even though the string fits on one line.", "Triple quotes"),
+]
+#: (question, text of the chunk it almost matches)
+NEAR_MISS = [("Which Python release first shipped the walrus operator?", "the walrus operator")]
+FAST_TRAINING = TrainSettings(epochs=1, batch_size=8, max_length=64, budget_s=300, seed=13, min_held_out_auc=0)
+
+
+def make_training_items(rows: dict[int, ChunkRow]) -> list[TrainingItem]:
+    """The hand-made items, tied to the chunks that hold their text; one hard negative each, a neighbour."""
+    def holding(text: str) -> ChunkRow:
+        return next(r for r in sorted(rows.values(), key=lambda r: r.id) if text in r.text)
+
+    items = []
+    for question, sentence, answer in ANSWERABLE:
+        row = holding(sentence)
+        other = row.id + 1 if rows[row.id + 1].doc_id == row.doc_id else row.id - 1  # the next section: it looks close
+        items.append(TrainingItem(question, row.id, row.doc_id, True, "synthetic", answer, sentence, (other,)))
+    for question, text in NEAR_MISS:
+        row = holding(text)
+        items.append(TrainingItem(question, row.id, row.doc_id, False, "synthetic"))
+    return items

@@ -4,42 +4,9 @@ settings reference in docs/ is what `citewise config --markdown` prints."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import ROOT, run_cli
-
-#: Libraries that take seconds to import; each belongs to a path `--help` never takes.
-HEAVY = ("torch", "transformers", "unstructured", "spacy", "llama_cpp", "onnxruntime", "matplotlib",
-         "sentence_transformers", "faiss")
-
-#: Runs `python -m api.cli ARGS...` in this interpreter, then writes its exit code and the heavy modules it
-#: imported to the file named first (stdout is the command's own).
-PROBE = """
-import json, runpy, sys
-out, args, heavy = sys.argv[1], sys.argv[2:], {heavy!r}
-sys.argv = ["citewise", *args]
-try:
-    runpy.run_module("api.cli", run_name="__main__")
-    code = 0
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as fh:
-    json.dump({{"code": code, "imported": [m for m in heavy if m in sys.modules]}}, fh)
-"""
-
-
-def run_probed(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """The real command in a fresh interpreter (it must exit 0), and which of HEAVY it had imported by then."""
-    out = tmp_path / "probe.json"
-    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), str(out), *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
-    assert out.exists(), done.stderr
-    seen = json.loads(out.read_text())
-    assert seen["code"] == 0, done.stderr
-    return done, set(seen["imported"])
-
+from tests.support import ROOT, run_cli, run_probed
 
 def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     done, imported = run_probed(tmp_path, "--help")

@@ -15,53 +15,15 @@ import pytest
 
 from generate.engine import Engine
 from ingest.core.errors import IndexWriteError, ModelUnavailableError
-from ingest.core.settings import Settings, TrainSettings
-from ingest.core.types import ChunkRow
+from ingest.core.settings import Settings
 from retrieval.trained_reranker import TrainedReranker
 from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
 from retrieval.training.calibration import Platt
-from retrieval.training.items import TrainingItem
 from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
 from retrieval.training.scorer_trainer import ScorerTrainer
-from tests.support import run_cli
-from tests.test_cli_startup import run_probed
-
-#: (question, evidence sentence, answer) about the built_index documents (PEPs 20, 257, 572).
-ANSWERABLE = [
-    ("What is the informal name of the := operator?",
-     'During discussion of this PEP, the operator became informally known as "the walrus operator".',
-     "the walrus operator"),
-    ("What notation do assignment expressions use?",
-     "This is a proposal for creating a way to assign to variables within an expression using the notation "
-     "NAME := expr.", "NAME := expr"),
-    ("How many aphorisms does the Zen of Python have?",
-     "Long time Pythoneer Tim Peters succinctly channels the BDFL's guiding principles for Python's design into 20 "
-     "aphorisms, only 19 of which have been written down.", "20 aphorisms"),
-    ("Why are triple quotes used for one-line docstrings?",
-     "Triple quotes are used even though the string fits on one line.", "Triple quotes"),
-]
-#: (question, text of the chunk it almost matches)
-NEAR_MISS = [("Which Python release first shipped the walrus operator?", "the walrus operator")]
-FAST = TrainSettings(epochs=1, batch_size=8, max_length=64, budget_s=300, seed=13)
-
-
-def make_items(rows: dict[int, ChunkRow]) -> list[TrainingItem]:
-    """The hand-made items, tied to the chunks that hold their text; one hard negative each, a neighbour."""
-    def holding(text: str) -> ChunkRow:
-        return next(r for r in sorted(rows.values(), key=lambda r: r.id) if text in r.text)
-
-    items = []
-    for question, sentence, answer in ANSWERABLE:
-        row = holding(sentence)
-        other = row.id + 1 if rows[row.id + 1].doc_id == row.doc_id else row.id - 1  # the next section: it looks close
-        items.append(TrainingItem(question, row.id, row.doc_id, True, "synthetic", answer, sentence, (other,)))
-    for question, text in NEAR_MISS:
-        row = holding(text)
-        items.append(TrainingItem(question, row.id, row.doc_id, False, "synthetic"))
-    return items
-
+from tests.support import ANSWERABLE, FAST_TRAINING, NEAR_MISS, make_training_items, run_cli, run_probed
 
 def open_engine(index: Path, shared_models: dict[str, Any], **research: Any) -> Engine:
     settings = Settings()
@@ -80,8 +42,8 @@ def trained(built_index: Path, shared_models: dict[str, Any], tmp_path_factory: 
     shutil.copytree(built_index, index)
     with open_engine(index, shared_models).open_index() as idx:
         rows = idx.chunks(idx.chunk_ids())
-        pairs = PairBuilder(idx, seed=13).build(make_items(rows))
-    trainer = ScorerTrainer(index, FAST)
+        pairs = PairBuilder(idx, seed=13).build(make_training_items(rows))
+    trainer = ScorerTrainer(index, FAST_TRAINING)
     model, stats = trainer.train(pairs)
     model.save(str(base / "fp32"))
     fp32_logits = trainer.logits(model, pairs.held_out)
@@ -114,7 +76,7 @@ def test_pairs_hold_evidence_and_negatives_at_sentence_and_chunk_level(trained: 
 
 def test_pairs_are_the_same_for_the_same_seed(trained: dict[str, Any], shared_models: dict[str, Any]) -> None:
     with open_engine(trained["index"], shared_models).open_index() as idx:
-        items = make_items(trained["rows"])
+        items = make_training_items(trained["rows"])
         again = PairBuilder(idx, seed=13).build(list(reversed(items)))
         other = PairBuilder(idx, seed=14).build(items)
     assert sorted(map(repr, again.train)) == sorted(map(repr, trained["pairs"].train))
@@ -145,10 +107,10 @@ def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict
 
 def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[str, Any], tmp_path: Path) -> None:
     pairs = trained["pairs"]
-    _, first = ScorerTrainer(tmp_path, FAST.model_copy(update={"budget_s": 1e-3})).train(pairs)
+    _, first = ScorerTrainer(tmp_path, FAST_TRAINING.model_copy(update={"budget_s": 1e-3})).train(pairs)
     assert first["steps"] == 1 and first["stopped_by_budget"] and not first["finished"]
     assert (tmp_path / "training" / "run" / "checkpoint.pt").is_file()
-    trainer = ScorerTrainer(tmp_path, FAST)
+    trainer = ScorerTrainer(tmp_path, FAST_TRAINING)
     model, second = trainer.train(pairs)
     assert second["resumed_from_step"] == 1 and second["steps"] == 3 and second["finished"]
     assert not (tmp_path / "training" / "run" / "checkpoint.pt").exists()  # the saved model is all it keeps

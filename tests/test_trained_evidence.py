@@ -25,7 +25,7 @@ from retrieval.rrf_fusion import RrfFusion
 from retrieval.training.pair_builder import PairBuilder, sentence_passage
 from retrieval.training.scorer_trainer import ScorerTrainer
 from tests.fakes import FakeGenerator, HashingEmbedder, ListSearch, Reply, number_of
-from tests.test_scorer_training import FAST, make_items
+from tests.support import FAST_TRAINING, make_training_items
 
 DOCS = {
     "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
@@ -227,8 +227,8 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
     index = tmp_path / "index"
     shutil.copytree(built_index, index)
     with engine(index, shared_models).open_index() as idx:
-        pairs = PairBuilder(idx, seed=13).build(make_items(idx.chunks(idx.chunk_ids())))
-    ScorerTrainer(index, FAST).run(pairs)
+        pairs = PairBuilder(idx, seed=13).build(make_training_items(idx.chunks(idx.chunk_ids())))
+    ScorerTrainer(index, FAST_TRAINING).run(pairs)
 
     e = engine(index, shared_models)
     with e.open_index() as idx:
