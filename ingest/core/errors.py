@@ -107,6 +107,12 @@ class GenerationError(CitewiseError):
     code = "generation_failed"
 
 
+class TrainingError(CitewiseError):
+    """A training run ended without a model worth publishing; the previous one stays in use."""
+
+    code = "training_failed"
+
+
 class RequestCancelled(CitewiseError):
     """The client went away: the work it asked for is stopped and its place in the queue freed."""
 

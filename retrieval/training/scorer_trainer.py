@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.core.errors import InvalidRequestError
+from ingest.core.errors import InvalidRequestError, TrainingError
 from ingest.core.model_resolver import ModelResolver
 from ingest.core.offline import apply_offline_env
 from ingest.core.progress import NullProgress, Progress
@@ -52,6 +52,7 @@ class ScorerTrainer:
         self.threads = threads or len(os.sched_getaffinity(0))
         self.checkpoint_every_s = checkpoint_every_s
         self.run_dir = self.index_path / RUN_DIR
+        self.last_held_out: dict[str, Any] = {}
 
     def run(self, pairs: PairSet, extra_meta: dict[str, Any] | None = None) -> Path:
         """Train, calibrate on the held-out pairs, publish; the published generation folder."""
@@ -67,6 +68,13 @@ class ScorerTrainer:
                               "with the base rate as every probability: give it more data or a larger budget")
         self.progress.log(f"held-out pairs: {held['pairs']}, AUC {_fmt(held['auc'])}, "
                           f"accuracy {_fmt(held['accuracy'])} (fp32, calibrated)")
+        self.last_held_out = held
+        floor = self.settings.min_held_out_auc
+        if held["auc"] is None or held["auc"] < floor:
+            raise TrainingError(f"the trained scorer tells held-out answers from non-answers with AUC "
+                                f"{_fmt(held['auc'])} < {floor:g} (train.min_held_out_auc), so it is not published "
+                                "and the previous scorer (if any) stays in use; give it more data or a larger "
+                                "budget (a further run continues from this one)")
         model_dir = self.run_dir / "model"
         meta = {"base_model": str(self.base_model), "data_hash": pairs.data_hash, "data": pairs.counts(),
                 "training": stats, "max_length": self.settings.max_length, "calibration": calibration.to_json(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ingest.core.settings.base import Section
@@ -27,5 +29,12 @@ class TrainSettings(Section):
     epochs: int = Field(default=2, ge=1, le=50, description="Passes over the training pairs at most.")
     batch_size: int = Field(default=16, ge=1, le=512)
     learning_rate: float = Field(default=5e-5, gt=0, le=1)
+    min_held_out_auc: float = Field(
+        default=0.7, ge=0, le=1,
+        description="A scorer is published only when it separates held-out answers from non-answers at least "
+                    "this well (ROC AUC; 0.5 is chance): a weak model must not replace a good one.")
+    data_model: Literal["fast", "writer"] = Field(
+        default="fast", description="Which model writes the synthetic questions: the data-preparation (fast) "
+                                    "model, or the writer (slower, maybe better questions).")
     max_length: int = Field(default=256, ge=32, le=512,
                             description="Word pieces of question and passage the scorer reads together.")
