@@ -38,8 +38,9 @@ class DataSummary:
 
     def describe(self) -> str:
         """One line for the CLI: what was written and what was dropped, by reason."""
-        line = (f"{self.items} items ({self.answerable} answerable, {self.unanswerable} not) from "
-                f"{self.chunks_done} chunks")
+        line = f"{self.items} items ({self.answerable} answerable, {self.unanswerable} not)"
+        if self.chunks_done or self.chunks_resumed:
+            line += f" from {self.chunks_done} chunks"
         if self.chunks_resumed:
             line += f" ({self.chunks_resumed} chunks already done by an earlier run)"
         if self.dropped:
