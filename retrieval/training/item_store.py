@@ -72,6 +72,13 @@ class ItemStore:
         would make the data say two things at once.
         """
         self._acquire()
+        try:
+            return self._begin(recipe, settings, fresh)
+        except BaseException:
+            self.close()  # a run that cannot start leaves the set to the next one
+            raise
+
+    def _begin(self, recipe: dict[str, Any], settings: dict[str, Any], fresh: bool) -> set[int]:
         self.root.mkdir(parents=True, exist_ok=True)
         meta = None if fresh else self.meta()
         if meta is not None and meta.get("recipe") != recipe:
