@@ -276,9 +276,9 @@ def test_negatives_are_what_the_search_ranks_high_except_the_source_and_gold_doc
 def test_the_small_model_writes_checked_items_for_two_chunks_of_a_real_index(
         make_engine: Callable[..., Engine], index_copy: Path) -> None:
     engine = make_engine()
-    settings = TrainSettings(synthetic_chunks=2, questions_per_chunk=2, near_misses_per_chunk=1)
+    settings = TrainSettings(synthetic_chunks=2, questions_per_chunk=1, near_misses_per_chunk=1)
     with engine.open_index(index_copy) as index, ItemStore.for_index(index_copy) as store:
-        writer = QuestionWriter(engine.fast_model, settings, max_tokens=120, passage_chars=700)
+        writer = QuestionWriter(engine.fast_model, settings, max_tokens=64, passage_chars=500)
         summary = writer.write(index, store)
         rows = index.chunks(list(store.done_chunks()))
     items = ItemStore.for_index(index_copy).items()
