@@ -221,7 +221,8 @@ def test_squad_labels_map_answers_and_unanswerable_questions_to_chunks(tmp_path:
          "answerable": False, "answers": []},
         {"id": "c", "question": "Wrong offset?", "doc": "Harbour.md", "paragraph": 1, "answerable": True,
          "answers": [{"text": "granite blocks", "start": 3}]},
-        {"id": "d", "question": "Elsewhere?", "doc": "Orchard.md", "paragraph": 0, "answerable": False}]
+        {"id": "d", "question": "Elsewhere?", "doc": "Orchard.md", "paragraph": 0, "answerable": False},
+        {"id": "e", "question": "No answer given?", "doc": "Harbour.md", "paragraph": 0, "answerable": True}]
     (data / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     with engine.open_index(path) as index:
         rows = chunks_of(index)
@@ -234,7 +235,7 @@ def test_squad_labels_map_answers_and_unanswerable_questions_to_chunks(tmp_path:
     assert (b.chunk_id, b.answerable, b.answer) == (first.id, False, None)
     assert set(labeled) == {"a", "b"}
     assert loader.summary.dropped == {"answer offset does not match the dataset file": 1,
-                                      "gold document not in the index": 1}
+                                      "gold document not in the index": 1, "answerable question without an answer": 1}
 
 
 @pytest.mark.unit

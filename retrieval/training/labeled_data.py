@@ -149,8 +149,8 @@ class LabeledData:
         answers = [a for a in q.get("answers") or [] if isinstance(a, dict) and a.get("text")]
         if q.get("answerable") and answers:
             a = answers[0]
-            start = int(a.get("start", -1))
-            if md[start:start + len(a["text"])] != a["text"]:
+            start = a.get("start")
+            if not isinstance(start, int) or start < 0 or md[start:start + len(a["text"])] != a["text"]:
                 self.summary.dropped["answer offset does not match the dataset file"] += 1
                 return None
             around = sentence_at(md, start, start + len(a["text"]))
@@ -163,6 +163,9 @@ class LabeledData:
             (s, e), (cid, c_start, c_end) = inner, chunk
             return self._mapped(TrainingItem(question, cid, doc_id, True, "squad", answer=text[s:e],
                                              sentence=sentence_at(text[c_start:c_end], s - c_start, e - c_start)))
+        if q.get("answerable"):
+            self.summary.dropped["answerable question without an answer"] += 1
+            return None
         paragraph = _paragraph(md, q.get("paragraph"))
         first = sentence_spans(paragraph)[:1]
         where = locate(text, paragraph[first[0][0]:first[0][1]]) if first else None
