@@ -62,14 +62,14 @@ def chunks_of(index: LocalIndex) -> list[ChunkRow]:
 
 
 def copy_first_words(n: int) -> Callable[[list[Message]], str]:
-    """A model that answers with the passage's first `n` words (verbatim) and, asked for near misses, with a
-    question naming a place the passage never mentions."""
+    """A model that answers with the passage's first `n` words (verbatim) and, asked for a near miss, edits
+    "this" into "that"."""
 
     def reply(messages: list[Message]) -> str:
         prompt = messages[-1]["content"]
         passage = prompt.split("Passage:\n", 1)[1].split("\n\n", 1)[0]
-        if "does not answer it" in prompt or "does not:" in prompt:
-            return json.dumps({"questions": ["Who built the harbour of Lisbon?"]})
+        if "Pick one word" in prompt:
+            return json.dumps({"word": "this", "replacement": "that"})
         return json.dumps({"items": [{"answer": " ".join(passage.split()[:n]), "question": "What is this about?"}]})
 
     return reply
@@ -98,19 +98,21 @@ def test_a_near_miss_is_kept_only_when_the_model_says_the_chunk_does_not_answer_
     engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", HARBOUR)])
     with engine.open_index(path) as index:
         chunk = next(r for r in chunks_of(index) if "1842" in r.text)
-        model = FakeGenerator([{"items": [{"answer": "Ana Soler", "question": "Who built the harbour?"}]},
-                               {"questions": ["Who built the harbour of Lisbon?", "Who painted the lighthouse?",
-                                              "Who built the harbour?", "no question mark"]}],
-                              yes={"painted": 0.8})
-        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=1, near_misses_per_chunk=4))
+        model = FakeGenerator([{"items": [{"answer": "Ana Soler", "question": "Who built the harbour?"},
+                                          {"answer": "1842", "question": "When was the harbour built?"},
+                                          {"answer": "a lighthouse", "question": "What is at the end of the eastern pier?"}]},
+                               {"word": "HARBOUR", "replacement": "cathedral"}, {"word": "1842", "replacement": "1900"},
+                               {"word": "eastern", "replacement": "western"}],
+                              yes={"western": 0.8})
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=3, near_misses_per_chunk=3))
         items, dropped = writer.items_for(chunk)
     near = [it for it in items if not it.answerable]
-    assert [it.question for it in near] == ["Who built the harbour of Lisbon?"]
+    assert [it.question for it in near] == ["Who built the cathedral?"]  # an edit of a question the chunk answers
     assert near[0].answer is None and near[0].sentence is None and near[0].chunk_id == chunk.id
-    assert dropped == {"near miss the chunk answers": 1, "repeated question": 1, "not a question": 1}
-    judged = [m[-1]["content"] for m in model.calls[2:]]
+    assert dropped == {"near miss the chunk answers": 1, "edit not applicable to the question": 1}
+    judged = [m[-1]["content"] for m in model.calls if "Does the passage answer" in m[-1]["content"]]
     assert len(judged) == 2 and all(j.startswith(f"Passage:\n{chunk.text}") for j in judged)
-    assert "Who built the harbour?" in model.calls[1][-1]["content"]  # the near miss is an edit of a real question
+    assert "Who built the harbour?" in model.calls[1][-1]["content"]
 
 
 @pytest.mark.unit

@@ -1,8 +1,9 @@
 """Synthetic training questions about an index's own chunks, written by the data-preparation model.
 
 For each sampled chunk the model writes questions the chunk answers, each with its answer copied from
-the chunk, and near misses: questions written to look answerable from the chunk while it does not
-answer them (a changed name, number, date or relation, as SQuAD 2.0's unanswerable questions are).
+the chunk, and near misses: questions that look answerable from the chunk while it does not answer them
+(a changed name, number, date or relation, as SQuAD 2.0's unanswerable questions are), made by the model
+editing one word of a question the chunk answers.
 Neither is taken on the model's word. An answer must be in the chunk's stored text, verbatim up to
 whitespace as a quote must be, or the item is dropped; a near miss is kept only when the same model,
 asked separately whether the chunk answers it, says no. Prompts are short and put the passage first,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -34,12 +36,10 @@ PROMPT_VERSION = 1
 SYSTEM = "You write and check quiz questions about a passage."
 ASK = ("Write {n} different questions that the passage answers. For each, first copy the answer from the "
        "passage word for word (a short phrase), then write the question.")
-NEAR = ("Write {n} questions that look like the passage answers them, but it does not: change a name, number, "
-        "date or relation so that the passage no longer gives the answer.")
-#: With questions the chunk answers at hand, a small model edits one well; asked from nothing it tends to
-#: repeat a question the passage answers.
-NEAR_FROM = ("Questions the passage answers:\n{questions}\nRewrite {n} of them so each looks similar but the "
-             "passage does not answer it: change a name, number, date or relation.")
+#: A near miss is an edit of a question the chunk answers: the model picks a word and what to put in its
+#: place. Asked to write whole near-miss questions, the 0.5B model repeated the question it was given.
+EDIT = ("Question: {q}\nPick one word of this question (a name, number, date or relation) and a different word "
+        "to put in its place, so that the passage no longer answers the question.")
 JUDGE = "Question: {q}\nDoes the passage answer this question? Answer only yes or no."
 QUESTION_CHARS = 160
 ANSWER_CHARS = 80
@@ -64,8 +64,7 @@ class QuestionWriter:
         """Everything that shapes an item: an `ItemStore` resumes a set only when this is unchanged. The
         number of chunks is not in it, since a larger sample extends a smaller one (see `sample`)."""
         s = self.settings
-        return {"prompt_version": PROMPT_VERSION, "prompts": {"system": SYSTEM, "ask": ASK, "near_miss": NEAR,
-                                                               "near_miss_from": NEAR_FROM,
+        return {"prompt_version": PROMPT_VERSION, "prompts": {"system": SYSTEM, "ask": ASK, "near_miss": EDIT,
                                                                "judge": JUDGE},
                 "model": self.model.name, "backend": type(self.model).__name__,
                 "questions_per_chunk": s.questions_per_chunk, "near_misses_per_chunk": s.near_misses_per_chunk,
@@ -184,17 +183,25 @@ class QuestionWriter:
 
     def _near_misses(self, chunk: ChunkRow, answered: list[str], seen: set[str],
                      dropped: Counter[str]) -> list[TrainingItem]:
+        """Up to `near_misses_per_chunk` edits of the chunk's answered questions, each kept only when the
+        model, asked separately, says the chunk does not answer it."""
         n = self.settings.near_misses_per_chunk
-        ask = (NEAR_FROM.format(questions="\n".join(f"- {q}" for q in answered), n=n) if answered
-               else NEAR.format(n=n))
-        schema = {"type": "object", "required": ["questions"], "properties": {"questions": {
-            "type": "array", "minItems": 1, "maxItems": n,
-            "items": {"type": "string", "minLength": 8, "maxLength": QUESTION_CHARS}}}}
+        if not answered:
+            dropped["near miss without a question to edit"] += n
+            return []
+        schema = {"type": "object", "required": ["word", "replacement"], "properties": {
+            "word": {"type": "string", "minLength": 1, "maxLength": 40},
+            "replacement": {"type": "string", "minLength": 1, "maxLength": 40}}}
         out: list[TrainingItem] = []
-        for raw in self._reply(self._messages(chunk, ask), schema, "questions", dropped)[:n]:
-            question = _one_question(str(raw))
-            if not question or question.lower() in seen:
-                dropped["repeated question" if question else "not a question"] += 1
+        for original in answered[:n]:
+            completion = self.model.chat(self._messages(chunk, EDIT.format(q=original)), schema=schema,
+                                         max_tokens=self.max_tokens)
+            question = _edited(original, completion.text)
+            if question is None:
+                dropped["edit not applicable to the question"] += 1
+                continue
+            if question.lower() in seen:
+                dropped["repeated question"] += 1
                 continue
             seen.add(question.lower())
             p_yes, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=question)))
@@ -204,6 +211,22 @@ class QuestionWriter:
             out.append(TrainingItem(question=question, chunk_id=chunk.id, doc_id=chunk.doc_id, answerable=False,
                                     origin="synthetic"))
         return out
+
+
+def _edited(question: str, reply: str) -> str | None:
+    """The question with the reply's word replaced (first whole-word match, any case), or None when the
+    reply is unusable, names no word of the question, or replaces it with itself."""
+    try:
+        data = json.loads(reply)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    word, new = normalize_ws(str(data.get("word", ""))), normalize_ws(str(data.get("replacement", "")))
+    if not word or not new or word.lower() == new.lower():
+        return None
+    edited, count = re.subn(rf"(?<!\w){re.escape(word)}(?!\w)", lambda _: new, question, count=1, flags=re.IGNORECASE)
+    return (_one_question(edited) or None) if count else None
 
 
 def _one_question(text: str) -> str:
