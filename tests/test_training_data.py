@@ -1,0 +1,296 @@
+"""The data `citewise train` learns from: synthetic questions held to verbatim answers and checked near misses,
+a resumable store beside the index, the user's labels mapped onto chunks, and hard negatives from the search."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from generate.engine import Engine
+from ingest.core.errors import ConfigError, IndexBusyError, IndexStateError
+from ingest.core.generator import Message
+from ingest.core.settings import SearchSettings, Settings
+from ingest.core.settings.train import TrainSettings
+from ingest.core.text import normalize_ws
+from ingest.core.types import ChunkRow, Element, ParsedDocument
+from ingest.store.local_index import LocalIndex
+from retrieval.training.item_store import ItemStore
+from retrieval.training.items import TrainingItem
+from retrieval.training.labeled_data import LabeledData, query_folds
+from retrieval.training.negative_miner import NegativeMiner
+from retrieval.training.question_writer import QuestionWriter
+from tests.fakes import FakeGenerator, HashingEmbedder
+
+HARBOUR = [
+    "The harbour of Port Vell was built in 1842 by the engineer Ana Soler for the fishing fleet. It has two "
+    "stone piers and a lighthouse at the end of the eastern pier.",
+    "Winter storms closed the harbour twice, in 1901 and in 1913. After the second storm the town raised the "
+    "western pier by three metres and added a breakwater of granite blocks.",
+]
+ORCHARD = [
+    "The orchard behind the mill grows apples and pears on terraces facing south. The trees were planted by "
+    "the Ferrer family in 1920 and are still picked by hand every autumn.",
+    "Cider from the orchard is pressed in the old mill in October. Most of it is sold at the Saturday market "
+    "in the square, the rest is kept in oak barrels for the winter.",
+]
+
+
+def _doc(source: str, title: str, paragraphs: list[str]) -> ParsedDocument:
+    elements = [Element(title, "Title", 0)] + [Element(p, "NarrativeText") for p in paragraphs]
+    return ParsedDocument(source=source, title=title, elements=elements, format="md",
+                          content_hash=hashlib.sha256("".join(paragraphs).encode()).hexdigest())
+
+
+def tiny_index(tmp_path: Path, docs: list[ParsedDocument]) -> tuple[Engine, Path]:
+    """A real index on disk (hashing embedder, no parser), one chunk per paragraph."""
+    settings = Settings()
+    settings.index.path = tmp_path / "index"
+    settings.ingest.chunk_tokens = 40
+    engine = Engine(settings, embedder=HashingEmbedder(), fast_model=FakeGenerator())
+    with engine.open_index(writable=True) as index:
+        summary = engine.ingestor(index).ingest_documents(docs)
+        assert not summary.failed
+    return engine, settings.index.path
+
+
+def chunks_of(index: LocalIndex) -> list[ChunkRow]:
+    return sorted(index.chunks(index.chunk_ids()).values(), key=lambda r: (r.doc_id, r.start))
+
+
+def copy_first_words(n: int) -> Callable[[list[Message]], str]:
+    """A model that answers with the passage's first `n` words (verbatim) and, asked for a near miss, edits
+    "this" into "that"."""
+
+    def reply(messages: list[Message]) -> str:
+        prompt = messages[-1]["content"]
+        passage = prompt.split("Passage:\n", 1)[1].split("\n\n", 1)[0]
+        if "Pick one word" in prompt:
+            return json.dumps({"word": "this", "replacement": "that"})
+        return json.dumps({"items": [{"answer": " ".join(passage.split()[:n]), "question": "What is this about?"}]})
+
+    return reply
+
+
+@pytest.mark.unit
+def test_an_answer_the_chunk_does_not_hold_verbatim_is_dropped(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", HARBOUR)])
+    with engine.open_index(path) as index:
+        chunk = next(r for r in chunks_of(index) if "1842" in r.text)
+        model = FakeGenerator([{"items": [
+            {"answer": "built in   1842 by\nthe engineer Ana Soler.", "question": "Who built the harbour? Tell me."},
+            {"answer": "built in 1843 by the engineer", "question": "When was it built?"},
+            {"answer": "two Stone piers", "question": "What does the harbour have?"}]}])
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=3, near_misses_per_chunk=0))
+        items, dropped = writer.items_for(chunk)
+    assert [it.answer for it in items] == ["built in 1842 by the engineer Ana Soler"]  # a slice of the chunk
+    assert items[0].question == "Who built the harbour?" and items[0].answerable and items[0].origin == "synthetic"
+    assert items[0].sentence == HARBOUR[0].split(" It has")[0]
+    assert dropped == {"answer not verbatim in the chunk": 2}
+    assert model.schemas[0] is not None and model.schemas[0]["properties"]["items"]["maxItems"] == 3
+
+
+@pytest.mark.unit
+def test_a_near_miss_is_kept_only_when_the_model_says_the_chunk_does_not_answer_it(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", HARBOUR)])
+    with engine.open_index(path) as index:
+        chunk = next(r for r in chunks_of(index) if "1842" in r.text)
+        model = FakeGenerator([{"items": [{"answer": "Ana Soler", "question": "Who built the harbour?"},
+                                          {"answer": "1842", "question": "When was the harbour built?"},
+                                          {"answer": "a lighthouse", "question": "What is at the end of the eastern pier?"}]},
+                               {"word": "HARBOUR", "replacement": "cathedral"}, {"word": "1842", "replacement": "1900"},
+                               {"word": "eastern", "replacement": "western"}],
+                              yes={"western": 0.8})
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=3, near_misses_per_chunk=3))
+        items, dropped = writer.items_for(chunk)
+    near = [it for it in items if not it.answerable]
+    assert [it.question for it in near] == ["Who built the cathedral?"]  # an edit of a question the chunk answers
+    assert near[0].answer is None and near[0].sentence is None and near[0].chunk_id == chunk.id
+    assert dropped == {"near miss the chunk answers": 1, "edit not applicable to the question": 1}
+    judged = [m[-1]["content"] for m in model.calls if "Does the passage answer" in m[-1]["content"]]
+    assert len(judged) == 2 and all(j.startswith(f"Passage:\n{chunk.text}") for j in judged)
+    assert "Who built the harbour?" in model.calls[1][-1]["content"]
+
+
+@pytest.mark.unit
+def test_an_interrupted_run_resumes_without_redoing_or_repeating_chunks(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", HARBOUR),
+                                         _doc("/d/orchard.md", "Orchard", ORCHARD)])
+    settings = TrainSettings(synthetic_chunks=4, questions_per_chunk=1, near_misses_per_chunk=1)
+    with engine.open_index(path) as index:
+        order = QuestionWriter(FakeGenerator(), settings, min_chars=50).sample(index)
+        texts = {r.id: r.text for r in chunks_of(index)}
+        assert len(order) == 4 and len({index.chunks([c])[c].doc_id for c in order[:2]}) == 2  # spread over docs
+        killer = FakeGenerator(reply=copy_first_words(3), crash_on=texts[order[2]][:30])
+        with pytest.raises(KeyboardInterrupt), ItemStore.for_index(path) as store:
+            QuestionWriter(killer, settings, min_chars=50).write(index, store)
+        store = ItemStore.for_index(path)
+        assert store.done_chunks() == set(order[:2])
+        # what a kill can also leave: a chunk's items appended but the chunk not yet marked done, and a torn line
+        with open(store.items_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(TrainingItem("Half?", order[2], "x", True, "synthetic", "a", "a").to_json()) + "\n")
+            fh.write('{"question": "Torn li')
+        model = FakeGenerator(reply=copy_first_words(3))
+        with ItemStore.for_index(path) as store:
+            summary = QuestionWriter(model, settings, min_chars=50).write(index, store)
+    assert summary.chunks_resumed == 2 and summary.chunks_done == 2
+    asked = {c for c in order if any(texts[c][:30] in m[-1]["content"] for m in model.calls)}
+    assert asked == set(order[2:])  # the chunks done before the kill were not asked about again
+    items = ItemStore.for_index(path).items()
+    per_chunk = [(it.chunk_id, it.answerable) for it in items]
+    assert sorted(per_chunk) == sorted({(c, a) for c in order for a in (True, False)})  # each once, no duplicates
+    assert all(it.question != "Half?" for it in items)
+    assert store.items_path.read_bytes().endswith(b"\n")
+    meta = ItemStore.for_index(path).meta()
+    assert meta is not None and meta["counts"]["items"] == len(items) and sorted(meta["done_chunks"]) == sorted(order)
+    assert meta["recipe"]["model"] == "fake" and meta["recipe"]["backend"] == "FakeGenerator"
+    assert "Passage" not in json.dumps(meta["recipe"]["prompts"]) and meta["settings"]["synthetic_chunks"] == 4
+
+
+@pytest.mark.unit
+def test_a_damaged_or_foreign_training_set_is_a_clear_error(tmp_path: Path) -> None:
+    store = ItemStore(tmp_path / "training")
+    store.begin({"prompt_version": 1, "model": "a"}, {})
+    store.append(7, [TrainingItem("Q?", 7, "d", True, "synthetic", "x", "x")])
+    with pytest.raises(IndexBusyError):
+        ItemStore(tmp_path / "training").begin({"prompt_version": 1, "model": "a"}, {})
+    store.close()
+    with pytest.raises(IndexStateError, match="differs in: model"):
+        ItemStore(tmp_path / "training").begin({"prompt_version": 1, "model": "b"}, {})
+    fresh = ItemStore(tmp_path / "training")
+    assert fresh.begin({"prompt_version": 1, "model": "b"}, {}, fresh=True) == set() and fresh.items() == []
+    fresh.close()
+    store.meta_path.write_text('{"version": 1, "done_chu')
+    with pytest.raises(IndexStateError, match=str(store.meta_path)):
+        ItemStore(tmp_path / "training").begin({"prompt_version": 1, "model": "b"}, {})
+    store.meta_path.write_text(json.dumps({"version": 1, "recipe": {}, "done_chunks": [],
+                                           "counts": {"items": 0, "answerable": 0, "unanswerable": 0, "dropped": {}}}))
+    store.items_path.write_text('{"broken": \n{"question": "Q?"}\n')
+    with pytest.raises(IndexStateError, match=f"{store.items_path}:1"):
+        ItemStore(tmp_path / "training").items()
+
+
+@pytest.mark.unit
+def test_beir_labels_map_to_the_chunk_holding_their_evidence(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("beir://tiny/h1", "Harbour", HARBOUR),
+                                         _doc("beir://tiny/o1", "Orchard", ORCHARD)])
+    data = tmp_path / "tiny"
+    (data / "qrels").mkdir(parents=True)
+    storm = HARBOUR[1].split(". ")[0] + "."
+    corpus = [{"_id": "h1", "title": "Harbour", "text": " ".join(HARBOUR),
+               "metadata": {"sentences": [*HARBOUR[0].split(". "), storm]}},
+              {"_id": "o1", "title": "Orchard", "text": " ".join(ORCHARD)}, {"_id": "gone", "title": "", "text": "x"}]
+    queries = [{"_id": "1", "text": "Storms closed the harbour.", "metadata": {"evidence": {
+                   "h1": {"label": "SUPPORT", "sentences": [2]}}}},
+               {"_id": "2", "text": "Cider is sold at the Saturday market."},
+               {"_id": "3", "text": "Something nobody indexed."}, {"_id": "4", "text": "No positive label."}]
+    (data / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
+    (data / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
+    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n1\th1\t1\n2\to1\t1\n3\tgone\t1\n4\to1\t0\n")
+    with engine.open_index(path) as index:
+        rows = chunks_of(index)
+        loader = LabeledData(index)
+        labeled = loader.load(data)
+    storm_chunk = next(r for r in rows if "1901" in r.text)
+    market_chunk = next(r for r in rows if "Saturday" in r.text)
+    assert list(labeled) == ["1", "2"]
+    assert labeled["1"] == [TrainingItem("Storms closed the harbour.", storm_chunk.id, storm_chunk.doc_id, True,
+                                         "qrels", sentence=storm)]
+    assert labeled["2"][0].chunk_id == market_chunk.id and labeled["2"][0].sentence is None  # no evidence given
+    assert loader.summary.dropped == {"gold document not in the index": 1} and loader.summary.items == 2
+    with pytest.raises(ConfigError, match="no qrels/test.tsv"):
+        LabeledData(index).load(data, "test")
+    (data / "queries.jsonl").write_text('{"_id": "1", "text": "ok"}\nnot json\n')
+    with pytest.raises(ConfigError, match="queries.jsonl:2"):
+        LabeledData(index).load(data)
+
+
+@pytest.mark.unit
+def test_squad_labels_map_answers_and_unanswerable_questions_to_chunks(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("/data/docs/Harbour.md", "Harbour", HARBOUR)])
+    data = tmp_path / "squad"
+    (data / "docs").mkdir(parents=True)
+    md = "# Harbour\n\n" + "\n\n".join(HARBOUR) + "\n"
+    (data / "docs" / "Harbour.md").write_text(md)
+    granite = md.index("granite blocks")
+    questions = [
+        {"id": "a", "question": "What was the breakwater made of?", "doc": "Harbour.md", "paragraph": 1,
+         "answerable": True, "answers": [{"text": "granite blocks", "start": granite}]},
+        {"id": "b", "question": "Who painted the lighthouse?", "doc": "Harbour.md", "paragraph": 0,
+         "answerable": False, "answers": []},
+        {"id": "c", "question": "Wrong offset?", "doc": "Harbour.md", "paragraph": 1, "answerable": True,
+         "answers": [{"text": "granite blocks", "start": 3}]},
+        {"id": "d", "question": "Elsewhere?", "doc": "Orchard.md", "paragraph": 0, "answerable": False},
+        {"id": "e", "question": "No answer given?", "doc": "Harbour.md", "paragraph": 0, "answerable": True}]
+    (data / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    with engine.open_index(path) as index:
+        rows = chunks_of(index)
+        loader = LabeledData(index)
+        labeled = loader.load(data)
+    first, second = (next(r for r in rows if key in r.text) for key in ("1842", "1913"))
+    a, b = labeled["a"][0], labeled["b"][0]
+    assert (a.chunk_id, a.answer, a.answerable, a.origin) == (second.id, "granite blocks", True, "squad")
+    assert a.sentence is not None and a.sentence.startswith("After the second storm") and a.sentence in second.text
+    assert (b.chunk_id, b.answerable, b.answer) == (first.id, False, None)
+    assert set(labeled) == {"a", "b"}
+    assert loader.summary.dropped == {"answer offset does not match the dataset file": 1,
+                                      "gold document not in the index": 1, "answerable question without an answer": 1}
+
+
+@pytest.mark.unit
+def test_query_folds_are_seeded_disjoint_and_independent_of_order() -> None:
+    ids = [str(i) for i in range(23)]
+    folds = query_folds(ids, 4, seed=13)
+    assert sorted(q for f in folds for q in f) == sorted(ids) and {len(f) for f in folds} == {5, 6}
+    assert query_folds(list(reversed(ids)), 4, seed=13) == folds
+    assert query_folds(ids, 4, seed=14) != folds
+    with pytest.raises(ConfigError):
+        query_folds(ids, 1, seed=13)
+
+
+@pytest.mark.unit
+def test_negatives_are_what_the_search_ranks_high_except_the_source_and_gold_documents(tmp_path: Path) -> None:
+    pier = "The western pier of the harbour was raised by the town after a storm."
+    engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", HARBOUR),
+                                         _doc("/d/orchard.md", "Orchard", ORCHARD),
+                                         _doc("/d/piers.md", "Piers", [pier])])
+    with engine.open_index(path) as index:
+        rows = chunks_of(index)
+        storm = next(r for r in rows if "1913" in r.text)
+        piers = next(r for r in rows if pier in r.text)
+        question = "Which pier of the harbour did the town raise after the storm?"
+        items = [TrainingItem(question, storm.id, storm.doc_id, True, "synthetic", "western pier", "x"),
+                 TrainingItem(question + " ", storm.id, storm.doc_id, False, "synthetic"),
+                 TrainingItem(question, storm.id, storm.doc_id, True, "qrels")]
+        miner = NegativeMiner.fused(engine.pipeline_factory(index), SearchSettings(), hard_negatives=2)
+        mined, summary = miner.mine(items)
+    harbour_chunks = {r.id for r in rows if r.doc_id == storm.doc_id}
+    assert all(storm.id not in it.negatives and 0 < len(it.negatives) <= 2 for it in mined)
+    assert piers.id not in mined[0].negatives  # it holds the answer "western pier"
+    assert mined[1].negatives[0] == piers.id  # the near miss has no answer to protect: the closest chunk
+    assert not harbour_chunks & set(mined[2].negatives)  # a qrels label makes its whole document relevant
+    assert [(it.question, it.chunk_id) for it in mined] == [(it.question, it.chunk_id) for it in items]
+    assert summary.dropped["candidates skipped: hold the answer"] >= 1
+
+
+def test_the_small_model_writes_checked_items_for_two_chunks_of_a_real_index(
+        make_engine: Callable[..., Engine], index_copy: Path) -> None:
+    engine = make_engine()
+    settings = TrainSettings(synthetic_chunks=2, questions_per_chunk=1, near_misses_per_chunk=1)
+    with engine.open_index(index_copy) as index, ItemStore.for_index(index_copy) as store:
+        writer = QuestionWriter(engine.fast_model, settings, max_tokens=64, passage_chars=500)
+        summary = writer.write(index, store)
+        rows = index.chunks(list(store.done_chunks()))
+    items = ItemStore.for_index(index_copy).items()
+    assert summary.chunks_done == 2 and len(rows) == 2 and summary.items == len(items) >= 1
+    for it in items:
+        text = rows[it.chunk_id].text
+        if it.answerable:
+            assert it.answer and it.answer in text and it.sentence and it.answer in it.sentence
+            assert normalize_ws(it.sentence) in normalize_ws(text)
+        assert it.question.endswith("?") and it.origin == "synthetic"
+    meta: dict[str, Any] | None = ItemStore.for_index(index_copy).meta()
+    assert meta is not None and meta["recipe"]["backend"] == "LlamaCppGenerator"
