@@ -236,6 +236,24 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 SplitOpt = typer.Option("train", "--split", help="qrels/<split>.tsv of a BEIR-layout dataset to evaluate.")
 
 
+TrainFoldsOpt = typer.Option(None, "--train-folds", help="Trained systems (fused+trained, citewise-trained): "
+                             "split the queries into K "
+                             "folds, train a scorer on K-1 folds' labels, rank the held-out fold with it; "
+                             "metrics pooled over the held-out folds.")
+TrainOpt = typer.Option(None, "--train", help="synthetic: trained systems use a scorer trained on "
+                        "questions the data-preparation model wrote about the corpus, no labels.")
+
+
+def _train_mode(value: str | None) -> str | None:
+    from ingest.core.errors import InvalidRequestError
+
+    if value is None:
+        return None
+    if value != "synthetic":
+        raise InvalidRequestError(f"--train must be 'synthetic', not {value!r}")
+    return value
+
+
 @eval_app.command("retrieval")
 def retrieval_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."),
@@ -246,6 +264,8 @@ def retrieval_cmd(
                                      "NAME@N runs NAME on the first N queries only."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
+    train_folds: int = TrainFoldsOpt,
+    train: str = TrainOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """nDCG@10, recall@5/20/100, MRR@10, fail@20 and latency per system, side by side in one run."""
@@ -254,7 +274,7 @@ def retrieval_cmd(
 
     with _progress(quiet) as progress:
         folder, _ = run_retrieval(dataset, load_settings(), _systems(systems), split, _limit(limit), out_dir,
-                                  resume, progress)
+                                  resume, progress, train_folds, _train_mode(train))
     _show(folder.path)
 
 
@@ -294,7 +314,7 @@ def reports_cmd(
     split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
                                                     "train); a squad-wiki folder has no splits."),
     limit: int = LimitOpt,
-    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise and/or stuffed (the baseline)."),
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-trained."),
     off_topic: Path = typer.Option(
         None, "--off-topic", help="Another dataset folder whose questions (or claims) are also asked of this "
                                   "dataset's index, which does not cover them: how often each system declines."),
@@ -303,6 +323,8 @@ def reports_cmd(
                                         "--off-topic dataset (default: train)."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
+    train_folds: int = TrainFoldsOpt,
+    train: str = TrainOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Cited reports against the stuffed-prompt baseline with the same writer: citation quality and seconds."""
@@ -312,7 +334,8 @@ def reports_cmd(
     names = [s.strip() for s in systems.split(",") if s.strip()]
     with _progress(quiet) as progress:
         folder, _ = run_reports(dataset, load_settings(), names, _limit(limit), out_dir, resume, progress,
-                                off_topic, off_topic_limit, split, off_topic_split)
+                                off_topic, off_topic_limit, split, off_topic_split, train_folds,
+                                _train_mode(train))
     _show(folder.path)
 
 

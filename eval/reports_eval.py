@@ -21,6 +21,7 @@ from generate.task import Task
 from ingest.core.settings import Settings
 from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
+from eval.fold_scorers import FoldScorers, TrainMode
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
 from eval.run_folder import RunFolder
@@ -28,9 +29,12 @@ from eval.stuffed_baseline import StuffedBaseline
 from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
+from retrieval.pipeline_factory import PipelineFactory
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
+           "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
+                               "choosing evidence and deciding when the documents do not answer",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 
@@ -54,15 +58,20 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
                 progress: Progress | None = None, off_topic: Path | None = None,
                 off_topic_limit: int = 25, split: str | None = None,
-                off_topic_split: str | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                off_topic_split: str | None = None, train_folds: int | None = None,
+                train: TrainMode | None = None) -> tuple[RunFolder, dict[str, Any]]:
     """`split` names the qrels of a BEIR-layout dataset (default train; a squad-wiki folder has none),
-    `off_topic_split` those of a BEIR-layout off-topic dataset."""
+    `off_topic_split` those of a BEIR-layout off-topic dataset. `citewise-trained` answers each item with a
+    scorer that never saw it: the one trained on the other folds' labels, or on synthetic data only."""
     caps = dict(_cap(s) for s in systems)
     systems = list(caps)
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)} (NAME@N caps NAME "
                                   "at the first N items)")
+    if ("citewise-trained" in systems) != bool(train_folds or train) or (train_folds and train):
+        raise InvalidRequestError("citewise-trained needs exactly one of --train-folds K or --train synthetic, "
+                                  "and they apply to it alone")
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
@@ -98,6 +107,9 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             plain.models.lookup_draft = 0
             researchers["citewise-no-lookup"] = Engine(plain, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
+        trained = _TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,
+                                      split or "train", train_folds, train,
+                                      list(ds.queries) if is_beir else [q.id for q in ds.questions])
         for researcher in researchers.values():
             researcher.warm_up()
         for name in systems:
@@ -107,8 +119,9 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             progress.advance(name, len(mine) - len(todo))
             for qid, text, item_task in todo:
                 t0 = time.perf_counter()
-                if name in researchers:
-                    report = researchers[name].run(text, Task(item_task))
+                if name in researchers or name == "citewise-trained":
+                    chosen = trained.for_item(qid) if name == "citewise-trained" else researchers[name]
+                    report = chosen.run(text, Task(item_task))
                     row = _citewise_row(report, index)
                 else:
                     answer = baseline.run(text, task=item_task)
@@ -136,9 +149,39 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
+               "training": {"folds": train_folds, "mode": train, "scorers": trained.scorers.trained}
+               if trained.scorers.trained else None,
                "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results
+
+
+class _TrainedResearchers:
+    """The `citewise-trained` researcher for each item: its fold's (trained on the other folds' labels) or the
+    synthetic one; off-topic items, in no fold, get the first fold's."""
+
+    def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
+                 labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
+        self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
+        self.scorers = FoldScorers(comps, index, settings, root, progress)
+        self.folds = self.scorers.folds(query_ids, folds) if folds else []
+        self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
+        self.built: dict[int, Any] = {}
+
+    def for_item(self, qid: str) -> Any:
+        k = -1 if self.mode else self.fold_of.get(qid, 0)
+        if k not in self.built:
+            if self.mode:
+                scorer = self.scorers.synthetic()
+            else:
+                rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
+                scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
+            factory = self.comps.pipeline_factory(self.index)
+            researcher = self.comps.researcher_over(self.index, PipelineFactory(
+                self.index, factory.embedder, factory.models, factory.query_cache, trained=scorer))
+            researcher.warm_up()
+            self.built[k] = researcher
+        return self.built[k]
 
 
 #: Query ids of off-topic items start with this, so a resumed run keeps them apart from the dataset's own.

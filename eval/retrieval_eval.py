@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from generate.engine import Engine
 from ingest.core.settings import Settings
@@ -14,7 +14,11 @@ from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.run_folder import RunFolder
+from eval.fold_scorers import FoldScorers, TrainMode
+from ingest.core.errors import ConfigError
 from ingest.core.progress import NullProgress, Progress
+from ingest.core.scorer import Scorer
+from retrieval.pipeline_factory import PipelineFactory
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
 DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
@@ -23,8 +27,13 @@ CHUNK_DEPTH = 300  # chunks fetched to fill DOC_DEPTH documents when documents h
 
 def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], split: str = "train",
                   limit: int | None = None, out_root: Path = Path("eval-runs"), resume: Path | None = None,
-                  progress: Progress | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                  progress: Progress | None = None, train_folds: int | None = None,
+                  train: TrainMode | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    """Systems naming `trained` use a scorer this run trains: per fold (`train_folds`, each fold's queries
+    ranked by the scorer trained on the other folds) or from synthetic data (`train`); never the index's own."""
     progress = progress or NullProgress()
+    if train_folds and train:
+        raise ConfigError("choose --train-folds or --train synthetic, not both")
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = BeirDataset.load(dataset_dir, split, limit)
@@ -36,21 +45,26 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     index_seconds = time.perf_counter() - started
     done = folder.done()
     subsets: dict[str, list[str]] = {}
+    scorers: FoldScorers | None = None
     with comps.open_index(index_path) as index:
         factory = comps.pipeline_factory(index)
+        scorers = FoldScorers(comps, index, settings, folder.path / "scorers", progress)
         for spec in systems:
             name, cap = split_limit(spec)
             subsets[name] = list(ds.queries)[:cap] if cap else list(ds.queries)
-            system = build_system(name, factory, settings.search, max(settings.search.candidates, CHUNK_DEPTH))
             todo = [q for q in subsets[name] if (name, q) not in done]
             progress.stage(name, len(subsets[name]))
             progress.advance(name, len(subsets[name]) - len(todo))
-            for qid in todo:
-                ranked, seconds, cpu = timed_run(system, ds.queries[qid], CHUNK_DEPTH)
-                doc_ids = _documents(index, ranked)
-                folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds,
-                               "cpu_seconds": cpu})
-                progress.advance(name)
+            for factory_for, queries in _parts(name, todo, factory, scorers, list(ds.queries), train_folds, train,
+                                               dataset_dir, split):
+                system = build_system(name, factory_for, settings.search, max(settings.search.candidates,
+                                                                              CHUNK_DEPTH))
+                for qid in queries:
+                    ranked, seconds, cpu = timed_run(system, ds.queries[qid], CHUNK_DEPTH)
+                    doc_ids = _documents(index, ranked)
+                    folder.append({"system": name, "query_id": qid, "docs": doc_ids, "seconds": seconds,
+                                   "cpu_seconds": cpu})
+                    progress.advance(name)
     rows = list(folder.rows())
     names = list(subsets)
     results = _summarise(ds, names, rows, subsets)
@@ -64,12 +78,42 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                     "corpus_documents": len(ds.corpus), "index": str(index_path),
                     "index_seconds": round(index_seconds, 1),
                     "wall_seconds": round(time.perf_counter() - started, 1),
+                    "training": {"folds": train_folds, "mode": train, "scorers": scorers.trained} if scorers.trained
+                    else None,
                     "environment": env})
     charts = [recall_curve_chart(folder.path, results["recall_curve"]),
               latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in names})]
     results["charts"] = [c.name for c in charts]
     folder.write_results(results, retrieval_report(results))
     return folder, results
+
+
+def _parts(name: str, todo: list[str], factory: PipelineFactory, scorers: FoldScorers, all_queries: list[str],
+           train_folds: int | None, train: TrainMode | None, dataset_dir: Path,
+           split: str) -> Iterator[tuple[PipelineFactory, list[str]]]:
+    """(pipeline factory, queries it ranks): one part for a system without the trained stage; with it, one
+    part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer."""
+    if "trained" not in name.split("+"):
+        yield factory, todo
+        return
+    if not train_folds and not train:
+        yield factory, todo  # the scorer published beside the index, as a user's search would use it
+        return
+    if train:
+        yield _with_scorer(factory, scorers.synthetic()), todo
+        return
+    folds = scorers.folds(all_queries, train_folds or 0)
+    wanted = set(todo)
+    for k, held_out in enumerate(folds):
+        mine = [q for q in held_out if q in wanted]
+        if not mine:
+            continue
+        rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
+        yield _with_scorer(factory, scorers.for_fold(k, rest, dataset_dir, split)), mine
+
+
+def _with_scorer(factory: PipelineFactory, scorer: Scorer) -> PipelineFactory:
+    return PipelineFactory(factory.index, factory.embedder, factory.models, factory.query_cache, trained=scorer)
 
 
 def _documents(index: Any, ranked: list[tuple[int, float]]) -> list[str]:
@@ -126,10 +170,29 @@ def retrieval_report(results: dict[str, Any]) -> str:
         lines += ["", f"Every system on the first {results['subset']['queries']} queries (by id), the subset "
                       "the capped systems ran on:", "", *_table(results["subset"]["metrics"])]
     lines += ["", *[f"- `{k}`: {v}" for k, v in results["systems"].items()], "",
+              *_training_lines(results.get("training")),
               f"Index build/reuse: {results['index_seconds']} s; whole run: {results['wall_seconds']} s; "
               f"commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
+
+
+def _training_lines(training: dict[str, Any] | None) -> list[str]:
+    """How the `trained` systems' scorers were trained, so every figure says what it was not trained on."""
+    if not training:
+        return []
+    how = (f"{training['folds']}-fold: each fold's queries ranked by a scorer trained on the other folds' labels "
+           "only" if training["folds"] else "a scorer trained on synthetic questions about the corpus only, no labels")
+    lines = [f"Trained systems: {how}.", ""]
+    for name, t in training["scorers"].items():
+        meta = t.get("meta", {})
+        held = (meta.get("held_out") or {}).get("int8") or (meta.get("held_out") or {}).get("fp32") or {}
+        secs = t.get("seconds", {})
+        lines.append(f"- {name}: {sum(v.get('items', 0) for k, v in t.get('data', {}).items() if k != 'negatives')} "
+                     f"items, {t.get('pairs', {}).get('train', '?')} training pairs, "
+                     f"held-out pair AUC {held.get('auc', float('nan')):.3f}, "
+                     f"training {secs.get('train', float('nan')):.0f} s")
+    return [*lines, ""]
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> list[str]:

@@ -213,6 +213,11 @@ class Engine:
         assert built[3] is not None
         return built[3]
 
+    def researcher_over(self, index: Index, factory: PipelineFactory) -> Researcher:
+        """A researcher built on `factory`'s parts instead of the shared ones (an evaluation's per-fold scorer);
+        not cached: the caller keeps it."""
+        return self._build_researcher(index, factory)
+
     def warm_up_parts(self, index: Index) -> dict[str, Callable[[], None]]:
         """Every model the search and report paths over `index` load, by role, derived from the built objects."""
         return {**self.researcher(index).parts(), "search": self.searcher(index).warm_up}

@@ -15,6 +15,7 @@ from api.cli.docs_commands import docs_app
 from api.cli.ingest_command import ingest
 from api.cli.search_command import search
 from api.cli.serve_command import serve
+from api.cli.train_command import train
 from ingest.console.text import line
 from ingest.core.errors import CitewiseError
 from ingest.core.offline import quiet_libraries
@@ -33,7 +34,7 @@ def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show t
     quiet_libraries(verbose)
 
 
-for command in (ingest, search, ask, serve, config):
+for command in (ingest, search, ask, train, serve, config):
     app.command()(command)
 app.add_typer(docs_app, name="docs")
 app.add_typer(models_app, name="models")

@@ -34,6 +34,10 @@ BASE_MODEL = "all-MiniLM-L6-v2"
 RUN_DIR = Path("training") / "run"
 #: Positives are few beside their negatives; up to this weight puts them back in balance in the loss.
 MAX_POSITIVE_WEIGHT = 4.0
+#: Steps of warm-up at most (a tenth of the run when it is shorter).
+WARMUP_STEPS = 30
+#: Steps timed to estimate where the budget ends.
+PACE_STEPS = 5
 
 
 class ScorerTrainer:
@@ -73,8 +77,8 @@ class ScorerTrainer:
         if held["auc"] is None or held["auc"] < floor:
             raise TrainingError(f"the trained scorer tells held-out answers from non-answers with AUC "
                                 f"{_fmt(held['auc'])} < {floor:g} (train.min_held_out_auc), so it is not published "
-                                "and the previous scorer (if any) stays in use; give it more data or a larger "
-                                "budget (a further run continues from this one)")
+                                "and the previous scorer (if any) stays in use; give it more data (--synthetic, "
+                                "--qrels) or more time (--budget): questions already written are kept")
         model_dir = self.run_dir / "model"
         meta = {"base_model": str(self.base_model), "data_hash": pairs.data_hash, "data": pairs.counts(),
                 "training": stats, "max_length": self.settings.max_length, "calibration": calibration.to_json(),
@@ -107,10 +111,17 @@ class ScorerTrainer:
             n, batch = len(pairs.train), s.batch_size
             per_epoch = math.ceil(n / batch)
             total = per_epoch * s.epochs
-            optimizer = torch.optim.AdamW(model.model.parameters(), lr=s.learning_rate, weight_decay=0.01)
-            warmup = max(1, total // 10)
+            # The word-piece table is half the model's weights, and a corpus's questions cannot teach it much
+            # in a CPU budget: frozen, each step's optimizer work halves.
+            model.model.get_input_embeddings().weight.requires_grad_(False)
+            trainable = [p for p in model.model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=0.01, foreach=True)
+            # The rate decays to zero where training will stop: at the last step, or where the budget ends
+            # (estimated from the first steps' speed), so a budget-stopped model is annealed, not mid-warmup.
+            warmup = max(1, min(total // 10, WARMUP_STEPS))
+            plan = [total]
             schedule = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda k: min((k + 1) / warmup, max(0.0, (total - k) / max(1, total - warmup))))
+                optimizer, lambda k: min((k + 1) / warmup, max(0.0, (plan[0] - k) / max(1, plan[0] - warmup))))
             step, seconds_before = self._resume(key, model, optimizer, schedule)
             labels_all = np.array([p.label for p in pairs.train])
             positives = max(1.0, float(labels_all.sum()))
@@ -125,7 +136,7 @@ class ScorerTrainer:
             model.model.train()
             while step < total:
                 # the budget's stop, checked before every step but the first: each run makes some progress
-                if step > resumed_from and time.monotonic() - started >= s.budget_s:
+                if step > resumed_from and (time.monotonic() - started >= s.budget_s or step >= plan[0]):
                     stopped_by_budget = True
                     break
                 epoch, at = divmod(step, per_epoch)
@@ -136,12 +147,15 @@ class ScorerTrainer:
                 logits = model.model(**features).logits.view(-1)
                 loss = loss_fn(logits, torch.tensor([p.label for p in rows], dtype=torch.float32))
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad()
                 step += 1
                 self.progress.advance("train")
+                if step - resumed_from == PACE_STEPS:
+                    pace = (time.monotonic() - started) / PACE_STEPS
+                    plan[0] = min(total, step + int(max(0.0, s.budget_s - (time.monotonic() - started)) / pace))
                 if time.monotonic() - last_save >= self.checkpoint_every_s and step < total:
                     self._checkpoint(key, model, optimizer, schedule, step,
                                      seconds_before + time.monotonic() - started)
@@ -149,7 +163,7 @@ class ScorerTrainer:
             seconds = seconds_before + time.monotonic() - started
             model.model.eval()
             self._save_model(model)
-            stats = {"steps": step, "total_steps": total, "resumed_from_step": resumed_from,
+            stats = {"steps": step, "total_steps": total, "planned_steps": plan[0], "resumed_from_step": resumed_from,
                      "epochs_done": round(step / per_epoch, 3), "seconds": round(seconds, 1),
                      "stopped_by_budget": stopped_by_budget, "finished": step >= total, "batch_size": batch,
                      "learning_rate": s.learning_rate, "threads": self.threads, "seed": s.seed}

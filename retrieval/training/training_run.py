@@ -1,0 +1,137 @@
+"""`citewise train` in one place: the data (synthetic, the user's labels, or both), hard negatives, pairs,
+then the scorer, under one lock per index. The CLI and the evaluation's folds run the same steps."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ingest.core.errors import ConfigError, IndexBusyError
+from ingest.core.generator import Generator
+from ingest.core.index import Index
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.settings import SearchSettings, TrainSettings
+from retrieval.pipeline_factory import PipelineFactory
+from retrieval.training.data_summary import DataSummary
+from retrieval.training.item_store import ItemStore
+from retrieval.training.items import TrainingItem
+from retrieval.training.labeled_data import LabeledData
+from retrieval.training.negative_miner import NegativeMiner
+from retrieval.training.pair_builder import PairBuilder
+from retrieval.training.question_writer import QuestionWriter
+from retrieval.training.scorer_trainer import ScorerTrainer
+
+LOCK_NAME = "train.lock"
+
+
+@dataclass
+class TrainResult:
+    """What one run made, for the CLI's summary and the evaluation's report."""
+
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pairs: dict[str, Any] = field(default_factory=dict)
+    scorer: Path | None = None
+    held_out: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "pairs": self.pairs, "scorer": str(self.scorer) if self.scorer else None,
+                "held_out": self.held_out, "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
+
+
+class TrainingRun:
+    """Builds the training set for one index and trains its scorer.
+
+    `root` is where the scorer and its checkpoints go (the index folder by default; the evaluation gives
+    each fold a folder of its own so folds never see each other's models).
+    """
+
+    def __init__(self, index: Index, factory: PipelineFactory, train: TrainSettings, search: SearchSettings,
+                 data_model: Callable[[], Generator] | None = None, progress: Progress | None = None,
+                 root: Path | None = None) -> None:
+        self.index = index
+        self.factory = factory
+        self.train = train
+        self.search = search
+        self.data_model = data_model
+        self.progress = progress or NullProgress()
+        self.root = Path(root) if root else Path(index.path)
+
+    def run(self, qrels: Path | None = None, split: str = "train", synthetic: bool = True, fresh: bool = False,
+            only_queries: Iterable[str] | None = None) -> TrainResult:
+        """Train on synthetic items (when `synthetic` and train.synthetic_chunks > 0) and/or the labels in
+        `qrels`, restricted to `only_queries` when given (the training folds of an evaluation)."""
+        if not (synthetic and self.train.synthetic_chunks > 0) and qrels is None:
+            raise ConfigError("nothing to train on: give --qrels, or let the data-preparation model write "
+                              "questions (train.synthetic_chunks > 0)")
+        result = TrainResult()
+        with _lock(self.root / "training" / LOCK_NAME):
+            items = self.items(result, qrels, split, synthetic, fresh, only_queries)
+            t0 = time.perf_counter()
+            mined, summary = NegativeMiner.fused(self.factory, self.search, self.train.hard_negatives).mine(
+                items, self.progress)
+            result.data["negatives"] = summary.to_dict()
+            result.seconds["negatives"] = time.perf_counter() - t0
+            pairs = PairBuilder(self.index, seed=self.train.seed).build(mined)
+            result.pairs = pairs.counts()
+            t0 = time.perf_counter()
+            trainer = ScorerTrainer(self.root, self.train, progress=self.progress)
+            result.scorer = trainer.run(pairs, {"sources": {k: v.get("items", 0) for k, v in result.data.items()
+                                                            if k != "negatives"}})
+            result.seconds["train"] = time.perf_counter() - t0
+            result.held_out = trainer.last_held_out
+        return result
+
+    def items(self, result: TrainResult, qrels: Path | None, split: str, synthetic: bool, fresh: bool,
+              only_queries: Iterable[str] | None) -> list[TrainingItem]:
+        items: list[TrainingItem] = []
+        if synthetic and self.train.synthetic_chunks > 0:
+            if self.data_model is None:
+                raise ConfigError("synthetic training data needs the data-preparation model, but none was given")
+            t0 = time.perf_counter()
+            writer = QuestionWriter(self.data_model(), self.train)
+            with ItemStore.for_index(self.root) as store:
+                summary = writer.write(self.index, store, self.progress, fresh=fresh)
+                items += [it for it in store.items() if it.origin == "synthetic"]
+            result.data["synthetic"] = {**summary.to_dict(), "items": len(items)}
+            result.seconds["synthetic"] = time.perf_counter() - t0
+        if qrels is not None:
+            labeled = LabeledData(self.index)
+            by_query = labeled.load(qrels, split)
+            wanted = set(only_queries) if only_queries is not None else None
+            chosen = [it for q, its in by_query.items() if wanted is None or q in wanted for it in its]
+            summary = DataSummary(items=len(chosen), answerable=sum(1 for it in chosen if it.answerable),
+                                  unanswerable=sum(1 for it in chosen if not it.answerable),
+                                  dropped=labeled.summary.dropped)
+            result.data["labels"] = {**summary.to_dict(), "queries": len({it.question for it in chosen})}
+            items += chosen
+        if not items:
+            raise ConfigError("no training items: the data step kept none (see what it dropped above)")
+        return items
+
+
+class _lock:
+    """One training run per index at a time: two would share checkpoints and publish over each other."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def __enter__(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise IndexBusyError(f"another `citewise train` is running on {self.path.parent.parent}") from None
+        self.fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
