@@ -100,18 +100,21 @@ def test_a_near_miss_is_kept_only_when_the_model_says_the_chunk_does_not_answer_
         chunk = next(r for r in chunks_of(index) if "1842" in r.text)
         model = FakeGenerator([{"items": [{"answer": "Ana Soler", "question": "Who built the harbour?"},
                                           {"answer": "1842", "question": "When was the harbour built?"},
-                                          {"answer": "a lighthouse", "question": "What is at the end of the eastern pier?"}]},
+                                          {"answer": "a lighthouse", "question": "What is at the end of the eastern pier?"},
+                                          {"answer": "two stone piers", "question": "Who has two stone piers?"}]},
                                {"word": "HARBOUR", "replacement": "cathedral"}, {"word": "1842", "replacement": "1900"},
-                               {"word": "eastern", "replacement": "western"}],
-                              yes={"western": 0.8})
-        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=3, near_misses_per_chunk=3))
+                               {"word": "eastern", "replacement": "western"}, {"word": "Who", "replacement": "When"}],
+                              yes={"western": 0.8, "When has": 0.3, "built the harbour": 0.45})
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=4, near_misses_per_chunk=4))
         items, dropped = writer.items_for(chunk)
     near = [it for it in items if not it.answerable]
     assert [it.question for it in near] == ["Who built the cathedral?"]  # an edit of a question the chunk answers
     assert near[0].answer is None and near[0].sentence is None and near[0].chunk_id == chunk.id
-    assert dropped == {"near miss the chunk answers": 1, "edit not applicable to the question": 1}
+    # "When has two stone piers?" is under one half, but not under "Who has two stone piers?", its original
+    assert dropped == {"near miss the chunk answers": 1, "edit not applicable to the question": 1,
+                       "near miss judged no less answerable than its original": 1}
     judged = [m[-1]["content"] for m in model.calls if "Does the passage answer" in m[-1]["content"]]
-    assert len(judged) == 2 and all(j.startswith(f"Passage:\n{chunk.text}") for j in judged)
+    assert len(judged) == 5 and all(j.startswith(f"Passage:\n{chunk.text}") for j in judged)
     assert "Who built the harbour?" in model.calls[1][-1]["content"]
 
 
@@ -124,7 +127,7 @@ def test_an_interrupted_run_resumes_without_redoing_or_repeating_chunks(tmp_path
         order = QuestionWriter(FakeGenerator(), settings, min_chars=50).sample(index)
         texts = {r.id: r.text for r in chunks_of(index)}
         assert len(order) == 4 and len({index.chunks([c])[c].doc_id for c in order[:2]}) == 2  # spread over docs
-        killer = FakeGenerator(reply=copy_first_words(3), crash_on=texts[order[2]][:30])
+        killer = FakeGenerator(reply=copy_first_words(3), crash_on=texts[order[2]][:30], yes={"is this": 0.3})
         with pytest.raises(KeyboardInterrupt), ItemStore.for_index(path) as store:
             QuestionWriter(killer, settings, min_chars=50).write(index, store)
         store = ItemStore.for_index(path)
@@ -133,7 +136,7 @@ def test_an_interrupted_run_resumes_without_redoing_or_repeating_chunks(tmp_path
         with open(store.items_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(TrainingItem("Half?", order[2], "x", True, "synthetic", "a", "a").to_json()) + "\n")
             fh.write('{"question": "Torn li')
-        model = FakeGenerator(reply=copy_first_words(3))
+        model = FakeGenerator(reply=copy_first_words(3), yes={"is this": 0.3})
         with ItemStore.for_index(path) as store:
             summary = QuestionWriter(model, settings, min_chars=50).write(index, store)
     assert summary.chunks_resumed == 2 and summary.chunks_done == 2

@@ -31,7 +31,7 @@ from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
 from retrieval.training.verbatim import locate_answer, sentence_at
 
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 #: One system line for writing and judging, so every call about a chunk shares the prefix up to its passage.
 SYSTEM = "You write and check quiz questions about a passage."
 ASK = ("Write {n} different questions that the passage answers. For each, first copy the answer from the "
@@ -184,7 +184,8 @@ class QuestionWriter:
     def _near_misses(self, chunk: ChunkRow, answered: list[str], seen: set[str],
                      dropped: Counter[str]) -> list[TrainingItem]:
         """Up to `near_misses_per_chunk` edits of the chunk's answered questions, each kept only when the
-        model, asked separately, says the chunk does not answer it."""
+        model, asked separately, says the chunk does not answer it (P(yes) under `judge_threshold` and
+        under the P(yes) of the question it was edited from)."""
         n = self.settings.near_misses_per_chunk
         if not answered:
             dropped["near miss without a question to edit"] += n
@@ -207,6 +208,12 @@ class QuestionWriter:
             p_yes, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=question)))
             if p_yes >= self.judge_threshold:
                 dropped["near miss the chunk answers"] += 1
+                continue
+            # A small model's P(yes) is poorly calibrated (answered questions score below one half too), so
+            # the edit must also read as less answerable than the question it was made from.
+            p_original, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=original)))
+            if p_yes >= p_original:
+                dropped["near miss judged no less answerable than its original"] += 1
                 continue
             out.append(TrainingItem(question=question, chunk_id=chunk.id, doc_id=chunk.doc_id, answerable=False,
                                     origin="synthetic"))
