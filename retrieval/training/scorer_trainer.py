@@ -114,6 +114,8 @@ class ScorerTrainer:
             # The word-piece table is half the model's weights, and a corpus's questions cannot teach it much
             # in a CPU budget: frozen, each step's optimizer work halves.
             model.model.get_input_embeddings().weight.requires_grad_(False)
+            for layer in _encoder_layers(model.model)[: s.frozen_layers]:
+                layer.requires_grad_(False)
             trainable = [p for p in model.model.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=0.01, foreach=True)
             # The rate decays to zero where training will stop: at the last step, or where the budget ends
@@ -245,7 +247,8 @@ class ScorerTrainer:
     def _run_key(self, pairs: PairSet) -> str:
         """Everything a checkpoint's steps depend on: another key starts the run afresh."""
         s = self.settings
-        parts = [pairs.data_hash, str(self.base_model), s.learning_rate, s.batch_size, s.epochs, s.max_length, s.seed]
+        parts = [pairs.data_hash, str(self.base_model), s.learning_rate, s.batch_size, s.epochs, s.max_length, s.seed,
+                 s.frozen_layers]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _resume(self, key: str, model: Any, optimizer: Any, schedule: Any) -> tuple[int, float]:
@@ -287,6 +290,12 @@ class ScorerTrainer:
         shutil.rmtree(target, ignore_errors=True)
         (self.run_dir / "finished.json").unlink(missing_ok=True)
         model.save(str(target))
+
+
+def _encoder_layers(model: Any) -> list[Any]:
+    """The transformer blocks, lowest first, of a BERT-family sequence classifier."""
+    base = getattr(model, model.base_model_prefix, model)
+    return list(base.encoder.layer)
 
 
 def _write_json(path: Path, row: dict[str, Any]) -> None:

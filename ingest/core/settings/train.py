@@ -36,5 +36,10 @@ class TrainSettings(Section):
     data_model: Literal["fast", "writer"] = Field(
         default="fast", description="Which model writes the synthetic questions: the data-preparation (fast) "
                                     "model, or the writer (slower, maybe better questions).")
-    max_length: int = Field(default=256, ge=32, le=512,
-                            description="Word pieces of question and passage the scorer reads together.")
+    max_length: int = Field(default=128, ge=32, le=512,
+                            description="Word pieces of question and passage the scorer reads together: a "
+                                        "training step's cost grows with it, and a sentence pair fits well "
+                                        "within the default (a chunk is read from its start).")
+    frozen_layers: int = Field(default=2, ge=0, le=6,
+                               description="Lowest encoder layers left as the base model has them: no "
+                                           "gradients through them, so each step is cheaper on a CPU.")
