@@ -30,6 +30,16 @@ from retrieval.stages import SearchHit, StageTrace
 Reply = Union[str, dict[str, Any], Callable[[list[Message]], str]]
 
 
+#: Two short documents the fake-backed research tests ask about.
+HARBOUR_DOCS = {
+    "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
+               "It was rebuilt in 1910 after a storm destroyed the pier.\n\n"
+               "Fishing boats still use the harbour every morning.",
+    "market": "The Market\n\nThe weekly market opens on Saturdays in the square. "
+              "Farmers sell cheese, bread and apples at the market.",
+}
+
+
 class HashingEmbedder:
     """Bag of lower-cased words hashed into 256 dimensions: similar wording, similar vectors."""
 

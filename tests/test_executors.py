@@ -19,7 +19,7 @@ from ingest.context import StructureContextualizer
 from ingest.core.errors import ConfigError, DocumentError
 from ingest.core.executor import FileJob, PreparedDocument
 from ingest.core.index import WritableIndex
-from ingest.core.progress import NullProgress, Progress
+from ingest.core.progress import Progress
 from ingest.core.settings import IngestSettings, Settings
 from ingest.core.types import Element, ParsedDocument
 from ingest.executors.ray_executor import RayExecutor

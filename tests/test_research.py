@@ -13,17 +13,10 @@ from generate.task import Task
 from generate.writer import evidence_block, grouped
 from ingest.core.errors import InvalidRequestError
 from retrieval.evidence import EvidenceSelector
-from tests.fakes import FakeGenerator, HashingEmbedder, ListSearch, Reply, fake_researcher, number_of
+from tests.fakes import HARBOUR_DOCS as DOCS, FakeGenerator, HashingEmbedder, ListSearch, Reply, fake_researcher, number_of
 
 pytestmark = pytest.mark.unit
 
-DOCS = {
-    "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
-               "It was rebuilt in 1910 after a storm destroyed the pier.\n\n"
-               "Fishing boats still use the harbour every morning.",
-    "market": "The Market\n\nThe weekly market opens on Saturdays in the square. "
-              "Farmers sell cheese, bread and apples at the market.",
-}
 
 
 def researcher(writer_replies: list[Reply], planner_replies: list[Reply] | None = None,

@@ -24,16 +24,9 @@ from retrieval.query_writer import QueryWriter
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.training.pair_builder import PairBuilder, sentence_passage
 from retrieval.training.scorer_trainer import ScorerTrainer
-from tests.fakes import FakeGenerator, HashingEmbedder, ListSearch, Reply, number_of
+from tests.fakes import HARBOUR_DOCS as DOCS, FakeGenerator, HashingEmbedder, ListSearch, Reply, number_of
 from tests.support import FAST_TRAINING, make_training_items
 
-DOCS = {
-    "harbour": "The Old Harbour\n\nThe old harbour was built in 1820 by the town council. "
-               "It was rebuilt in 1910 after a storm destroyed the pier.\n\n"
-               "Fishing boats still use the harbour every morning.",
-    "market": "The Market\n\nThe weekly market opens on Saturdays in the square. "
-              "Farmers sell cheese, bread and apples at the market.",
-}
 QUESTION = "When was the old harbour built?"
 
 

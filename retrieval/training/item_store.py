@@ -10,7 +10,6 @@ removed, so that chunk is written again once and never twice.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -18,7 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from ingest.core.errors import IndexBusyError, IndexStateError
+from ingest.core.errors import IndexStateError
+from ingest.core.exclusive_lock import acquire
 from retrieval.training.items import TrainingItem
 
 FORMAT_VERSION = 1
@@ -141,16 +141,8 @@ class ItemStore:
 
     # -- internals ----------------------------------------------------------------------------------
     def _acquire(self) -> None:
-        if self._lock is not None:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexBusyError(f"another run is writing the training set in {self.root}") from None
-        self._lock = fd
+        if self._lock is None:
+            self._lock = acquire(self.root / ".lock", f"another run is writing the training set in {self.root}")
 
     def _require_open(self) -> dict[str, Any]:
         if self._meta is None:

@@ -3,14 +3,13 @@ then the scorer, under one lock per index. The CLI and the evaluation's folds ru
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ingest.core.errors import ConfigError, IndexBusyError
+from ingest.core.errors import ConfigError
+from ingest.core.exclusive_lock import ExclusiveLock
 from ingest.core.generator import Generator
 from ingest.core.index import Index
 from ingest.core.progress import NullProgress, Progress
@@ -69,7 +68,8 @@ class TrainingRun:
             raise ConfigError("nothing to train on: give --qrels, or let the data-preparation model write "
                               "questions (train.synthetic_chunks > 0)")
         result = TrainResult()
-        with _lock(self.root / "training" / LOCK_NAME):
+        busy = f"another `citewise train` is running on {self.root}"
+        with ExclusiveLock(self.root / "training" / LOCK_NAME, busy):
             items = self.items(result, qrels, split, synthetic, fresh, only_queries)
             t0 = time.perf_counter()
             mined, summary = NegativeMiner.fused(self.factory, self.search, self.train.hard_negatives).mine(
@@ -112,26 +112,3 @@ class TrainingRun:
         if not items:
             raise ConfigError("no training items: the data step kept none (see what it dropped above)")
         return items
-
-
-class _lock:
-    """One training run per index at a time: two would share checkpoints and publish over each other."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexBusyError(f"another `citewise train` is running on {self.path.parent.parent}") from None
-        self.fd = fd
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
