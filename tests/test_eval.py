@@ -158,3 +158,40 @@ def test_eval_reports_reads_the_split_it_is_given(tmp_path: Path) -> None:
     [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
     results = json.loads((run / "results.json").read_text())
     assert results["split"] == "test" and results["questions"] == 0
+
+
+def test_trained_systems_are_scored_only_on_folds_their_scorer_never_saw(tmp_path: Path) -> None:
+    """--train-folds 2 on beir-tiny's 6 queries: each fold's queries are ranked by a scorer trained on the other
+    fold's labels only, in the run folder (the cached index gets none); --resume trains nothing again."""
+    env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
+           "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2"}
+    args = ["eval", "retrieval", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test", "--systems",
+            "fused,fused+trained", "--train-folds", "2", "--out", str(tmp_path), "--quiet"]
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.endswith("retrieval-beir-tiny")]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["metrics"]["fused+trained"]["queries"] == results["metrics"]["fused"]["queries"] == 6
+    training = results["training"]
+    assert training["folds"] == 2 and set(training["scorers"]) == {"fold-0", "fold-1"}
+    for scorer in training["scorers"].values():
+        assert scorer["data"]["labels"]["queries"] == 3  # the other fold's queries, never its own
+        assert scorer["meta"]["data"]["items"] == {"qrels": scorer["data"]["labels"]["items"]}
+    assert "2-fold" in (run_dir / "report.md").read_text()
+    (index,) = (tmp_path / "indexes").iterdir()
+    assert not (index / "scorer").exists()
+    trained_at = {p: p.stat().st_mtime for p in (run_dir / "scorers").rglob("model-int8.onnx")}
+    assert len(trained_at) == 2
+    again = run_cli(*args[:-1], "--resume", str(run_dir), "--quiet", env=env)
+    assert again.returncode == 0, again.stderr
+    assert {p: p.stat().st_mtime for p in (run_dir / "scorers").rglob("model-int8.onnx")} == trained_at
+
+
+def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_path: Path) -> None:
+    beir = str(FIXTURES / "beir-tiny")
+    both = run_cli("eval", "retrieval", "--dataset", beir, "--split", "test", "--systems", "fused+trained",
+                   "--train-folds", "2", "--train", "synthetic", "--out", str(tmp_path))
+    assert both.returncode == 2 and "not both" in both.stderr
+    bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-trained",
+                   "--out", str(tmp_path))
+    assert bare.returncode == 2 and "--train-folds" in bare.stderr and "Traceback" not in bare.stderr

@@ -36,8 +36,8 @@ RUN_DIR = Path("training") / "run"
 MAX_POSITIVE_WEIGHT = 4.0
 #: Steps of warm-up at most (a tenth of the run when it is shorter).
 WARMUP_STEPS = 30
-#: Steps timed to estimate where the budget ends.
-PACE_STEPS = 5
+#: Every this many steps, where the budget ends is estimated again from the pace so far.
+PACE_STEPS = 10
 
 
 class ScorerTrainer:
@@ -155,9 +155,10 @@ class ScorerTrainer:
                 optimizer.zero_grad()
                 step += 1
                 self.progress.advance("train")
-                if step - resumed_from == PACE_STEPS:
-                    pace = (time.monotonic() - started) / PACE_STEPS
-                    plan[0] = min(total, step + int(max(0.0, s.budget_s - (time.monotonic() - started)) / pace))
+                if (step - resumed_from) % PACE_STEPS == 0:  # batches differ in length: re-estimated as it goes
+                    elapsed = time.monotonic() - started
+                    pace = elapsed / (step - resumed_from)
+                    plan[0] = min(total, step + max(1, int(max(0.0, s.budget_s - elapsed) / pace)))
                 if time.monotonic() - last_save >= self.checkpoint_every_s and step < total:
                     self._checkpoint(key, model, optimizer, schedule, step,
                                      seconds_before + time.monotonic() - started)
