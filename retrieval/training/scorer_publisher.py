@@ -28,8 +28,9 @@ from retrieval.trained_scorer import (META_FILE, MODEL_FILE, POINTER, TOKENIZER_
                                       current_generation, scorer_root)
 from retrieval.training.calibration import Platt, metrics
 
-#: The int8 model's calibrated probabilities may differ from the fp32 model's by at most this on held-out pairs.
-MAX_PROBABILITY_DIFF = 0.1
+#: The int8 model's calibrated probabilities may differ from the fp32 model's by at most this on any held-out
+#: pair (a broken export), and by a quarter of it on average (quantization noise moves a few pairs a little).
+MAX_PROBABILITY_DIFF = 0.25
 #: The int8 model may rank held-out pairs at most this much worse (ROC AUC) than the model it came from.
 MAX_AUC_LOSS = 0.01
 #: Below this many held-out pairs an AUC moves by more than that from noise alone, so it is not checked.
