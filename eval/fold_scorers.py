@@ -61,6 +61,17 @@ class FoldScorers:
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, "synthetic")
 
+    def described(self) -> dict[str, Any]:
+        """What every scorer of this run folder was trained on, including ones a resumed run did not load."""
+        out = dict(self.trained)
+        for done in sorted(self.root.glob("*/result.json")):
+            name = done.parent.name
+            if name not in out:
+                generation = current_generation(done.parent)
+                meta = json.loads((generation / "meta.json").read_text()) if generation else {}
+                out[name] = {**json.loads(done.read_text()), "meta": meta}
+        return out
+
     def _load(self, root: Path, name: str) -> Scorer:
         scorer = OnnxTrainedScorer(folder=current_generation(root))
         done = root / "result.json"

@@ -149,8 +149,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
-               "training": {"folds": train_folds, "mode": train, "scorers": trained.scorers.trained}
-               if trained.scorers.trained else None,
+               "training": {"folds": train_folds, "mode": train, "scorers": trained.scorers.described()}
+               if trained.scorers.described() else None,
                "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results

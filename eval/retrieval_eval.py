@@ -78,7 +78,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                     "corpus_documents": len(ds.corpus), "index": str(index_path),
                     "index_seconds": round(index_seconds, 1),
                     "wall_seconds": round(time.perf_counter() - started, 1),
-                    "training": {"folds": train_folds, "mode": train, "scorers": scorers.trained} if scorers.trained
+                    "training": {"folds": train_folds, "mode": train, "scorers": scorers.described()} if scorers.described()
                     else None,
                     "environment": env})
     charts = [recall_curve_chart(folder.path, results["recall_curve"]),
@@ -189,7 +189,7 @@ def _training_lines(training: dict[str, Any] | None) -> list[str]:
         held = (meta.get("held_out") or {}).get("int8") or (meta.get("held_out") or {}).get("fp32") or {}
         secs = t.get("seconds", {})
         lines.append(f"- {name}: {sum(v.get('items', 0) for k, v in t.get('data', {}).items() if k != 'negatives')} "
-                     f"items, {t.get('pairs', {}).get('train', '?')} training pairs, "
+                     f"items, {t.get('pairs', {}).get('train', {}).get('total', '?')} training pairs, "
                      f"held-out pair AUC {held.get('auc', float('nan')):.3f}, "
                      f"training {secs.get('train', float('nan')):.0f} s")
     return [*lines, ""]
