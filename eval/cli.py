@@ -314,7 +314,9 @@ def reports_cmd(
     split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
                                                     "train); a squad-wiki folder has no splits."),
     limit: int = LimitOpt,
-    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-trained."),
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-trained, citewise-server."),
+    model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving "
+                                     "the same models (e.g. http://127.0.0.1:8080/v1): system citewise-server."),
     off_topic: Path = typer.Option(
         None, "--off-topic", help="Another dataset folder whose questions (or claims) are also asked of this "
                                   "dataset's index, which does not cover them: how often each system declines."),
@@ -335,7 +337,7 @@ def reports_cmd(
     with _progress(quiet) as progress:
         folder, _ = run_reports(dataset, load_settings(), names, _limit(limit), out_dir, resume, progress,
                                 off_topic, off_topic_limit, split, off_topic_split, train_folds,
-                                _train_mode(train))
+                                _train_mode(train), model_server)
     _show(folder.path)
 
 

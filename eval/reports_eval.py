@@ -33,6 +33,8 @@ from retrieval.pipeline_factory import PipelineFactory
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
+           "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
+                              "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
                                "choosing evidence and deciding when the documents do not answer",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
@@ -59,7 +61,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 progress: Progress | None = None, off_topic: Path | None = None,
                 off_topic_limit: int = 25, split: str | None = None,
                 off_topic_split: str | None = None, train_folds: int | None = None,
-                train: TrainMode | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                train: TrainMode | None = None,
+                model_server: str | None = None) -> tuple[RunFolder, dict[str, Any]]:
     """`split` names the qrels of a BEIR-layout dataset (default train; a squad-wiki folder has none),
     `off_topic_split` those of a BEIR-layout off-topic dataset. `citewise-trained` answers each item with a
     scorer that never saw it: the one trained on the other folds' labels, or on synthetic data only."""
@@ -72,6 +75,9 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     if ("citewise-trained" in systems) != bool(train_folds or train) or (train_folds and train):
         raise InvalidRequestError("citewise-trained needs exactly one of --train-folds K or --train synthetic, "
                                   "and they apply to it alone")
+    if ("citewise-server" in systems) != bool(model_server):
+        raise InvalidRequestError("citewise-server needs --model-server URL (an OpenAI API root such as "
+                                  "http://127.0.0.1:8080/v1), and --model-server applies to it alone")
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
@@ -106,6 +112,11 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             plain = settings.model_copy(deep=True)
             plain.models.lookup_draft = 0
             researchers["citewise-no-lookup"] = Engine(plain, embedder=comps.embedder).researcher(index)
+        if "citewise-server" in systems:
+            remote = settings.model_copy(deep=True)
+            remote.models.backend = "openai"
+            remote.models.base_url = model_server
+            researchers["citewise-server"] = Engine(remote, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
         trained = _TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,
                                       split or "train", train_folds, train,
@@ -148,7 +159,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                "questions": len(items),
                "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
-               "writer": settings.models.writer, "wall_seconds": round(time.perf_counter() - started, 1),
+               "writer": settings.models.writer, "model_server": model_server,
+               "wall_seconds": round(time.perf_counter() - started, 1),
                "training": {"folds": train_folds, "mode": train, "scorers": trained.scorers.described()}
                if trained.scorers.described() else None,
                "environment": env}

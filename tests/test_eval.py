@@ -195,3 +195,13 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
     bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-trained",
                    "--out", str(tmp_path))
     assert bare.returncode == 2 and "--train-folds" in bare.stderr and "Traceback" not in bare.stderr
+
+
+def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one(tmp_path: Path) -> None:
+    beir = str(FIXTURES / "beir-tiny")
+    bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-server",
+                   "--out", str(tmp_path))
+    assert bare.returncode == 2 and "--model-server" in bare.stderr and "Traceback" not in bare.stderr
+    stray = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise",
+                    "--model-server", "http://127.0.0.1:9/v1", "--out", str(tmp_path))
+    assert stray.returncode == 2 and "applies to it alone" in stray.stderr
