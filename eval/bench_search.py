@@ -39,6 +39,35 @@ def _single_query_ms(index: FaissIndex, queries: np.ndarray, k: int) -> tuple[np
     return ids, times
 
 
+class IvfPqSizing:
+    """An IVF-PQ index over the same vectors, built by the benchmark only: citewise does not serve one, but
+    its bytes per vector and recall say when an index would need it (docs/deployment.md)."""
+
+    def __init__(self, dim: int, vectors: np.ndarray, ids: np.ndarray, code_bytes: int = 64,
+                 nprobe: int = 32) -> None:
+        import faiss
+
+        self.nlist = max(16, min(4096, int(4 * np.sqrt(len(vectors)))))
+        self.code_bytes = code_bytes
+        self.index = faiss.index_factory(dim, f"IVF{self.nlist},PQ{code_bytes}", faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        sample = vectors[rng.choice(len(vectors), min(len(vectors), 64 * self.nlist), replace=False)]
+        self.index.train(sample)
+        self.index.add_with_ids(vectors, ids)
+        self.index.nprobe = nprobe
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(queries, k)
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "ivfpq", "nlist": self.nlist, "pq_bytes": self.code_bytes, "nprobe": self.index.nprobe}
+
+
 def _percentiles(ms: np.ndarray) -> dict[str, float]:
     return {"p50": round(float(np.percentile(ms, 50)), 3), "p95": round(float(np.percentile(ms, 95)), 3),
             "mean": round(float(ms.mean()), 3), "queries": len(ms)}
@@ -51,7 +80,7 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
     recall is measured on held-out queries, exact latency on the first `exact_queries` of them."""
     load_start = os.getloadavg()[0]
     spec = DenseSpec.choose(settings, n) if kind in (None, "auto") else (
-        DenseSpec.hnsw(settings) if kind == "hnsw" else DenseSpec())
+        DenseSpec.hnsw(settings) if kind == "hnsw" else DenseSpec())  # ivfpq: built apart, compared to flat
     rss_start = rss_mb()
     t0 = time.perf_counter()
     data = SyntheticVectors(n, dim, seed)
@@ -62,16 +91,17 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
 
     rss_before = rss_mb()
     t0 = time.perf_counter()
-    index = FaissIndex.build(dim, spec, ids, vectors, threads)
+    index: Any = IvfPqSizing(dim, vectors, ids) if kind == "ivfpq" else FaissIndex.build(dim, spec, ids, vectors,
+                                                                                         threads)
     build_s = time.perf_counter() - t0
     rss_index = rss_mb() - rss_before
     with tempfile.TemporaryDirectory(prefix="citewise-bench-search-") as tmp:
         index.save(Path(tmp) / "index.faiss")
         index_bytes = (Path(tmp) / "index.faiss").stat().st_size
-    if spec.kind == "hnsw":
+    if kind != "ivfpq" and spec.kind == "hnsw":
         index.ef_search = settings.hnsw_ef_search
 
-    exact = index if spec.kind == "flat" else FaissIndex.build(dim, DenseSpec(), ids, vectors, threads)
+    exact = index if spec.kind == "flat" and kind != "ivfpq" else FaissIndex.build(dim, DenseSpec(), ids, vectors, threads)
     del vectors
     t0 = time.perf_counter()
     truth_scores, truth = exact.search(queries, k)  # one batched exact pass: the ground truth
@@ -83,14 +113,15 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
     found, ms = _single_query_ms(index, queries, k)
     recall = recall_of(found)
     sweep = []
-    for ef in ef_sweep if spec.kind == "hnsw" else ():  # other beam widths on the same graph
+    for ef in ef_sweep if spec.kind == "hnsw" and kind != "ivfpq" else ():  # other beam widths on the same graph
         index.ef_search = ef
         ef_found, ef_ms = _single_query_ms(index, queries, k)
         sweep.append({"ef_search": ef, f"recall_at_{k}": round(recall_of(ef_found), 4), **_percentiles(ef_ms)})
     _, exact_ms = _single_query_ms(exact, queries[:exact_queries], k)
     return {
         "vectors": n, "dim": dim, "k": k, "queries": n_queries, "data": DESCRIPTION,
-        "index": spec.to_dict() | ({"ef_search": settings.hnsw_ef_search} if spec.kind == "hnsw" else {}),
+        "index": index.to_dict() if kind == "ivfpq" else
+        spec.to_dict() | ({"ef_search": settings.hnsw_ef_search} if spec.kind == "hnsw" else {}),
         "chosen_by": "auto" if kind in (None, "auto") else "--type",
         "exact_below": settings.exact_below,
         "threads": threads,
@@ -98,6 +129,7 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
         "build_seconds": round(build_s, 2),
         "build_vectors_per_s": round(n / build_s, 1) if build_s else None,
         "index_bytes": index_bytes,
+        "vectors_per_gb": int(n * 2**30 / index_bytes),
         "index_rss_mb": round(rss_index, 1),
         "rss_mb": round(rss_mb(), 1),
         "rss_at_start_mb": round(rss_start, 1),

@@ -86,7 +86,8 @@ def bench_search_cmd(
     dim: int = typer.Option(384, "--dim", min=2, help="Vector dimensions."),
     queries: int = typer.Option(1000, "--queries", min=10, help="Held-out queries (never in the index)."),
     k: int = typer.Option(10, "-k", "--k", min=1, help="Neighbours per query (recall@k)."),
-    index_type: str = typer.Option("auto", "--type", help="auto (what index.dense_index=auto picks) | flat | hnsw"),
+    index_type: str = typer.Option("auto", "--type", help="auto (what index.dense_index=auto picks) | flat | hnsw | ivfpq (sizing only: "
+                                  "citewise does not serve IVF-PQ; its bytes per vector and recall say when one would be needed)"),
     exact_queries: int = typer.Option(200, "--exact-queries", min=10, help="Queries timed on exact search."),
     ef_search: str = typer.Option("", "--ef-search", help="Comma-separated HNSW beam widths also measured "
                                   "on the same graph (the setting index.hnsw_ef_search gives the headline)."),
@@ -97,8 +98,8 @@ def bench_search_cmd(
     from eval.bench_search import bench_search
     from ingest.core.errors import InvalidRequestError
 
-    if index_type not in ("auto", "flat", "hnsw"):
-        raise InvalidRequestError(f"--type must be auto, flat or hnsw, not {index_type!r}")
+    if index_type not in ("auto", "flat", "hnsw", "ivfpq"):
+        raise InvalidRequestError(f"--type must be auto, flat, hnsw or ivfpq, not {index_type!r}")
     settings = load_settings()
     try:
         sweep = tuple(int(v) for v in ef_search.split(",") if v.strip())
@@ -116,7 +117,7 @@ def bench_search_cmd(
     out.print(f"  data: {r['data']} Query neighbour cosine: top1 {r['query_neighbour_cosine']['top1']}, "
               f"top{r['k']} {r['query_neighbour_cosine'][f'top{kk}']}.", highlight=False)
     out.print(f"  build {r['build_seconds']} s ({r['build_vectors_per_s']} vectors/s); index {r['index_bytes'] / 2**20:.0f} MB "
-              f"on disk, +{r['index_rss_mb']} MB RSS; process RSS {r['rss_mb']} MB, peak {r['peak_rss_mb']} MB",
+              f"on disk ({r['vectors_per_gb']:,} vectors per GB), +{r['index_rss_mb']} MB RSS; process RSS {r['rss_mb']} MB, peak {r['peak_rss_mb']} MB",
               highlight=False)
     out.print(f"  recall@{r['k']} vs exact: {r[f'recall_at_{kk}']} over {r['queries']} held-out queries",
               highlight=False)

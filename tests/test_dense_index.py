@@ -132,3 +132,15 @@ def test_bench_search_runs_end_to_end() -> None:
     assert result["latency_ms"]["queries"] == 100 and result["exact_latency_ms"]["queries"] == 20
     assert result["index_bytes"] > 20000 * 384 * 4
     assert "Gaussian mixture" in result["data"]
+
+
+def test_bench_search_sizes_an_ivf_pq_index_against_exact_search() -> None:
+    proc = run_cli("eval", "bench-search", "--synthetic", "5000", "--queries", "50", "--exact-queries", "10",
+                   "--type", "ivfpq", "--json", env={"CITEWISE_MODELS__THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["index"]["kind"] == "ivfpq" and result["chosen_by"] == "--type"
+    # 64-byte codes and an id each: far smaller than the 1,536 bytes of a float32 vector
+    assert result["index_bytes"] < 5000 * 384 * 4 / 5
+    assert result["vectors_per_gb"] > 5 * 2**30 // (384 * 4)
+    assert 0.2 <= result["recall_at_10"] <= 1.0
