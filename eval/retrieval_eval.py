@@ -187,10 +187,12 @@ def _training_lines(training: dict[str, Any] | None) -> list[str]:
     for name, t in training["scorers"].items():
         meta = t.get("meta", {})
         held = (meta.get("held_out") or {}).get("int8") or (meta.get("held_out") or {}).get("fp32") or {}
+        within = ((meta.get("held_out") or {}).get("fp32") or {}).get("question_auc")
         secs = t.get("seconds", {})
         lines.append(f"- {name}: {sum(v.get('items', 0) for k, v in t.get('data', {}).items() if k != 'negatives')} "
                      f"items, {t.get('pairs', {}).get('train', {}).get('total', '?')} training pairs, "
-                     f"held-out pair AUC {held.get('auc', float('nan')):.3f}, "
+                     f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
+                     + (f" ({within:.3f} within a question)" if within is not None else "") + ", "
                      f"training {secs.get('train', float('nan')):.0f} s")
     return [*lines, ""]
 

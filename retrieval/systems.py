@@ -32,7 +32,7 @@ FIRST_STAGES = {
 ANALYSIS = {"expand": "expansion", "decompose": "decomposition", "hyde": "hypothetical answer passage",
             "analyze": "expansion, decomposition and hypothetical answer"}
 RERANKERS = {"late": "late interaction (MaxSim over MiniLM token vectors)", "ce": "cross-encoder",
-             "trained": "the index's own cross-encoder (citewise train)",
+             "trained": "the index's own scorer (citewise train)",
              "llm": "LLM yes/no reranker (fast model)", "llm-writer": "LLM yes/no reranker (writer model)"}
 SPECIAL = {"bm25-plain": "BM25 without stemming or stopwords (plain bm25s tokenization)",
            "full": "the configured default pipeline (settings search.*)"}

@@ -10,7 +10,7 @@ from retrieval.stages import Ranked
 
 
 class TrainedReranker:
-    """Reads question and chunk together with the index's own cross-encoder, trained on its corpus.
+    """Scores the head's chunks with the index's own scorer, trained on its corpus.
 
     Its scores are calibrated probabilities, but blending still min-max normalizes them over the head
     like every other stage, so the blend weight means the same for each.

@@ -2,7 +2,7 @@
 
 Layout inside an index folder:
     scorer/current.json        {"generation": "gen-000002"}: the model readers use, switched by os.replace
-    scorer/gen-000002/         model-int8.onnx, tokenizer.json, meta.json (calibration, max_length, metrics)
+    scorer/gen-000002/         model-int8.onnx, tokenizer.json, meta.json (kind, calibration, max_length, metrics)
 A publish writes a new generation folder and then switches the pointer, so a reader sees either the old
 model or the new one, never half of one; readers notice a switch by the pointer's stat at their next call.
 """
@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,13 +52,21 @@ def current_generation(index_path: Path) -> Path | None:
 
 @dataclass
 class _Generation:
-    """One loaded model folder: session, tokenizer, calibration."""
+    """One loaded model folder: session, tokenizer, calibration.
+
+    A cross-encoder reads question and passage as one input and outputs the logit; a bi-encoder embeds
+    each alone (mean-pooled, unit length) and its logit is their cosine times the scale it trained with.
+    """
 
     folder: Path
     session: Any
     tokenizer: Any
     calibration: Platt
     meta: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", "cross-encoder"))  # scorers published before bi-encoders existed
 
     @classmethod
     def open(cls, folder: Path) -> _Generation:
@@ -87,6 +95,14 @@ class _Generation:
         out = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                       "token_type_ids": np.array([enc.type_ids], dtype=np.int64)})[0]
         return float(np.asarray(out).reshape(-1)[0])
+
+    def vector(self, text: str) -> np.ndarray:
+        enc = self.tokenizer.encode(text)
+        ids = np.array([enc.ids], dtype=np.int64)
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                         "token_type_ids": np.zeros_like(ids)})[0]
+        pooled = np.asarray(hidden, dtype=np.float32)[0].mean(axis=0)
+        return pooled / max(float(np.linalg.norm(pooled)), 1e-9)
 
 
 class OnnxTrainedScorer:
@@ -136,9 +152,17 @@ class OnnxTrainedScorer:
     def _logits(self, generation: _Generation, question: str, passages: list[str]) -> np.ndarray:
         if not passages:
             return np.zeros(0, dtype=np.float32)
+        if generation.kind == "bi-encoder":
+            asked = generation.vector(question)
+            vectors = np.stack(self._each(generation.vector, passages))
+            return (vectors @ asked * float(generation.meta["similarity_scale"])).astype(np.float32)
+        return np.array(self._each(lambda p: generation.logit(question, p), passages), dtype=np.float32)
+
+    def _each(self, fn: Callable[[str], Any], passages: list[str]) -> list[Any]:
+        """`fn` of every passage, spread over the cores when there are several."""
         if len(passages) == 1 or self.workers == 1 or self._pool is None:
-            return np.array([generation.logit(question, p) for p in passages], dtype=np.float32)
-        return np.array(list(self._pool.map(lambda p: generation.logit(question, p), passages)), dtype=np.float32)
+            return [fn(p) for p in passages]
+        return list(self._pool.map(fn, passages))
 
     def _current(self) -> _Generation:
         """The loaded generation, reloaded when the pointer file changed since (a new publish)."""

@@ -18,7 +18,7 @@ from ingest.core.errors import IndexWriteError, ModelUnavailableError
 from ingest.core.settings import Settings
 from retrieval.trained_reranker import TrainedReranker
 from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
-from retrieval.training.calibration import Platt
+from retrieval.training.calibration import Platt, metrics
 from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
@@ -33,23 +33,30 @@ def open_engine(index: Path, shared_models: dict[str, Any], **research: Any) -> 
     return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
 
 
-@pytest.fixture(scope="module")
-def trained(built_index: Path, shared_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-            ) -> dict[str, Any]:
+#: Three steps of each kind: the cross-encoder's 8-pair batches over the training pairs, the bi-encoder's
+#: one question (a positive and a hard negative) per step over the three training questions.
+KINDS = {"bi-encoder": FAST_TRAINING.model_copy(update={"scorer": "bi-encoder", "batch_size": 1}),
+         "cross-encoder": FAST_TRAINING.model_copy(update={"scorer": "cross-encoder"})}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
+def trained(request: pytest.FixtureRequest, built_index: Path, shared_models: dict[str, Any],
+            tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A copy of the built index with a scorer trained for three steps and published; the fp32 model kept aside."""
+    settings = KINDS[request.param]
     base = tmp_path_factory.mktemp("trained")
     index = base / "index"
     shutil.copytree(built_index, index)
     with open_engine(index, shared_models).open_index() as idx:
         rows = idx.chunks(idx.chunk_ids())
         pairs = PairBuilder(idx, seed=13).build(make_training_items(rows))
-    trainer = ScorerTrainer(index, FAST_TRAINING)
+    trainer = ScorerTrainer(index, settings)
     model, stats = trainer.train(pairs)
-    model.save(str(base / "fp32"))
+    model.save(base / "fp32")
     fp32_logits = trainer.logits(model, pairs.held_out)
     folder = trainer.run(pairs)  # reuses the finished run above instead of training again
     return {"index": index, "pairs": pairs, "rows": rows, "stats": stats, "folder": folder, "fp32": base / "fp32",
-            "fp32_logits": fp32_logits}
+            "fp32_logits": fp32_logits, "settings": settings}
 
 
 def test_pairs_hold_evidence_and_negatives_at_sentence_and_chunk_level(trained: dict[str, Any]) -> None:
@@ -91,6 +98,7 @@ def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict
     assert not (index / "training" / "run").exists()  # a finished, published run leaves nothing behind
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["data_hash"] == trained["pairs"].data_hash and meta["training"]["steps"] == 3
+    assert meta["kind"] == trained["settings"].scorer
     assert meta["data"]["train"]["total"] == len(trained["pairs"].train)
     assert set(meta["held_out"]) == {"fp32", "int8"}
     scorer = OnnxTrainedScorer.find(index)
@@ -107,10 +115,11 @@ def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict
 
 def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[str, Any], tmp_path: Path) -> None:
     pairs = trained["pairs"]
-    _, first = ScorerTrainer(tmp_path, FAST_TRAINING.model_copy(update={"budget_s": 1e-3})).train(pairs)
+    settings = trained["settings"]
+    _, first = ScorerTrainer(tmp_path, settings.model_copy(update={"budget_s": 1e-3})).train(pairs)
     assert first["steps"] == 1 and first["stopped_by_budget"] and not first["finished"]
     assert (tmp_path / "training" / "run" / "checkpoint.pt").is_file()
-    trainer = ScorerTrainer(tmp_path, FAST_TRAINING)
+    trainer = ScorerTrainer(tmp_path, settings)
     model, second = trainer.train(pairs)
     assert second["resumed_from_step"] == 1 and second["steps"] == 3 and second["finished"]
     assert not (tmp_path / "training" / "run" / "checkpoint.pt").exists()  # the saved model is all it keeps
@@ -198,3 +207,25 @@ def test_the_trained_stage_on_an_index_without_a_scorer_says_how_to_make_one(
     engine = open_engine(index_copy, shared_models, rerank=["trained"])
     with engine.open_index() as idx, pytest.raises(ModelUnavailableError, match="has no trained scorer"):
         engine.researcher(idx)
+
+
+@pytest.mark.unit
+def test_calibration_does_not_depend_on_where_the_scores_sit() -> None:
+    """A bi-encoder's scaled cosines sit far from zero; the fit must give what it gives for centred scores."""
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.2).astype(float)
+    centred = rng.normal(0, 1, 400) + 1.5 * labels
+    for shift, scale in ((0.0, 1.0), (15.0, 2.0), (-40.0, 0.1)):
+        fit = Platt.fit(centred * scale + shift, labels)
+        assert np.allclose(fit.probabilities(centred * scale + shift), Platt.fit(centred, labels).probabilities(centred),
+                           atol=1e-5)
+    assert Platt.fit(-centred, labels).a == 0  # worse than chance: the base rate, not an upside-down ranking
+
+
+@pytest.mark.unit
+def test_the_gate_reads_how_each_question_s_passages_are_ordered() -> None:
+    # each question's answer outranks its own non-answers, though not the other question's non-answers
+    scores = np.array([0.9, 0.8, 0.3, 0.2])
+    labels = np.array([1.0, 0.0, 1.0, 0.0])
+    held = metrics(scores, labels, ["a", "a", "b", "b"])
+    assert held["question_auc"] == 1.0 and held["auc"] == 0.75

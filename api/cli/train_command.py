@@ -77,6 +77,9 @@ def _print_summary(data: dict[str, Any]) -> None:
                    "to calibrate and check"))
     check = data["held_out"]
     if check:
-        err.print(line(f"held out: AUC {check['auc']:.3f}, accuracy {check['accuracy']:.3f} on {check['pairs']} pairs"))
+        within = check.get("question_auc")
+        err.print(line((f"held out: AUC within a question {within:.3f}, pooled " if within is not None else
+                        "held out: AUC ") + f"{check['auc']:.3f}, accuracy {check['accuracy']:.3f} on "
+                       f"{check['pairs']} pairs"))
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in data["seconds"].items())
     err.print(line(f"scorer published: {data['scorer']} ({secs})"))

@@ -35,7 +35,12 @@ class Platt:
         """Newton's method on the log loss, with Platt's smoothed targets ((n+ + 1) / (n+ + 2) and
         1 / (n- + 2)): with few held-out pairs, or only one class, the fit stays finite and modest. The slope
         is kept positive (a model no better than chance gets a = 0, a constant base rate)."""
-        x = np.asarray(logits, dtype=np.float64)
+        raw = np.asarray(logits, dtype=np.float64)
+        # Fitted on standardized scores: Newton's method from (1, 0) diverges on scores far from zero (a
+        # bi-encoder's scaled cosines sit around 15), and a and b are mapped back to the raw scale after.
+        centre, spread = (float(raw.mean()), float(raw.std())) if len(raw) else (0.0, 1.0)
+        spread = spread if spread > 1e-12 else 1.0
+        x = (raw - centre) / spread
         y = np.asarray(labels, dtype=np.float64) > 0.5
         pos, neg = int(y.sum()), int((~y).sum())
         t = np.where(y, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0))
@@ -49,9 +54,10 @@ class Platt:
             a, b = a - step[0], b - step[1]
             if np.max(np.abs(step)) < 1e-9:
                 break
-        if not a > 0:  # worse than chance on held-out pairs: a falling slope would turn the ranking upside down,
-            a, b = 0.0, float(np.log(t.mean() / (1.0 - t.mean())))  # so say the base rate for every pair
-        return cls(float(a), float(b))
+        if not (a > 0 and np.isfinite(a) and np.isfinite(b)):  # worse than chance on held-out pairs: a falling
+            # slope would turn the ranking upside down, so say the base rate for every pair
+            return cls(0.0, float(np.log(t.mean() / (1.0 - t.mean()))) if len(t) else 0.0)
+        return cls(float(a / spread), float(b - a * centre / spread))
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -65,10 +71,26 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float(wins / (len(pos) * len(neg)))
 
 
-def metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Held-out AUC, accuracy at 0.5 and log loss of calibrated probabilities."""
+def question_auc(scores: np.ndarray, labels: np.ndarray, groups: list[str]) -> float | None:
+    """Mean AUC within each group (a question at one level, sentence or chunk) holding both labels: how well
+    a question's own passages are ordered, which is what reranking and evidence selection use. Pooled AUC
+    also asks that scores compare across questions, which a similarity does less well than it ranks."""
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels) > 0.5
+    by: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by.setdefault(g, []).append(i)
+    found = [a for ix in by.values() if (a := auc(s[ix], y[ix])) is not None]
+    return float(np.mean(found)) if found else None
+
+
+def metrics(probabilities: np.ndarray, labels: np.ndarray, groups: list[str] | None = None) -> dict[str, Any]:
+    """Held-out AUC (pooled, and within each of `groups` when given), accuracy at 0.5 and log loss of
+    calibrated probabilities."""
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
     y = np.asarray(labels) > 0.5
-    return {"pairs": int(len(p)), "positives": int(y.sum()), "auc": auc(p, y),
-            "accuracy": float(np.mean((p >= 0.5) == y)) if len(p) else None,
-            "log_loss": float(-np.mean(np.where(y, np.log(p), np.log(1 - p)))) if len(p) else None}
+    out = {"pairs": int(len(p)), "positives": int(y.sum()), "auc": auc(p, y),
+           "accuracy": float(np.mean((p >= 0.5) == y)) if len(p) else None,
+           "log_loss": float(-np.mean(np.where(y, np.log(p), np.log(1 - p)))) if len(p) else None}
+    if groups is not None:
+        out["question_auc"] = question_auc(p, y, groups)
+    return out

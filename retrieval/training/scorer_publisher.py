@@ -26,7 +26,7 @@ from ingest.core.errors import CitewiseError, IndexWriteError, ModelUnavailableE
 from ingest.core.progress import NullProgress, Progress
 from retrieval.trained_scorer import (META_FILE, MODEL_FILE, POINTER, TOKENIZER_FILE, OnnxTrainedScorer,
                                       current_generation, scorer_root)
-from retrieval.training.calibration import Platt, metrics
+from retrieval.training.calibration import metrics
 
 #: The int8 model's calibrated probabilities may differ from the fp32 model's by at most this on any held-out
 #: pair (a broken export), and by a quarter of it on average (quantization noise moves a few pairs a little).
@@ -52,7 +52,8 @@ class ScorerPublisher:
                 fp32_probabilities: np.ndarray, meta: dict[str, Any]) -> Path:
         """Export, quantize, check against `fp32_probabilities` on `pairs`, publish; the new generation folder.
 
-        `meta` must hold the calibration ("calibration") and "max_length"; the int8 check's result,
+        `meta` must hold the calibration ("calibration"), "max_length" and what a reader needs to score the
+        same way ("kind", "similarity_scale" for a bi-encoder); the int8 check's result,
         the generation name and the time are added before it is written as meta.json.
         """
         previous = current_generation(self.index_path)
@@ -64,10 +65,9 @@ class ScorerPublisher:
             raise self._failure(exc) from exc
         try:
             self.progress.stage("publish", 4)
-            self._build(Path(model_dir), tmp)
+            self._build(Path(model_dir), tmp, meta.get("kind", "cross-encoder"))
             self.progress.advance("publish")
-            int8 = self._check(tmp, pairs, labels, fp32_probabilities, Platt.from_json(meta["calibration"]),
-                               int(meta["max_length"]))
+            int8 = self._check(tmp, pairs, labels, fp32_probabilities, meta)
             self.progress.advance("publish")
             name = self._next_name()
             full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": int8}, "generation": name,
@@ -93,10 +93,10 @@ class ScorerPublisher:
         self.progress.log(f"published the scorer {self.root / name}")
         return self.root / name
 
-    def _build(self, model_dir: Path, out: Path) -> None:
+    def _build(self, model_dir: Path, out: Path, kind: str) -> None:
         config = json.loads((model_dir / "config.json").read_text())
         fp32, fused = out / "fp32.onnx", out / "fused.onnx"
-        export_onnx(model_dir, fp32, head="logits")
+        export_onnx(model_dir, fp32, head="hidden" if kind == "bi-encoder" else "logits")
         fuse_bert(fp32, fused, config, remedy="the trained scorer cannot be published as int8 ONNX")
         fp32.unlink()
         quantize_int8(fused, out / MODEL_FILE)
@@ -104,9 +104,9 @@ class ScorerPublisher:
         shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER_FILE)
 
     def _check(self, folder: Path, pairs: list[tuple[str, str]], labels: np.ndarray, want: np.ndarray,
-               calibration: Platt, max_length: int) -> dict[str, Any]:
+               meta: dict[str, Any]) -> dict[str, Any]:
         """Refuse a model whose int8 probabilities drifted from the trained fp32 model's on held-out pairs."""
-        (folder / META_FILE).write_text(json.dumps({"calibration": calibration.to_json(), "max_length": max_length}))
+        (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False))
         scorer = OnnxTrainedScorer(folder=folder)
         got = np.array([scorer.probabilities(q, [p])[0] for q, p in pairs], dtype=np.float64)
         diff = np.abs(got - np.asarray(want, dtype=np.float64))

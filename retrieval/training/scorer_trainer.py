@@ -1,8 +1,9 @@
-"""Trains the index's cross-encoder scorer on its pairs, resumably and within a time budget, then hands the
-calibrated model to the publisher.
+"""Trains the index's scorer on its pairs, resumably and within a time budget, then hands the calibrated
+model to the publisher.
 
-No cross-encoder weights can be installed here, so the scorer starts from the shipped MiniLM encoder
-with a fresh one-logit head; it learns the corpus's own questions. A plain torch loop rather than
+No cross-encoder weights can be installed here, so the scorer starts from the shipped MiniLM encoder:
+fine-tuned as a bi-encoder (the default) or given a fresh one-logit head as a cross-encoder
+(`train.scorer`); either learns the corpus's own questions. A plain torch loop rather than
 sentence-transformers' trainer (which needs `datasets`): it gives the time budget, checkpoints and
 an exact resume point for free.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -23,17 +23,15 @@ import numpy as np
 
 from ingest.core.errors import InvalidRequestError, TrainingError
 from ingest.core.model_resolver import ModelResolver
-from ingest.core.offline import apply_offline_env
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import TrainSettings
 from retrieval.training.calibration import Platt, metrics
 from retrieval.training.pairs import PairSet, TrainingPair
 from retrieval.training.scorer_publisher import ScorerPublisher
+from retrieval.training.trainable_scorer import TrainableScorer, trainable_scorer
 
 BASE_MODEL = "all-MiniLM-L6-v2"
 RUN_DIR = Path("training") / "run"
-#: Positives are few beside their negatives; up to this weight puts them back in balance in the loss.
-MAX_POSITIVE_WEIGHT = 4.0
 #: Steps of warm-up at most (a tenth of the run when it is shorter).
 WARMUP_STEPS = 30
 #: Every this many steps, where the budget ends is estimated again from the pace so far.
@@ -63,33 +61,34 @@ class ScorerTrainer:
         model, stats = self.train(pairs)
         check = [(p.question, p.passage) for p in pairs.held_out]
         labels = np.array([p.label for p in pairs.held_out])
-        logits = self.logits(model, pairs.held_out)
+        logits = model.logits(pairs.held_out)
         calibration = Platt.fit(logits, labels)
         fp32 = calibration.probabilities(logits)
-        held = metrics(fp32, labels)
+        held = metrics(fp32, labels, [f"{p.level}\t{p.question}" for p in pairs.held_out])
         if calibration.a == 0:
             self.progress.log("the scorer did not learn to tell held-out answers from non-answers; it is published "
                               "with the base rate as every probability: give it more data or a larger budget")
-        self.progress.log(f"held-out pairs: {held['pairs']}, AUC {_fmt(held['auc'])}, "
-                          f"accuracy {_fmt(held['accuracy'])} (fp32, calibrated)")
+        self.progress.log(f"held-out pairs: {held['pairs']}, AUC within a question {_fmt(held['question_auc'])}, "
+                          f"pooled {_fmt(held['auc'])}, accuracy {_fmt(held['accuracy'])} (fp32, calibrated)")
         self.last_held_out = held
         floor = self.settings.min_held_out_auc
-        if held["auc"] is None or held["auc"] < floor:
-            raise TrainingError(f"the trained scorer tells held-out answers from non-answers with AUC "
-                                f"{_fmt(held['auc'])} < {floor:g} (train.min_held_out_auc), so it is not published "
+        gate = held["question_auc"] if held["question_auc"] is not None else held["auc"]
+        if gate is None or gate < floor:
+            raise TrainingError(f"the trained scorer orders held-out questions' answers above their non-answers "
+                                f"with AUC {_fmt(gate)} < {floor:g} (train.min_held_out_auc), so it is not published "
                                 "and the previous scorer (if any) stays in use; give it more data (--synthetic, "
                                 "--qrels) or more time (--budget): questions already written are kept")
         model_dir = self.run_dir / "model"
         meta = {"base_model": str(self.base_model), "data_hash": pairs.data_hash, "data": pairs.counts(),
-                "training": stats, "max_length": self.settings.max_length, "calibration": calibration.to_json(),
+                "training": stats, **model.meta(), "calibration": calibration.to_json(),
                 "held_out": {"fp32": held}, **(extra_meta or {})}
         folder = ScorerPublisher(self.index_path, self.progress).publish(model_dir, check, labels, fp32, meta)
         if stats["finished"]:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         return folder
 
-    def train(self, pairs: PairSet) -> tuple[Any, dict[str, Any]]:
-        """The trained CrossEncoder (also saved to INDEX/training/run/model) and what the run did."""
+    def train(self, pairs: PairSet) -> tuple[TrainableScorer, dict[str, Any]]:
+        """The trained model (also saved to INDEX/training/run/model) and what the run did."""
         labels = {part: {p.label > 0.5 for p in rows} for part, rows in (("train", pairs.train),
                                                                          ("held_out", pairs.held_out))}
         if labels["train"] != {True, False} or labels["held_out"] != {True, False}:
@@ -108,8 +107,7 @@ class ScorerTrainer:
         torch.set_num_threads(self.threads)
         try:
             model = self._fresh_model()
-            n, batch = len(pairs.train), s.batch_size
-            per_epoch = math.ceil(n / batch)
+            per_epoch = max(1, len(model.batches(pairs.train, 0)))
             total = per_epoch * s.epochs
             # The word-piece table is half the model's weights, and a corpus's questions cannot teach it much
             # in a CPU budget: frozen, each step's optimizer work halves.
@@ -125,16 +123,12 @@ class ScorerTrainer:
             schedule = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda k: min((k + 1) / warmup, max(0.0, (plan[0] - k) / max(1, plan[0] - warmup))))
             step, seconds_before = self._resume(key, model, optimizer, schedule)
-            labels_all = np.array([p.label for p in pairs.train])
-            positives = max(1.0, float(labels_all.sum()))
-            weight = torch.tensor(min(MAX_POSITIVE_WEIGHT, max(1.0, (n - positives) / positives)))
-            loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
             self.progress.stage("train", total)
             self.progress.advance("train", step)
             resumed_from = step
             started = last_save = time.monotonic()
             stopped_by_budget = False
-            batches: dict[int, list[list[int]]] = {}
+            batches: dict[int, list[list[Any]]] = {}
             model.model.train()
             while step < total:
                 # the budget's stop, checked before every step but the first: each run makes some progress
@@ -143,11 +137,8 @@ class ScorerTrainer:
                     break
                 epoch, at = divmod(step, per_epoch)
                 if epoch not in batches:
-                    batches = {epoch: self._batches(pairs.train, epoch)}
-                rows = [pairs.train[j] for j in batches[epoch][at]]
-                features = self._features(model, rows)
-                logits = model.model(**features).logits.view(-1)
-                loss = loss_fn(logits, torch.tensor([p.label for p in rows], dtype=torch.float32))
+                    batches = {epoch: model.batches(pairs.train, epoch)}
+                loss = model.loss(pairs.train, batches[epoch][at])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
@@ -168,7 +159,7 @@ class ScorerTrainer:
             self._save_model(model)
             stats = {"steps": step, "total_steps": total, "planned_steps": plan[0], "resumed_from_step": resumed_from,
                      "epochs_done": round(step / per_epoch, 3), "seconds": round(seconds, 1),
-                     "stopped_by_budget": stopped_by_budget, "finished": step >= total, "batch_size": batch,
+                     "stopped_by_budget": stopped_by_budget, "finished": step >= total, "batch_size": s.batch_size,
                      "learning_rate": s.learning_rate, "threads": self.threads, "seed": s.seed}
             if stopped_by_budget:
                 self._checkpoint(key, model, optimizer, schedule, step, seconds)
@@ -182,7 +173,7 @@ class ScorerTrainer:
                               "run it again to continue from there")
         return model, stats
 
-    def _finished_run(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+    def _finished_run(self, key: str) -> tuple[TrainableScorer, dict[str, Any]] | None:
         """A run on these pairs that finished but was not published (its publish failed): reuse its model."""
         try:
             done = json.loads((self.run_dir / "finished.json").read_text())
@@ -190,66 +181,28 @@ class ScorerTrainer:
             return None
         if done.get("key") != key or not (self.run_dir / "model" / "config.json").is_file():
             return None
-        apply_offline_env()
-        from sentence_transformers import CrossEncoder
-
         self.progress.log("reusing the finished training run's model (it was not published yet)")
-        model = CrossEncoder(str(self.run_dir / "model"), max_length=self.settings.max_length, device="cpu",
-                             local_files_only=True)
+        model = trainable_scorer(self.settings.scorer, self.run_dir / "model", self.settings, fresh=False)
         model.model.eval()
         return model, {**done["stats"], "resumed_from_step": done["stats"]["steps"]}
 
-    def _fresh_model(self) -> Any:
+    def _fresh_model(self) -> TrainableScorer:
         import torch
-
-        apply_offline_env()
-        from sentence_transformers import CrossEncoder
 
         random.seed(self.settings.seed)
         np.random.seed(self.settings.seed)
-        torch.manual_seed(self.settings.seed)  # the fresh head's initial weights, and dropout
-        return CrossEncoder(str(self.base_model), num_labels=1, max_length=self.settings.max_length, device="cpu",
-                            local_files_only=True)
+        torch.manual_seed(self.settings.seed)  # a fresh head's initial weights, and dropout
+        return trainable_scorer(self.settings.scorer, self.base_model, self.settings, fresh=True)
 
-    def _batches(self, rows: list[TrainingPair], epoch: int) -> list[list[int]]:
-        """One epoch's batches of row indexes, the same for a seed and epoch (so a run resumes exactly).
-
-        Sentence pairs are a few dozen word pieces and chunk pairs up to max_length; mixed at random,
-        most of a batch would be padding. So the shuffled rows are sorted by length within windows of
-        32 batches, cut into batches, and the batches shuffled.
-        """
-        rng = np.random.default_rng(self.settings.seed + epoch)
-        size = self.settings.batch_size
-        order = rng.permutation(len(rows))
-        window = size * 32
-        out: list[list[int]] = []
-        for start in range(0, len(rows), window):
-            part = sorted(order[start: start + window].tolist(),
-                          key=lambda j: len(rows[j].question) + len(rows[j].passage))
-            out += [part[k: k + size] for k in range(0, len(part), size)]
-        return [out[i] for i in rng.permutation(len(out))]
-
-    def _features(self, model: Any, rows: list[TrainingPair]) -> Any:
-        return model.tokenizer([p.question for p in rows], [p.passage for p in rows], padding=True,
-                               truncation="longest_first", max_length=self.settings.max_length,
-                               return_tensors="pt")
-
-    def logits(self, model: Any, rows: list[TrainingPair], batch: int = 32) -> np.ndarray:
+    def logits(self, model: TrainableScorer, rows: list[TrainingPair]) -> np.ndarray:
         """The fp32 model's raw outputs for `rows` (calibration and the int8 check compare against them)."""
-        import torch
-
-        out: list[np.ndarray] = []
-        with torch.inference_mode():
-            for start in range(0, len(rows), batch):
-                features = self._features(model, rows[start: start + batch])
-                out.append(model.model(**features).logits.view(-1).float().numpy())
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        return model.logits(rows)
 
     def _run_key(self, pairs: PairSet) -> str:
         """Everything a checkpoint's steps depend on: another key starts the run afresh."""
         s = self.settings
         parts = [pairs.data_hash, str(self.base_model), s.learning_rate, s.batch_size, s.epochs, s.max_length, s.seed,
-                 s.frozen_layers]
+                 s.frozen_layers, s.scorer]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _resume(self, key: str, model: Any, optimizer: Any, schedule: Any) -> tuple[int, float]:
@@ -285,16 +238,16 @@ class ScorerTrainer:
                     "rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, self.run_dir / "checkpoint.pt")
 
-    def _save_model(self, model: Any) -> None:
+    def _save_model(self, model: TrainableScorer) -> None:
         target = self.run_dir / "model"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
         (self.run_dir / "finished.json").unlink(missing_ok=True)
-        model.save(str(target))
+        model.save(target)
 
 
 def _encoder_layers(model: Any) -> list[Any]:
-    """The transformer blocks, lowest first, of a BERT-family sequence classifier."""
+    """The transformer blocks, lowest first, of a BERT-family encoder or sequence classifier."""
     base = getattr(model, model.base_model_prefix, model)
     return list(base.encoder.layer)
 

@@ -26,20 +26,29 @@ class TrainSettings(Section):
     # The scorer.
     budget_s: float = Field(default=900.0, gt=0, le=86_400,
                             description="Training stops after this many seconds (the data is written first).")
-    epochs: int = Field(default=2, ge=1, le=50, description="Passes over the training pairs at most.")
+    epochs: int = Field(default=5, ge=1, le=50, description="Passes over the training data at most: every "
+                    "question once (bi-encoder) or every pair once (cross-encoder).")
     batch_size: int = Field(default=16, ge=1, le=512)
     learning_rate: float = Field(default=5e-5, gt=0, le=1)
     min_held_out_auc: float = Field(
         default=0.7, ge=0, le=1,
-        description="A scorer is published only when it separates held-out answers from non-answers at least "
-                    "this well (ROC AUC; 0.5 is chance): a weak model must not replace a good one.")
+        description="A scorer is published only when it orders held-out questions' answering passages above "
+                    "their non-answering ones at least this well (ROC AUC within each question and level, "
+                    "averaged; 0.5 is chance): a weak model must not replace a good one.")
     data_model: Literal["fast", "writer"] = Field(
         default="fast", description="Which model writes the synthetic questions: the data-preparation (fast) "
                                     "model, or the writer (slower, maybe better questions).")
+    scorer: Literal["bi-encoder", "cross-encoder"] = Field(
+        default="bi-encoder",
+        description="What is trained from the shipped MiniLM: 'bi-encoder' fine-tunes the embedder itself on the "
+                    "questions (in-batch and mined negatives), starting from a model that already ranks well; "
+                    "'cross-encoder' reads question and passage together through a fresh head, which needs far "
+                    "more data and time than a CPU budget gives (docs/training.md has both measured).")
     max_length: int = Field(default=128, ge=32, le=512,
                             description="Word pieces of question and passage the scorer reads together: a "
                                         "training step's cost grows with it, and a sentence pair fits well "
                                         "within the default (a chunk is read from its start).")
-    frozen_layers: int = Field(default=2, ge=0, le=6,
+    frozen_layers: int = Field(default=0, ge=0, le=6,
                                description="Lowest encoder layers left as the base model has them: no "
-                                           "gradients through them, so each step is cheaper on a CPU.")
+                                           "gradients through them, so each step is cheaper on a CPU, but a "
+                                           "bi-encoder then learns less in the same budget.")
