@@ -175,6 +175,10 @@ class _TrainedResearchers:
     def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
                  labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
         self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
+        # The scorer drives evidence, stopping and declining here whatever research.use_trained_scorer says.
+        scored = settings.model_copy(deep=True)
+        scored.research.use_trained_scorer = "auto"
+        self.scored = Engine(scored, embedder=comps.embedder)
         self.scorers = FoldScorers(comps, index, settings, root, progress)
         self.folds = self.scorers.folds(query_ids, folds) if folds else []
         self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
@@ -189,7 +193,7 @@ class _TrainedResearchers:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
                 scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
             factory = self.comps.pipeline_factory(self.index)
-            researcher = self.comps.researcher_over(self.index, PipelineFactory(
+            researcher = self.scored.researcher_over(self.index, PipelineFactory(
                 self.index, factory.embedder, factory.models, factory.query_cache, trained=scorer))
             researcher.warm_up()
             self.built[k] = researcher

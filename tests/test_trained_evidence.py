@@ -223,7 +223,7 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
         pairs = PairBuilder(idx, seed=13).build(make_training_items(idx.chunks(idx.chunk_ids())))
     ScorerTrainer(index, FAST_TRAINING).run(pairs)
 
-    e = engine(index, shared_models)
+    e = engine(index, shared_models, use_trained_scorer="auto")
     with e.open_index() as idx:
         r = e.researcher(idx)
         assert r.gatherer.selector.scorer is e.pipeline_factory(idx).trained_scorer()  # one shared instance
@@ -241,7 +241,7 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
         assert "research.answer_probability" in report.stop_reason and not report.answered
 
     # a three-step scorer is rarely sure of anything: with no bound, the 0.5B writer writes from scored evidence
-    eager = engine(index, shared_models, answer_probability=0.0, citation_probability=0.0)
+    eager = engine(index, shared_models, use_trained_scorer="auto", answer_probability=0.0, citation_probability=0.0)
     with eager.open_index() as idx:
         report = eager.researcher(idx).run("What is the informal name of the := operator?")
     [write] = [t for t in report.trace if t.step == "write"]
@@ -250,6 +250,6 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
     shown = {ev.number: ev for ev in report.evidence}
     assert all(shown[c.evidence].probability is not None for st in report.statements for c in st.citations)
 
-    never = engine(index, shared_models, use_trained_scorer="never")
-    with never.open_index() as idx:
-        assert never.researcher(idx).gatherer.selector.scorer is None
+    default = engine(index, shared_models)  # the cosine path unless research.use_trained_scorer = "auto"
+    with default.open_index() as idx:
+        assert default.researcher(idx).gatherer.selector.scorer is None

@@ -48,12 +48,14 @@ class ResearchSettings(Section):
                     "when the index has no trained scorer (then answer_probability decides).",
     )
     use_trained_scorer: Literal["auto", "never"] = Field(
-        default="auto",
+        default="never",
         description="'auto': when `citewise train` published a scorer for the index, its calibrated probabilities "
                     "rank the evidence sentences and decide when to stop searching and whether the documents "
                     "answer, in place of the embedder-cosine thresholds (enough_similarity, relevance_floor, "
-                    "evidence_document_margin), which did not carry from one corpus to the next. 'never': the "
-                    "cosine thresholds always.",
+                    "evidence_document_margin). 'never' (default): the cosine thresholds. Not yet the default "
+                    "because the scorer's probabilities rank a question's passages better than they say whether "
+                    "any passage answers: with 'auto' reports decline answerable questions (docs/training.md). "
+                    "The scorer's ranking is used in reports through research.rerank = [\"trained\"].",
     )
     scored_sentences: int = Field(
         default=24, ge=1, le=200,
