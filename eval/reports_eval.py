@@ -155,14 +155,14 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         if off_rows:
             table[s].update({"off_topic": len(off_rows),
                              "declined_off_topic": sum(not r["answered"] for r in off_rows) / len(off_rows)})
+    scorers = trained.scorers.described()
     results = {"kind": "reports", "dataset": str(dataset_dir), "split": ds.split if is_beir else None, "task": task,
                "questions": len(items),
                "off_topic": {"dataset": str(off_topic), "items": len(foreign)} if off_topic else None,
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "writer": settings.models.writer, "model_server": model_server,
                "wall_seconds": round(time.perf_counter() - started, 1),
-               "training": {"folds": train_folds, "mode": train, "scorers": trained.scorers.described()}
-               if trained.scorers.described() else None,
+               "training": {"folds": train_folds, "mode": train, "scorers": scorers} if scorers else None,
                "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results
@@ -175,14 +175,22 @@ class _TrainedResearchers:
     def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
                  labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
         self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
-        # The scorer drives evidence, stopping and declining here whatever research.use_trained_scorer says.
-        scored = settings.model_copy(deep=True)
-        scored.research.use_trained_scorer = "auto"
-        self.scored = Engine(scored, embedder=comps.embedder)
+        self.settings = settings
+        self._scored: Engine | None = None
         self.scorers = FoldScorers(comps, index, settings, root, progress)
         self.folds = self.scorers.folds(query_ids, folds) if folds else []
         self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
         self.built: dict[int, Any] = {}
+
+    def scored(self) -> Engine:
+        """An engine whose researchers let the scorer drive evidence, stopping and declining whatever
+        research.use_trained_scorer says, sharing the loaded models of the run's engine."""
+        if self._scored is None:
+            scored = self.settings.model_copy(deep=True)
+            scored.research.use_trained_scorer = "auto"
+            self._scored = Engine(scored, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
+                                  writer_model=self.comps.writer_model)
+        return self._scored
 
     def for_item(self, qid: str) -> Any:
         k = -1 if self.mode else self.fold_of.get(qid, 0)
@@ -193,7 +201,7 @@ class _TrainedResearchers:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
                 scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
             factory = self.comps.pipeline_factory(self.index)
-            researcher = self.scored.researcher_over(self.index, PipelineFactory(
+            researcher = self.scored().researcher_over(self.index, PipelineFactory(
                 self.index, factory.embedder, factory.models, factory.query_cache, trained=scorer))
             researcher.warm_up()
             self.built[k] = researcher

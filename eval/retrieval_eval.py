@@ -74,12 +74,12 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                           {q: ds.qrels[q] for q in smallest})
         results["subset"] = {"queries": len(smallest),
                              "metrics": _summarise(sub, names, rows, {n: smallest for n in names})["metrics"]}
+    trained = scorers.described() if scorers else {}
     results.update({"kind": "retrieval", "dataset": str(dataset_dir), "split": split, "queries": len(ds.queries),
                     "corpus_documents": len(ds.corpus), "index": str(index_path),
                     "index_seconds": round(index_seconds, 1),
                     "wall_seconds": round(time.perf_counter() - started, 1),
-                    "training": {"folds": train_folds, "mode": train, "scorers": scorers.described()} if scorers.described()
-                    else None,
+                    "training": {"folds": train_folds, "mode": train, "scorers": trained} if trained else None,
                     "environment": env})
     charts = [recall_curve_chart(folder.path, results["recall_curve"]),
               latency_chart(folder.path, {s: [r["seconds"] for r in rows if r["system"] == s] for s in names})]
