@@ -195,6 +195,9 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
     bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-trained",
                    "--out", str(tmp_path))
     assert bare.returncode == 2 and "--train-folds" in bare.stderr and "Traceback" not in bare.stderr
+    reranked = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise,citewise-reranked",
+                       "--out", str(tmp_path))
+    assert reranked.returncode == 2 and "citewise-reranked" in reranked.stderr and "Traceback" not in reranked.stderr
 
 
 def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one(tmp_path: Path) -> None:
