@@ -97,11 +97,12 @@ class Gatherer:
 
     def _enough(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
         """Whether the evidence is good enough to stop searching, and the best sentence's figure as the stop
-        reason words it: the trained scorer's probability when the index has one, else the cosine."""
+        reason words it: the trained scorer's probability that the evidence answers the question when the index
+        has one, else the best sentence's cosine."""
         if self.selector.scorer is not None:
-            p = max((ev.probability or 0.0 for ev in evidence), default=0.0)
+            p = self.selector.scorer.answered([ev.probability or 0.0 for ev in evidence])
             enough = p >= s.answer_probability
-            return enough, (f"best sentence probability {p:.2f}"
+            return enough, (f"probability {p:.2f} that the evidence answers"
                             + (f" >= {s.answer_probability:g} (research.answer_probability)" if enough else ""))
         best = max((ev.similarity for ev in evidence), default=0.0)
         enough = best >= s.enough_similarity
@@ -138,6 +139,8 @@ class Gatherer:
         if self.selector.scorer is not None:
             probability = max((ev.probability or 0.0 for ev in evidence), default=0.0)
             detail["best_probability"] = round(probability, 3)
+            detail["answered_probability"] = round(
+                self.selector.scorer.answered([ev.probability or 0.0 for ev in evidence]), 3)
         found.trace.append(TraceStep("select", round_no, round(took, 3),
                                      {**detail, "dropped_as_instructions": dropped}))
         on_event(EvidenceSelected(round=round_no, sentences=len(evidence), best=best, probability=probability))

@@ -102,13 +102,16 @@ class Researcher:
         return report
 
     def _answerable(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
-        """Whether the writer should be asked, and if not why. With the index's trained scorer: only when a
-        sentence more probably than not answers the question (a calibrated probability); without one, only
-        when a sentence reaches the verifier's relevance floor, as nothing under it can be cited."""
-        if self.gatherer.selector.scorer is not None:
-            return (any((ev.probability or 0.0) >= s.answer_probability for ev in evidence),
-                    f"no evidence sentence reaches probability {s.answer_probability:g} of answering the question "
-                    "(research.answer_probability): the documents do not answer it")
+        """Whether the writer should be asked, and if not why. With the index's trained scorer: only when the
+        evidence more probably than not answers the question (the scorer's answerability, calibrated on
+        held-out questions with and without their answer); without one, only when a sentence reaches the
+        verifier's relevance floor, as nothing under it can be cited."""
+        scorer = self.gatherer.selector.scorer
+        if scorer is not None:
+            p = scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
+            return (p >= s.answer_probability,
+                    f"the evidence answers the question with probability {p:.2f}, under "
+                    f"{s.answer_probability:g} (research.answer_probability): the documents do not answer it")
         floor = self.verifier.relevance_floor
         return (any(ev.similarity >= floor for ev in evidence),
                 f"no evidence sentence is {floor:g} similar to the question (research.relevance_floor)")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ingest.core.errors import ModelUnavailableError
-from retrieval.training.calibration import Platt
+from retrieval.training.calibration import Answerability, Platt
 
 SCORER_DIR = "scorer"
 POINTER = "current.json"
@@ -63,6 +63,7 @@ class _Generation:
     tokenizer: Any
     calibration: Platt
     meta: dict[str, Any]
+    answerability: Answerability | None
 
     @property
     def kind(self) -> str:
@@ -76,6 +77,7 @@ class _Generation:
         try:
             meta = json.loads((folder / META_FILE).read_text())
             calibration = Platt.from_json(meta["calibration"])
+            answerability = Answerability.from_json(meta["answerability"]) if "answerability" in meta else None
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1  # one pair per run, pairs spread over the cores (see logits)
@@ -87,7 +89,7 @@ class _Generation:
                                         "`citewise train` again to publish a new one") from exc
         tokenizer.enable_truncation(max_length=int(meta.get("max_length", 256)))
         tokenizer.no_padding()
-        return cls(folder, session, tokenizer, calibration, meta)
+        return cls(folder, session, tokenizer, calibration, meta, answerability)
 
     def logit(self, question: str, passage: str) -> float:
         enc = self.tokenizer.encode(question, passage)
@@ -144,6 +146,14 @@ class OnnxTrainedScorer:
     def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
         generation = self._current()
         return generation.calibration.probabilities(self._logits(generation, question, passages))
+
+    def answered(self, probabilities: list[float]) -> float:
+        """From the answerability fitted on held-out questions; a scorer published before it existed (or whose
+        held-out data could not fit it) says the best passage's own probability, as such scorers always did."""
+        generation = self._current()
+        if generation.answerability is None:
+            return max(probabilities, default=0.0)
+        return generation.answerability.probability(probabilities)
 
     def logits(self, question: str, passages: list[str]) -> np.ndarray:
         """Raw model outputs before calibration (for checks against the fp32 model)."""

@@ -18,7 +18,7 @@ from ingest.core.errors import IndexWriteError, ModelUnavailableError
 from ingest.core.settings import Settings
 from retrieval.trained_reranker import TrainedReranker
 from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
-from retrieval.training.calibration import Platt, metrics
+from retrieval.training.calibration import Answerability, Platt, answerability_examples, metrics
 from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
@@ -111,6 +111,12 @@ def test_training_publishes_a_calibrated_int8_scorer_close_to_fp32(trained: dict
     assert np.max(np.abs(got - want)) <= MAX_PROBABILITY_DIFF
     batch = scorer.probabilities(held[0].question, [p.passage for p in held if p.question == held[0].question])
     assert batch[0] == pytest.approx(got[0], abs=1e-6)  # a pair's score does not depend on its neighbours
+    # whether the evidence answers at all: fitted beside the passage calibration whenever that learned anything
+    assert ("answerability" in meta) == (meta["calibration"]["a"] > 0)
+    if "answerability" in meta:
+        fitted = Answerability.from_json(meta["answerability"])
+        assert scorer.answered([0.1, 0.7]) == pytest.approx(fitted.probability([0.7]))
+        assert meta["held_out"]["fp32"]["answerability_auc"] == meta["answerability"]["auc"]
 
 
 def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[str, Any], tmp_path: Path) -> None:
@@ -183,6 +189,9 @@ class Fixed:
     def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
         return np.array([self.by_text[p] for p in passages])
 
+    def answered(self, probabilities: list[float]) -> float:
+        return max(probabilities, default=0.0)
+
 
 @pytest.mark.unit
 def test_the_trained_stage_reorders_the_head_by_the_scorer() -> None:
@@ -229,3 +238,29 @@ def test_the_gate_reads_how_each_question_s_passages_are_ordered() -> None:
     labels = np.array([1.0, 0.0, 1.0, 0.0])
     held = metrics(scores, labels, ["a", "a", "b", "b"])
     assert held["question_auc"] == 1.0 and held["auc"] == 0.75
+
+
+@pytest.mark.unit
+def test_answerability_compares_the_best_passage_with_and_without_the_answer() -> None:
+    # question a: answer 2.0 among 0.5 and 1.0; b: answer 1.5 beside 1.8 (the search's best is wrong); n: near miss
+    scores = np.array([2.0, 0.5, 1.0, 1.5, 1.8, 0.7, 0.2])
+    labels = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    x, t = answerability_examples(scores, labels, ["a", "a", "a", "b", "b", "n", "n"])
+    assert sorted(zip(x.tolist(), t.tolist())) == [(0.7, 0.0), (1.0, 0.0), (1.8, 0.0), (1.8, 1.0), (2.0, 1.0)]
+
+
+@pytest.mark.unit
+def test_answerability_is_fitted_on_held_out_questions_and_read_from_the_best_probability() -> None:
+    rng = np.random.default_rng(1)
+    questions, logits, labels = [], [], []
+    for q in range(60):  # each answerable question: its answer scores higher than its 5 non-answers, noisily
+        logits += [rng.normal(1.5, 1.0)] + list(rng.normal(-1.5, 1.0, 5))
+        labels += [1.0] + [0.0] * 5
+        questions += [f"q{q}"] * 6
+    fitted = Answerability.fit(np.array(logits), np.array(labels), questions)
+    assert fitted is not None and fitted.questions == 60 and fitted.auc is not None and fitted.auc > 0.8
+    assert fitted.probability([0.05, 0.95]) > 0.8 > 0.2 > fitted.probability([0.05, 0.1])
+    assert fitted.probability([]) == 0.0
+    assert Answerability.from_json(fitted.to_json()) == fitted
+    # near misses only: nothing to tell apart, so no answerability (the reader keeps the passage probabilities)
+    assert Answerability.fit(np.array([0.1, 0.4]), np.array([0.0, 0.0]), ["n", "n"]) is None

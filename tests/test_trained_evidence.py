@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -35,9 +35,11 @@ class FakeScorer:
 
     name = "fake-trained"
 
-    def __init__(self, table: dict[str, float] | None = None, default: float = 0.05) -> None:
+    def __init__(self, table: dict[str, float] | None = None, default: float = 0.05,
+                 answered: Callable[[float], float] | None = None) -> None:
         self.table = table or {}
         self.default = default
+        self.answered_by_best = answered or (lambda best: best)
         self.calls: list[tuple[str, list[str]]] = []
         self.warmed = 0
 
@@ -48,6 +50,9 @@ class FakeScorer:
         self.calls.append((question, list(passages)))
         return np.array([next((p for w, p in self.table.items() if w in passage), self.default)
                          for passage in passages])
+
+    def answered(self, probabilities: list[float]) -> float:
+        return self.answered_by_best(max(probabilities, default=0.0))
 
 
 def build(writer_replies: list[Reply], scorer: FakeScorer | None, planner_replies: list[Reply] | None = None,
@@ -170,14 +175,28 @@ def test_searching_stops_on_answer_probability_not_on_similarity() -> None:
                                   enough_similarity=0.0, max_rounds=2)
     report = r.run(QUESTION)
     assert len(search.queries) == 2 and planner is not None and len(planner.calls) == 1
-    assert "round limit" in report.stop_reason and "best sentence probability 0.20" in report.stop_reason
+    assert "round limit" in report.stop_reason and "probability 0.20 that the evidence answers" in report.stop_reason
     # a probable sentence stops the search at once, although enough_similarity is out of reach
     r, search, _, planner = build([{"answerable": False, "answer": "No.", "statements": []}],
                                   FakeScorer({"1820": 0.8}), planner_replies=[], enough_similarity=1.0, max_rounds=3)
     report = r.run(QUESTION)
     assert search.queries == [QUESTION] and planner is not None and planner.calls == []
-    assert report.stop_reason.startswith("enough evidence: best sentence probability 0.80 >= 0.5 "
+    assert report.stop_reason.startswith("enough evidence: probability 0.80 that the evidence answers >= 0.5 "
                                          "(research.answer_probability)")
+
+
+@pytest.mark.unit
+def test_whether_the_documents_answer_is_the_scorers_answerability_not_one_sentences_probability() -> None:
+    """A best sentence at 0.3 says little alone; the scorer's answerability (fitted on questions with and
+    without their answer) decides: the writer is asked when it says 0.9, and not when it says 0.1."""
+    reply = {"answerable": True, "answer": "Built in 1820.", "statements": []}
+    r, _, writer, _ = build([reply], FakeScorer({"1820": 0.3}, answered=lambda best: 0.9), max_rounds=1)
+    r.run(QUESTION)
+    assert writer.calls
+    r, _, writer, _ = build([reply], FakeScorer({"1820": 0.3}, answered=lambda best: 0.1), max_rounds=1)
+    report = r.run(QUESTION)
+    assert not writer.calls and not report.answered
+    assert "answers the question with probability 0.10, under 0.5 (research.answer_probability)" in report.stop_reason
 
 
 @pytest.mark.unit

@@ -24,3 +24,8 @@ class Scorer(Protocol):
     def probabilities(self, question: str, passages: list[str]) -> np.ndarray:
         """One probability in [0, 1] per passage, in the order given."""
         ...
+
+    def answered(self, probabilities: list[float]) -> float:
+        """The probability that the question is answered by one of the passages shown, from their
+        `probabilities`: whether the documents answer at all, which decides stopping and declining."""
+        ...

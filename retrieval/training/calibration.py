@@ -94,3 +94,64 @@ def metrics(probabilities: np.ndarray, labels: np.ndarray, groups: list[str] | N
     if groups is not None:
         out["question_auc"] = question_auc(p, y, groups)
     return out
+
+
+def answerability_examples(logits: np.ndarray, labels: np.ndarray, questions: list[str]) -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """Question-level examples for "is this question answered by any passage shown?": the best score among a
+    held-out question's passages (label 1 when one of them answers it), and for an answerable question the
+    best score once its answering passages are taken away (label 0: what the search shows when the corpus
+    lacks the answer). Near-miss questions, with no answering passage, give a 0 from all their passages."""
+    s, y = np.asarray(logits, dtype=np.float64), np.asarray(labels) > 0.5
+    by: dict[str, list[int]] = {}
+    for i, q in enumerate(questions):
+        by.setdefault(q, []).append(i)
+    features, targets = [], []
+    for ix in by.values():
+        scores, answers = s[ix], y[ix]
+        if answers.any():
+            features.append(scores.max())
+            targets.append(1.0)
+        if (~answers).any():
+            features.append(scores[~answers].max())
+            targets.append(0.0)
+    return np.array(features), np.array(targets)
+
+
+@dataclass(frozen=True)
+class Answerability:
+    """P(the question is answered by one of the passages shown) from the best passage's calibrated logit.
+
+    A passage's probability says whether that passage answers, on a held-out mix of one answer to many
+    non-answers; whether the documents answer at all is a different question, asked of the best passage
+    against the best passage when the answer is missing, so it gets its own two numbers, fitted on
+    held-out questions (`answerability_examples`) rather than a threshold set by hand.
+    """
+
+    calibration: Platt
+    questions: int
+    auc: float | None
+
+    def probability(self, passage_probabilities: list[float]) -> float:
+        if not passage_probabilities:
+            return 0.0
+        best = float(np.clip(max(passage_probabilities), 1e-7, 1 - 1e-7))
+        return float(self.calibration.probabilities(np.array([np.log(best / (1.0 - best))]))[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.calibration.to_json(), "feature": "best passage's calibrated logit (sentence level)",
+                "questions": self.questions, "auc": self.auc}
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Answerability:
+        return cls(Platt.from_json(row), int(row.get("questions", 0)), row.get("auc"))
+
+    @classmethod
+    def fit(cls, calibrated_logits: np.ndarray, labels: np.ndarray, questions: list[str]) -> Answerability | None:
+        """None when the held-out questions cannot teach it (no example of one side): the reader then keeps
+        the passage probabilities' own cut-off."""
+        x, t = answerability_examples(calibrated_logits, labels, questions)
+        if len(set(t.tolist())) < 2:
+            return None
+        platt = Platt.fit(x, t)
+        return cls(platt, int(len(set(questions))), auc(x, t))

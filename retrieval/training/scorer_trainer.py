@@ -25,7 +25,7 @@ from ingest.core.errors import InvalidRequestError, TrainingError
 from ingest.core.model_resolver import ModelResolver
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import TrainSettings
-from retrieval.training.calibration import Platt, metrics
+from retrieval.training.calibration import Answerability, Platt, metrics
 from retrieval.training.pairs import PairSet, TrainingPair
 from retrieval.training.scorer_publisher import ScorerPublisher
 from retrieval.training.trainable_scorer import TrainableScorer, trainable_scorer
@@ -70,6 +70,11 @@ class ScorerTrainer:
                               "with the base rate as every probability: give it more data or a larger budget")
         self.progress.log(f"held-out pairs: {held['pairs']}, AUC within a question {_fmt(held['question_auc'])}, "
                           f"pooled {_fmt(held['auc'])}, accuracy {_fmt(held['accuracy'])} (fp32, calibrated)")
+        answerability = self._answerability(pairs, logits, calibration)
+        if answerability is not None:
+            held["answerability_auc"] = answerability.auc
+            self.progress.log(f"answerability on {answerability.questions} held-out questions (best sentence "
+                              f"with vs without the answer): AUC {_fmt(answerability.auc)}")
         self.last_held_out = held
         floor = self.settings.min_held_out_auc
         gate = held["question_auc"] if held["question_auc"] is not None else held["auc"]
@@ -81,11 +86,23 @@ class ScorerTrainer:
         model_dir = self.run_dir / "model"
         meta = {"base_model": str(self.base_model), "data_hash": pairs.data_hash, "data": pairs.counts(),
                 "training": stats, **model.meta(), "calibration": calibration.to_json(),
-                "held_out": {"fp32": held}, **(extra_meta or {})}
+                "held_out": {"fp32": held}, **(extra_meta or {}),
+                **({"answerability": answerability.to_json()} if answerability is not None else {})}
         folder = ScorerPublisher(self.index_path, self.progress).publish(model_dir, check, labels, fp32, meta)
         if stats["finished"]:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         return folder
+
+    @staticmethod
+    def _answerability(pairs: PairSet, logits: np.ndarray, calibration: Platt) -> Answerability | None:
+        """Fitted on the held-out sentence pairs (the level at which reports decide), from calibrated logits as
+        readers see them; none when calibration found nothing to learn (every probability the same)."""
+        if calibration.a == 0:
+            return None
+        at = [i for i, p in enumerate(pairs.held_out) if p.level == "sentence"]
+        z = calibration.a * np.asarray(logits, dtype=np.float64)[at] + calibration.b
+        return Answerability.fit(z, np.array([pairs.held_out[i].label for i in at]),
+                                 [pairs.held_out[i].question for i in at])
 
     def train(self, pairs: PairSet) -> tuple[TrainableScorer, dict[str, Any]]:
         """The trained model (also saved to INDEX/training/run/model) and what the run did."""

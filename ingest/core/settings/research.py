@@ -65,10 +65,12 @@ class ResearchSettings(Section):
     )
     answer_probability: float = Field(
         default=0.5, ge=0, le=1,
-        description="With a trained scorer: searching stops once an evidence sentence has at least this "
-                    "probability of answering the question, and with none that probable the report says the "
-                    "documents do not answer and the writer is not called. A calibrated probability, so 0.5 "
-                    "means 'more likely than not' on every corpus, unlike a tuned similarity.",
+        description="With a trained scorer: searching stops once the evidence has at least this probability of "
+                    "answering the question (the scorer's answerability, fitted on held-out questions shown with "
+                    "and without their answer), and below it the report says the documents do not answer and "
+                    "the writer is not called; a document beyond the first joins the evidence when its best "
+                    "sentence has this probability. Calibrated, so 0.5 means 'more likely than not' on every "
+                    "corpus, unlike a tuned similarity.",
     )
     citation_probability: float = Field(
         default=0.2, ge=0, le=1,
