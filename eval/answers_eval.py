@@ -16,9 +16,11 @@ from ingest.core.settings import Settings
 from eval.charts import latency_chart, recall_curve_chart
 from eval.datasets import SquadWikiDataset
 from eval.environment import environment
+from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.run_folder import RunFolder
+from ingest.core.errors import ConfigError
 from ingest.core.progress import NullProgress, Progress
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
@@ -27,12 +29,21 @@ KS = (1, 3, 5, 10, 20)
 
 def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit: int | None = None,
                 out_root: Path = Path("eval-runs"), resume: Path | None = None,
-                progress: Progress | None = None,
-                context_modes: list[str] | None = None) -> tuple[RunFolder, dict[str, Any]]:
+                progress: Progress | None = None, context_modes: list[str] | None = None,
+                train_folds: int | None = None, train: TrainMode | None = None) -> tuple[RunFolder, dict[str, Any]]:
+    """Systems naming `trained` (fused+trained) use a scorer this run trains, never the index's own: per fold of
+    the questions (`train_folds`: a fold's questions ranked by the scorer trained on the others' labels) or on
+    synthetic questions about the articles alone (`train`)."""
+    if train_folds and train:
+        raise ConfigError("choose --train-folds or --train synthetic, not both")
+    if train_folds and context_modes and len(context_modes) > 1:
+        raise ConfigError("--train-folds trains on one index: give one context mode")
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = SquadWikiDataset.load(dataset_dir, limit)
+    # Folds over every question of the dataset (as `eval reports` splits them), whatever --limit asks.
+    fold_ids = [q.id for q in SquadWikiDataset.load(dataset_dir).questions]
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
@@ -40,6 +51,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     ids: dict[str, set[str]] = {}
     descriptions: dict[str, str] = {}
     indexes: dict[str, Any] = {}
+    trained: dict[str, Any] = {}
     for mode in context_modes or [settings.ingest.context_mode]:
         mode_settings = settings.model_copy(deep=True)
         # "llm+document" is llm mode at document scope (the mode string such an index records)
@@ -54,23 +66,29 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                          "build": _build_record(index_path)}
         with comps.open_index(index_path) as index:
             factory = comps.pipeline_factory(index)
+            scorers = FoldScorers(comps, index, mode_settings, folder.path / "scorers" / mode, progress)
             for name, cap in specs:
                 label = f"{name}/{mode}" if context_modes else name
                 descriptions[label] = describe(name) + (f", context mode {mode}" if context_modes else "")
-                system = build_system(name, factory, mode_settings.search,
-                                      max(mode_settings.search.candidates, max(KS)))
                 mine = answerable[:cap] if cap else answerable
                 ids[label] = {q.id for q in mine}
-                todo = [q for q in mine if (label, q.id) not in done]
+                by_id = {q.id: q for q in mine if (label, q.id) not in done}
                 progress.stage(label, len(mine))
-                progress.advance(label, len(mine) - len(todo))
-                for q in todo:
-                    ranked, seconds, _ = timed_run(system, q.question, max(KS))
-                    rows = index.chunks([cid for cid, _ in ranked])
-                    texts = [rows[cid].text for cid, _ in ranked if cid in rows]
-                    first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
-                    folder.append({"system": label, "query_id": q.id, "first_hit_rank": first, "seconds": seconds})
-                    progress.advance(label)
+                progress.advance(label, len(mine) - len(by_id))
+                for factory_for, qids in scorers.parts(name, list(by_id), factory, fold_ids, train_folds, train,
+                                                       dataset_dir, "train"):
+                    system = build_system(name, factory_for, mode_settings.search,
+                                          max(mode_settings.search.candidates, max(KS)))
+                    for qid in qids:
+                        q = by_id[qid]
+                        ranked, seconds, _ = timed_run(system, q.question, max(KS))
+                        rows = index.chunks([cid for cid, _ in ranked])
+                        texts = [rows[cid].text for cid, _ in ranked if cid in rows]
+                        first = next((i + 1 for i, t in enumerate(texts) if answer_hit([t], q.answers)), None)
+                        folder.append({"system": label, "query_id": q.id, "first_hit_rank": first,
+                                       "seconds": seconds})
+                        progress.advance(label)
+            trained.update({f"{mode}/{k}" if context_modes else k: v for k, v in scorers.described().items()})
     labels = list(ids)
     rows_all = [r for r in folder.rows() if r["system"] in ids]
     table = _metrics(rows_all, ids)
@@ -80,6 +98,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         "questions_unanswerable": len(ds.questions) - len(answerable), "indexes": indexes,
         "systems": descriptions, "metrics": table,
         "wall_seconds": round(time.perf_counter() - started, 1), "environment": env,
+        "training": {"folds": train_folds, "mode": train, "scorers": trained} if trained else None,
     }
     if len(smallest) < len(answerable):
         results["subset"] = {"queries": len(smallest), "metrics": _metrics(rows_all, {n: smallest for n in ids})}
@@ -122,7 +141,7 @@ def _build_record(index_path: Path) -> dict[str, Any]:
 
 def answers_report(results: dict[str, Any]) -> str:
     lines = [f"# Answer hits: {results['dataset']} ({results['questions_answerable']} answerable questions)", "",
-             *_table(results["metrics"])]
+             *_table(results["metrics"]), "", *training_lines(results.get("training"))]
     if "subset" in results:
         lines += ["", f"Every system on the first {results['subset']['queries']} questions, the subset the capped "
                       "systems ran on:", "", *_table(results["subset"]["metrics"])]

@@ -291,6 +291,8 @@ def answers_cmd(
                                     "systems reported as system/mode. Default: the ingest.context_mode setting."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
+    train_folds: int = TrainFoldsOpt,
+    train: str = TrainOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """answer-hit@k (a retrieved chunk contains a gold answer) per system, with the system's own chunking."""
@@ -305,7 +307,7 @@ def answers_cmd(
         raise InvalidRequestError(f"unknown context modes {bad}; choose from none, structure, llm, llm+document")
     with _progress(quiet) as progress:
         folder, _ = run_answers(dataset, load_settings(), _systems(systems), _limit(limit), out_dir, resume,
-                                progress, modes or None)
+                                progress, modes or None, train_folds, _train_mode(train))
     _show(folder.path)
 
 

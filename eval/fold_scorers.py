@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from generate.engine import Engine
 from ingest.core.errors import ConfigError
@@ -15,11 +15,17 @@ from ingest.core.index import Index
 from ingest.core.progress import Progress
 from ingest.core.scorer import Scorer
 from ingest.core.settings import Settings
+from retrieval.pipeline_factory import PipelineFactory
 from retrieval.trained_scorer import OnnxTrainedScorer, current_generation
 from retrieval.training.labeled_data import query_folds
 from retrieval.training.training_run import TrainingRun
 
 TrainMode = Literal["synthetic"]
+
+
+def with_scorer(factory: PipelineFactory, scorer: Scorer) -> PipelineFactory:
+    """The same pipelines, with `scorer` as the trained stage's (the index's own is never used by a run)."""
+    return PipelineFactory(factory.index, factory.embedder, factory.models, factory.query_cache, trained=scorer)
 
 
 class FoldScorers:
@@ -61,6 +67,25 @@ class FoldScorers:
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, "synthetic")
 
+    def parts(self, system: str, todo: list[str], factory: PipelineFactory, all_queries: list[str],
+              train_folds: int | None, train: TrainMode | None, labels: Path,
+              split: str) -> Iterator[tuple[PipelineFactory, list[str]]]:
+        """(pipeline factory, queries it ranks): one part for a system without the trained stage; with it, one
+        part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer."""
+        if "trained" not in system.split("+") or (not train_folds and not train):
+            yield factory, todo  # without a run's scorer: the one published beside the index, as a user's search
+            return
+        if train:
+            yield with_scorer(factory, self.synthetic()), todo
+            return
+        folds = self.folds(all_queries, train_folds or 0)
+        wanted = set(todo)
+        for k, held_out in enumerate(folds):
+            mine = [q for q in held_out if q in wanted]
+            if mine:
+                rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
+                yield with_scorer(factory, self.for_fold(k, rest, labels, split)), mine
+
     def described(self) -> dict[str, Any]:
         """What every scorer of this run folder was trained on, including ones a resumed run did not load."""
         out = dict(self.trained)
@@ -78,3 +103,30 @@ class FoldScorers:
         self.trained[name] = {**(json.loads(done.read_text()) if done.is_file() else {}),
                               "meta": scorer.meta}
         return scorer
+
+
+def training_lines(training: dict[str, Any] | None) -> list[str]:
+    """How a run's trained systems got their scorers, so every figure says what it was not trained on, and what
+    the training cost (synthetic data written, training seconds)."""
+    if not training:
+        return []
+    how = (f"{training['folds']}-fold: each fold's queries answered with a scorer trained on the other folds' "
+           "labels only" if training["folds"] else "a scorer trained on synthetic questions about the corpus only, "
+           "no labels")
+    lines = [f"Trained systems: {how}.", ""]
+    for name, t in training["scorers"].items():
+        meta = t.get("meta", {})
+        fp32 = (meta.get("held_out") or {}).get("fp32") or {}
+        held = (meta.get("held_out") or {}).get("int8") or fp32
+        within, answers = fp32.get("question_auc"), (meta.get("answerability") or {}).get("auc")
+        secs, data = t.get("seconds", {}), t.get("data", {})
+        synthetic = data.get("synthetic") or {}
+        made = (f"; synthetic data {synthetic.get('items', 0)} items in {secs['synthetic']:.0f} s"
+                if synthetic and secs.get("synthetic") else "")
+        lines.append(f"- {name}: {sum(v.get('items', 0) for k, v in data.items() if k != 'negatives')} "
+                     f"items, {t.get('pairs', {}).get('train', {}).get('total', '?')} training pairs, "
+                     f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
+                     + (f" ({within:.3f} within a question)" if within is not None else "")
+                     + (f", answerability AUC {answers:.3f}" if answers is not None else "") + ", "
+                     f"training {secs.get('train', float('nan')):.0f} s{made}")
+    return [*lines, ""]

@@ -21,7 +21,7 @@ from generate.task import Task
 from ingest.core.settings import Settings
 from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
-from eval.fold_scorers import FoldScorers, TrainMode
+from eval.fold_scorers import FoldScorers, TrainMode, training_lines, with_scorer
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
 from eval.run_folder import RunFolder
@@ -29,7 +29,6 @@ from eval.stuffed_baseline import StuffedBaseline
 from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
-from retrieval.pipeline_factory import PipelineFactory
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
@@ -212,8 +211,7 @@ class _TrainedResearchers:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
                 scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
             factory = self.comps.pipeline_factory(self.index)
-            researcher = self.engine(decides).researcher_over(self.index, PipelineFactory(
-                self.index, factory.embedder, factory.models, factory.query_cache, trained=scorer))
+            researcher = self.engine(decides).researcher_over(self.index, with_scorer(factory, scorer))
             researcher.warm_up()
             self.built[(k, decides)] = researcher
         return self.built[(k, decides)]
@@ -377,6 +375,7 @@ def reports_markdown(results: dict[str, Any]) -> str:
     if results.get("off_topic"):
         lines += [f"Off-topic: {results['off_topic']['items']} items of {results['off_topic']['dataset']} asked of "
                   "this index, which does not cover them; declined_off_topic is the share a system declined.", ""]
+    lines += training_lines(results.get("training"))
     lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from generate.engine import Engine
 from ingest.core.settings import Settings
@@ -14,11 +14,9 @@ from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.run_folder import RunFolder
-from eval.fold_scorers import FoldScorers, TrainMode
+from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from ingest.core.errors import ConfigError
 from ingest.core.progress import NullProgress, Progress
-from ingest.core.scorer import Scorer
-from retrieval.pipeline_factory import PipelineFactory
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
 DOC_DEPTH = 100  # documents ranked per query (recall@100 needs 100)
@@ -55,8 +53,8 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
             todo = [q for q in subsets[name] if (name, q) not in done]
             progress.stage(name, len(subsets[name]))
             progress.advance(name, len(subsets[name]) - len(todo))
-            for factory_for, queries in _parts(name, todo, factory, scorers, list(ds.queries), train_folds, train,
-                                               dataset_dir, split):
+            for factory_for, queries in scorers.parts(name, todo, factory, list(ds.queries), train_folds, train,
+                                                      dataset_dir, split):
                 system = build_system(name, factory_for, settings.search, max(settings.search.candidates,
                                                                               CHUNK_DEPTH))
                 for qid in queries:
@@ -86,34 +84,6 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     results["charts"] = [c.name for c in charts]
     folder.write_results(results, retrieval_report(results))
     return folder, results
-
-
-def _parts(name: str, todo: list[str], factory: PipelineFactory, scorers: FoldScorers, all_queries: list[str],
-           train_folds: int | None, train: TrainMode | None, dataset_dir: Path,
-           split: str) -> Iterator[tuple[PipelineFactory, list[str]]]:
-    """(pipeline factory, queries it ranks): one part for a system without the trained stage; with it, one
-    part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer."""
-    if "trained" not in name.split("+"):
-        yield factory, todo
-        return
-    if not train_folds and not train:
-        yield factory, todo  # the scorer published beside the index, as a user's search would use it
-        return
-    if train:
-        yield _with_scorer(factory, scorers.synthetic()), todo
-        return
-    folds = scorers.folds(all_queries, train_folds or 0)
-    wanted = set(todo)
-    for k, held_out in enumerate(folds):
-        mine = [q for q in held_out if q in wanted]
-        if not mine:
-            continue
-        rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
-        yield _with_scorer(factory, scorers.for_fold(k, rest, dataset_dir, split)), mine
-
-
-def _with_scorer(factory: PipelineFactory, scorer: Scorer) -> PipelineFactory:
-    return PipelineFactory(factory.index, factory.embedder, factory.models, factory.query_cache, trained=scorer)
 
 
 def _documents(index: Any, ranked: list[tuple[int, float]]) -> list[str]:
@@ -170,31 +140,11 @@ def retrieval_report(results: dict[str, Any]) -> str:
         lines += ["", f"Every system on the first {results['subset']['queries']} queries (by id), the subset "
                       "the capped systems ran on:", "", *_table(results["subset"]["metrics"])]
     lines += ["", *[f"- `{k}`: {v}" for k, v in results["systems"].items()], "",
-              *_training_lines(results.get("training")),
+              *training_lines(results.get("training")),
               f"Index build/reuse: {results['index_seconds']} s; whole run: {results['wall_seconds']} s; "
               f"commit {results['environment']['git_commit']}.", ""]
     lines += [f"![{c}]({c})" for c in results.get("charts", [])]
     return "\n".join(lines) + "\n"
-
-
-def _training_lines(training: dict[str, Any] | None) -> list[str]:
-    """How the `trained` systems' scorers were trained, so every figure says what it was not trained on."""
-    if not training:
-        return []
-    how = (f"{training['folds']}-fold: each fold's queries ranked by a scorer trained on the other folds' labels "
-           "only" if training["folds"] else "a scorer trained on synthetic questions about the corpus only, no labels")
-    lines = [f"Trained systems: {how}.", ""]
-    for name, t in training["scorers"].items():
-        meta = t.get("meta", {})
-        held = (meta.get("held_out") or {}).get("int8") or (meta.get("held_out") or {}).get("fp32") or {}
-        within = ((meta.get("held_out") or {}).get("fp32") or {}).get("question_auc")
-        secs = t.get("seconds", {})
-        lines.append(f"- {name}: {sum(v.get('items', 0) for k, v in t.get('data', {}).items() if k != 'negatives')} "
-                     f"items, {t.get('pairs', {}).get('train', {}).get('total', '?')} training pairs, "
-                     f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
-                     + (f" ({within:.3f} within a question)" if within is not None else "") + ", "
-                     f"training {secs.get('train', float('nan')):.0f} s")
-    return [*lines, ""]
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,40 @@ def test_eval_answers_end_to_end(tmp_path: Path) -> None:
     assert results["questions_answerable"] == 3 and results["questions_unanswerable"] == 1
     assert results["metrics"]["hybrid"]["answer_hit@5"] == 1.0  # one short document: every answer is found
     assert (run_dir / "answer_hit_at_k.png").exists()
+
+
+def test_eval_answers_ranks_each_fold_with_a_scorer_trained_on_the_other_folds(tmp_path: Path) -> None:
+    """--train-folds 2 on a squad-wiki folder: every answerable question is ranked by fused+trained with the
+    scorer of the fold it is not in, trained on the other fold's labelled questions only."""
+    data = tmp_path / "squad"
+    shutil.copytree(FIXTURES / "squad-tiny" / "docs", data / "docs")
+    md = (data / "docs" / "Lighthouses.md").read_text()
+    asked = [("When was the first lighthouse built?", "1821"), ("Who built the first lighthouse?", "the harbour board"),
+             ("Until when did the lighthouse burn whale oil?", "1877"), ("How many steps did keepers climb?", "112"),
+             ("What did the clockwork turn every evening?", "the lens"), ("When was the light automated?", "1989"),
+             ("Where did the last keeper move?", "the mainland"), ("In which season did the last keeper leave?",
+                                                                   "spring")]
+    rows = [{"id": f"a{i}", "question": q, "doc": "Lighthouses.md", "paragraph": 0, "answerable": True,
+             "answers": [{"text": a, "start": md.index(a)}]} for i, (q, a) in enumerate(asked)]
+    rows += [{"id": "u0", "question": "What colour was the lighthouse painted?", "doc": "Lighthouses.md",
+              "paragraph": 0, "answerable": False, "answers": []}]
+    (data / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
+           "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2"}
+    done = run_cli("eval", "answers", "--dataset", str(data), "--systems", "fused,fused+trained", "--train-folds", "2",
+                   "--out", str(tmp_path / "runs"), "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.name.endswith("answers-squad")]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["metrics"]["fused+trained"]["queries"] == results["metrics"]["fused"]["queries"] == 8
+    training = results["training"]
+    assert training["folds"] == 2 and set(training["scorers"]) == {"fold-0", "fold-1"}
+    for scorer in training["scorers"].values():  # 9 questions in two folds: trained on the other fold only
+        assert scorer["data"]["labels"]["queries"] in (4, 5)
+    assert "2-fold" in (run_dir / "report.md").read_text()
+    both = run_cli("eval", "answers", "--dataset", str(data), "--systems", "fused+trained", "--train-folds", "2",
+                   "--train", "synthetic", "--out", str(tmp_path / "runs"))
+    assert both.returncode == 2 and "not both" in both.stderr
 
 
 def test_bad_dataset_path_is_a_clear_error(tmp_path: Path) -> None:
