@@ -172,6 +172,32 @@ def bench_context_cmd(
     _show(run.path)
 
 
+@eval_app.command("bench-writer")
+def bench_writer_cmd(
+    index: Path = typer.Option(..., "--index", help="Index whose search and evidence make the writer prompt."),
+    question: str = typer.Option(..., "--question", help="The question the prompt is built for."),
+    rounds: int = typer.Option(2, "--rounds", help="Timings per setting (the median is reported)."),
+    max_tokens: int = typer.Option(48, "--max-tokens", help="Tokens decoded per timing."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """The writer's prefill and decode tokens/s under each llama.cpp n_batch and thread setting, against the
+    shipped one in the same process."""
+    from ingest.core.settings import load_settings
+    from eval.bench_writer import bench_writer, writer_report
+    from eval.run_folder import RunFolder
+
+    check_range("--rounds", rounds, ge=1)
+    check_range("--max-tokens", max_tokens, ge=2)
+    result = bench_writer(load_settings(), index, question, rounds, max_tokens)
+    run = RunFolder.new(out_dir, "bench-writer", index.name)
+    run.write_results(result, writer_report(result))
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        _show(run.path)
+
+
 @eval_app.command("bench-api")
 def bench_api_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (SciFact): its corpus and claims."),

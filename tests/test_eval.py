@@ -243,3 +243,30 @@ def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one
     stray = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise",
                     "--model-server", "http://127.0.0.1:9/v1", "--out", str(tmp_path))
     assert stray.returncode == 2 and "applies to it alone" in stray.stderr
+
+
+@pytest.mark.unit
+def test_the_writer_speed_benchmark_changes_one_setting_at_a_time_from_the_shipped_one() -> None:
+    from eval.bench_writer import LlamaSetting, settings_to_try
+
+    tried = settings_to_try(2)
+    assert tried[0] == LlamaSetting(256, 2, 2)
+    assert all(sum(a != b for a, b in zip((t.n_batch, t.threads, t.threads_batch), (256, 2, 2))) == 1
+               for t in tried[1:])
+    assert settings_to_try(1) == [LlamaSetting(256, 1, 1), LlamaSetting(64, 1, 1), LlamaSetting(128, 1, 1),
+                                  LlamaSetting(512, 1, 1)]
+
+
+def test_the_writer_speed_benchmark_times_the_real_writer_prompt(built_index: Path, tmp_path: Path) -> None:
+    """The 0.5B model as writer, one round, a few tokens: every setting reports prefill and decode speeds."""
+    done = run_cli("eval", "bench-writer", "--index", str(built_index), "--question", "What does the walrus operator "
+                   "do?", "--rounds", "1", "--max-tokens", "4", "--json", "--out", str(tmp_path),
+                   env={"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"] == "qwen2.5-coder-0.5b-instruct" and result["evidence_sentences"] > 0
+    rows = result["settings"]
+    assert rows[0]["prefill_ratio"] == 1.0 and len(rows) == len({r["name"] for r in rows})
+    assert all(r["prompt_tokens"] > 100 and r["prefill_tok_s"] > 0 and r["decode_tok_s"] >= 0 for r in rows)
+    (run,) = [p for p in tmp_path.iterdir() if "-bench-writer-" in p.name]
+    assert "| n_batch=256 threads=" in (run / "report.md").read_text()
