@@ -98,7 +98,7 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
     with tempfile.TemporaryDirectory(prefix="citewise-bench-search-") as tmp:
         index.save(Path(tmp) / "index.faiss")
         index_bytes = (Path(tmp) / "index.faiss").stat().st_size
-    if kind != "ivfpq" and spec.kind == "hnsw":
+    if spec.kind == "hnsw":  # never for ivfpq, whose spec is the flat one it is compared with
         index.ef_search = settings.hnsw_ef_search
 
     exact = index if spec.kind == "flat" and kind != "ivfpq" else FaissIndex.build(dim, DenseSpec(), ids, vectors, threads)
@@ -113,7 +113,7 @@ def bench_search(n: int, settings: IndexSettings, threads: int = 0, dim: int = 3
     found, ms = _single_query_ms(index, queries, k)
     recall = recall_of(found)
     sweep = []
-    for ef in ef_sweep if spec.kind == "hnsw" and kind != "ivfpq" else ():  # other beam widths on the same graph
+    for ef in ef_sweep if spec.kind == "hnsw" else ():  # other beam widths on the same graph
         index.ef_search = ef
         ef_found, ef_ms = _single_query_ms(index, queries, k)
         sweep.append({"ef_search": ef, f"recall_at_{k}": round(recall_of(ef_found), 4), **_percentiles(ef_ms)})

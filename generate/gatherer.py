@@ -137,10 +137,10 @@ class Gatherer:
                                      "best_similarity": round(best, 3)}
         probability = None
         if self.selector.scorer is not None:
-            probability = max((ev.probability or 0.0 for ev in evidence), default=0.0)
+            probabilities = [ev.probability or 0.0 for ev in evidence]
+            probability = max(probabilities, default=0.0)
             detail["best_probability"] = round(probability, 3)
-            detail["answered_probability"] = round(
-                self.selector.scorer.answered([ev.probability or 0.0 for ev in evidence]), 3)
+            detail["answered_probability"] = round(self.selector.scorer.answered(probabilities), 3)
         found.trace.append(TraceStep("select", round_no, round(took, 3),
                                      {**detail, "dropped_as_instructions": dropped}))
         on_event(EvidenceSelected(round=round_no, sentences=len(evidence), best=best, probability=probability))

@@ -53,7 +53,7 @@ def trained(request: pytest.FixtureRequest, built_index: Path, shared_models: di
     trainer = ScorerTrainer(index, settings)
     model, stats = trainer.train(pairs)
     model.save(base / "fp32")
-    fp32_logits = trainer.logits(model, pairs.held_out)
+    fp32_logits = model.logits(pairs.held_out)
     folder = trainer.run(pairs)  # reuses the finished run above instead of training again
     return {"index": index, "pairs": pairs, "rows": rows, "stats": stats, "folder": folder, "fp32": base / "fp32",
             "fp32_logits": fp32_logits, "settings": settings}
@@ -130,7 +130,7 @@ def test_a_run_stopped_by_its_budget_continues_where_it_stopped(trained: dict[st
     assert second["resumed_from_step"] == 1 and second["steps"] == 3 and second["finished"]
     assert not (tmp_path / "training" / "run" / "checkpoint.pt").exists()  # the saved model is all it keeps
     # the same model as the run that was never interrupted (data order, dropout and optimizer state resumed)
-    assert np.allclose(trainer.logits(model, pairs.held_out), trained["fp32_logits"], atol=1e-4)
+    assert np.allclose(model.logits(pairs.held_out), trained["fp32_logits"], atol=1e-4)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from ingest.core.model_resolver import ModelResolver
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import TrainSettings
 from retrieval.training.calibration import Answerability, Platt, metrics
-from retrieval.training.pairs import PairSet, TrainingPair
+from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import ScorerPublisher
 from retrieval.training.trainable_scorer import TrainableScorer, trainable_scorer
 
@@ -210,10 +210,6 @@ class ScorerTrainer:
         np.random.seed(self.settings.seed)
         torch.manual_seed(self.settings.seed)  # a fresh head's initial weights, and dropout
         return trainable_scorer(self.settings.scorer, self.base_model, self.settings, fresh=True)
-
-    def logits(self, model: TrainableScorer, rows: list[TrainingPair]) -> np.ndarray:
-        """The fp32 model's raw outputs for `rows` (calibration and the int8 check compare against them)."""
-        return model.logits(rows)
 
     def _run_key(self, pairs: PairSet) -> str:
         """Everything a checkpoint's steps depend on: another key starts the run afresh."""
