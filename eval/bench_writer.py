@@ -2,9 +2,9 @@
 
 A report's time is mostly the writer's prefill and decode. This builds the writer prompt a report would
 send (the research loop's search and evidence on an index, for one question), then times a cold prefill
-and a greedy decode with each `n_batch` and thread setting, alternating configurations round by round
-so a noisy machine slows them alike. Ratios are against the shipped setting (n_batch 256, every core for
-both phases), measured in the same process.
+and a greedy decode with each `n_batch`, thread and kernel setting, alternating configurations round by
+round so a noisy machine slows them alike. Ratios are against the shipped setting (n_batch 256, every core
+for both phases, the batch-invariant kernels), measured in the same process.
 
     citewise eval bench-writer --index DIR --question "..." [--rounds 2] [--max-tokens 48]
 """
@@ -27,21 +27,27 @@ from ingest.core.settings import Settings
 
 @dataclass(frozen=True)
 class LlamaSetting:
-    """One llama.cpp configuration: batch size of a prefill step, threads for decode and for prefill."""
+    """One llama.cpp configuration: batch size of a prefill step, threads for decode and for prefill, and
+    whether the kernels are the batch-invariant ones (see ingest/backends/llama_loader.py)."""
 
     n_batch: int
     threads: int
     threads_batch: int
+    flash_attn: bool = True
+    repack: bool = False
 
     @property
     def name(self) -> str:
-        return f"n_batch={self.n_batch} threads={self.threads} threads_batch={self.threads_batch}"
+        kernels = f"{'' if self.flash_attn else ' no'} flash attention{', repacked weights' if self.repack else ''}"
+        return f"n_batch={self.n_batch} threads={self.threads} threads_batch={self.threads_batch},{kernels}"
 
 
 def settings_to_try(cores: int) -> list[LlamaSetting]:
     """The shipped setting first, then one change at a time from it."""
     base = LlamaSetting(256, cores, cores)
-    others = [LlamaSetting(b, cores, cores) for b in (64, 128, 512)]
+    others = [LlamaSetting(256, cores, cores, flash_attn=f, repack=r) for f, r in ((False, True), (True, True),
+                                                                                  (False, False))]
+    others += [LlamaSetting(b, cores, cores) for b in (64, 128, 512)]
     if cores > 1:
         others += [LlamaSetting(256, cores - 1, cores), LlamaSetting(256, cores, cores - 1)]
     return [base, *others]
@@ -76,8 +82,7 @@ def _time_one(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict
 
 def bench_writer(settings: Settings, index: Path, question: str, rounds: int = 2,
               max_tokens: int = 48) -> dict[str, Any]:
-    from llama_cpp import Llama
-
+    from ingest.backends.llama_loader import load_llama
     from ingest.core.model_resolver import ModelResolver
 
     env = environment(settings)  # the commit and packages the run starts with
@@ -88,8 +93,9 @@ def bench_writer(settings: Settings, index: Path, question: str, rounds: int = 2
     runs: dict[str, list[dict[str, float]]] = {t.name: [] for t in tried}
     for _ in range(rounds):
         for t in tried:
-            llm = Llama(model_path=str(model_path), n_ctx=settings.models.context_window, n_threads=t.threads,
-                        n_threads_batch=t.threads_batch, n_batch=t.n_batch, seed=0, verbose=False)
+            llm = load_llama(model_path, n_ctx=settings.models.context_window, threads=t.threads,
+                             threads_batch=t.threads_batch, n_batch=t.n_batch, seed=0,
+                             flash_attn=t.flash_attn, repack=t.repack)
             try:
                 runs[t.name].append(_time_one(llm, messages, max_tokens))
             finally:

@@ -181,7 +181,7 @@ def bench_writer_cmd(
     out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """The writer's prefill and decode tokens/s under each llama.cpp n_batch and thread setting, against the
+    """The writer's prefill and decode tokens/s under each llama.cpp n_batch, thread and kernel setting, against the
     shipped one in the same process."""
     from ingest.core.settings import load_settings
     from eval.bench_writer import bench_writer, writer_report
@@ -343,7 +343,7 @@ def reports_cmd(
     split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
                                                     "train); a squad-wiki folder has no splits."),
     limit: int = LimitOpt,
-    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-trained, citewise-reranked, citewise-server."),
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-repacked, citewise-trained, citewise-reranked, citewise-server."),
     model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving "
                                      "the same models (e.g. http://127.0.0.1:8080/v1): system citewise-server."),
     off_topic: Path = typer.Option(

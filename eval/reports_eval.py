@@ -32,6 +32,8 @@ from ingest.core.text import normalize_ws
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
+           "citewise-repacked": "citewise on llama.cpp's repacked weight layouts without flash attention "
+                                "(models.batch_invariant = false, lookup_draft = 8): faster decode, inexact lookup",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -111,15 +113,15 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     gold_sentences = _gold_sentences(ds) if is_beir else {}
     with comps.open_index(index_path) as index:
         researchers = {"citewise": comps.researcher(index)}
-        if "citewise-no-lookup" in systems:
-            plain = settings.model_copy(deep=True)
-            plain.models.lookup_draft = 0
-            researchers["citewise-no-lookup"] = Engine(plain, embedder=comps.embedder).researcher(index)
-        if "citewise-server" in systems:
-            remote = settings.model_copy(deep=True)
-            remote.models.backend = "openai"
-            remote.models.base_url = model_server
-            researchers["citewise-server"] = Engine(remote, embedder=comps.embedder).researcher(index)
+        variants = {"citewise-no-lookup": {"lookup_draft": 0},
+                    "citewise-repacked": {"batch_invariant": False, "lookup_draft": 8},
+                    "citewise-server": {"backend": "openai", "base_url": model_server}}
+        for name, models in variants.items():
+            if name in systems:
+                variant = settings.model_copy(deep=True)
+                for key, value in models.items():
+                    setattr(variant.models, key, value)
+                researchers[name] = Engine(variant, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
         trained = _TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,
                                       split or "train", train_folds, train,

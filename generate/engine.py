@@ -114,7 +114,8 @@ class Engine:
             return OpenAIGenerator(m.base_url, name, key, m.request_timeout_s, m.request_retries, m.schema_format)
         # the file is found (or assembled from its parts) when the model first loads
         return LlamaCppGenerator(lambda: self.resolver.gguf_path(name), name=name, n_ctx=m.context_window,
-                                 threads=m.threads, lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram)
+                                 threads=m.threads, lookup_draft=m.lookup_draft, lookup_ngram=m.lookup_ngram,
+                                 batch_invariant=m.batch_invariant)
 
     def model(self, role: str) -> Generator:
         """'fast' or 'writer': how retrieval stages ask for a language model without knowing the settings."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ingest.backends.constrained_decoding import ConstrainedDecoder
+from ingest.backends.llama_loader import INVARIANT_BATCH, load_llama
 from ingest.core.errors import GenerationError, ModelUnavailableError
 from ingest.core.generator import Completion, Message
 
@@ -22,11 +23,14 @@ class LlamaCppGenerator:
     """
 
     def __init__(self, model_path: Path | Callable[[], Path], name: str = "", n_ctx: int = 4096, threads: int = 0,
-                 seed: int = 0, n_batch: int = 256, lookup_draft: int = 8, lookup_ngram: int = 3) -> None:
+                 seed: int = 0, n_batch: int = 256, lookup_draft: int = 6, lookup_ngram: int = 3,
+                 batch_invariant: bool = True) -> None:
         """`model_path` may be a function that finds (or assembles) the file: it is called when the model
         loads, so building the object graph neither does that work nor fails on a model that is missing.
         `lookup_draft` tokens at most are drafted from the prompt per step of constrained decoding (0: none),
-        matching the last `lookup_ngram` tokens at most (see constrained_decoding.py)."""
+        matching the last `lookup_ngram` tokens at most (see constrained_decoding.py); `batch_invariant`
+        loads the kernels with which that is exactly greedy decoding, and caps the draft to match
+        (see llama_loader.py)."""
         self.lock = threading.RLock()
         self._find_path = model_path if callable(model_path) else None
         self._model_path = None if callable(model_path) else Path(model_path)
@@ -35,7 +39,8 @@ class LlamaCppGenerator:
         self.threads = threads
         self.seed = seed
         self.n_batch = n_batch
-        self.lookup_draft = lookup_draft
+        self.batch_invariant = batch_invariant
+        self.lookup_draft = min(lookup_draft, INVARIANT_BATCH - 1) if batch_invariant else lookup_draft
         self.lookup_ngram = lookup_ngram
         self._llm: Any = None
         self._formatter: Any = None
@@ -53,13 +58,13 @@ class LlamaCppGenerator:
             if self._llm is None:
                 import os
 
-                from llama_cpp import Llama
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
                 threads = self.threads or (os.cpu_count() or 1)
                 try:
-                    llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=threads,
-                                n_threads_batch=threads, n_batch=self.n_batch, seed=self.seed, verbose=False)
+                    llm = load_llama(self.model_path, n_ctx=self.n_ctx, threads=threads, threads_batch=threads,
+                                     n_batch=self.n_batch, seed=self.seed, flash_attn=self.batch_invariant,
+                                     repack=not self.batch_invariant)
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise ModelUnavailableError(f"cannot load GGUF model {self.model_path}: {exc}") from exc
                 template = llm.metadata.get("tokenizer.chat_template")
@@ -105,7 +110,8 @@ class LlamaCppGenerator:
                     return Completion(
                         text=done.text, prompt_tokens=len(tokens), completion_tokens=done.generated,
                         cached_tokens=done.cached, prefill_s=done.prefill_s, decode_s=done.decode_s,
-                        total_s=time.perf_counter() - started, finish_reason=done.finish)
+                        total_s=time.perf_counter() - started, finish_reason=done.finish,
+                        drafted_tokens=done.drafted, accepted_tokens=done.accepted)
                 self._perf_reset()
                 text, finish = self._decode_free(llm, tokens, max_tokens, stop, on_text)
             except (ValueError, RuntimeError) as exc:

@@ -20,6 +20,8 @@ class Completion:
     decode_s: float = 0.0
     total_s: float = 0.0
     finish_reason: str = ""
+    drafted_tokens: int = 0  # prompt-lookup drafts verified, and how many of them were kept
+    accepted_tokens: int = 0
 
     def timings(self) -> dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,

@@ -51,11 +51,18 @@ class ModelSettings(Section):
     context_window: int = Field(
         default=4096, ge=512, description="llama.cpp context (tokens) for the writer and the fast model."
     )
+    batch_invariant: bool = Field(
+        default=True,
+        description="Load GGUF models with llama.cpp kernels whose results do not depend on how many tokens a "
+                    "forward pass holds (flash attention, weights in their file layout), so prompt-lookup decoding "
+                    "writes exactly what one-token greedy decoding writes. Off: repacked weight layouts, which "
+                    "decode faster on some CPUs, and the wording may differ where two tokens nearly tie.")
     lookup_draft: int = Field(
-        default=8, ge=0, le=32,
+        default=6, ge=0, le=32,
         description="Tokens drafted from the prompt per step of constrained (JSON) decoding and verified in one "
-                    "pass (prompt lookup): a report restates its evidence, so most drafts are kept; the output is "
-                    "exactly greedy decoding's. 0 decodes one token per pass.")
+                    "pass (prompt lookup): a report restates its evidence, so most drafts are kept. With "
+                    "batch_invariant on, at most 6 per pass, the most for which a pass's results are exact; "
+                    "0 decodes one token per pass.")
     lookup_ngram: int = Field(
         default=3, ge=2, le=8,
         description="Longest run of recent tokens looked up in the prompt to draft from (shorter runs are tried "
