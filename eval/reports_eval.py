@@ -40,9 +40,15 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
                                "choosing evidence and deciding when the documents do not answer",
            "citewise-reranked": "citewise whose searches the same held-out scorer reranks (research.rerank = "
                                 "[\"trained\"]); evidence and declines stay with the cosine thresholds",
+           "citewise-scored-evidence": "citewise whose evidence sentences the same held-out scorer ranks "
+                                       "(research.use_trained_scorer = evidence); stopping, declines and "
+                                       "citations stay with the cosine thresholds",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 #: Systems answering each item with a scorer this run trained (held out from the item).
-TRAINED = {"citewise-trained", "citewise-reranked"}
+#: Each one's research settings: how it uses the scorer.
+TRAINED = {"citewise-trained": {"use_trained_scorer": "auto"},
+           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"]},
+           "citewise-scored-evidence": {"use_trained_scorer": "evidence"}}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 
 
@@ -77,8 +83,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     if unknown or not systems:
         raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)} (NAME@N caps NAME "
                                   "at the first N items)")
-    if bool(TRAINED & set(systems)) != bool(train_folds or train) or (train_folds and train):
-        raise InvalidRequestError(f"{' and '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
+    if bool(set(TRAINED) & set(systems)) != bool(train_folds or train) or (train_folds and train):
+        raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
                                   "synthetic, and they apply to them alone")
     if ("citewise-server" in systems) != bool(model_server):
         raise InvalidRequestError("citewise-server needs --model-server URL (an OpenAI API root such as "
@@ -136,7 +142,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             for qid, text, item_task in todo:
                 t0 = time.perf_counter()
                 if name in researchers or name in TRAINED:
-                    chosen = trained.for_item(qid, decides=name == "citewise-trained") if name in TRAINED \
+                    chosen = trained.for_item(qid, name) if name in TRAINED \
                         else researchers[name]
                     report = chosen.run(text, Task(item_task))
                     row = _citewise_row(report, index)
@@ -176,47 +182,43 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
 
 class _TrainedResearchers:
     """The trained systems' researcher for each item, with its fold's scorer (trained on the other folds'
-    labels) or the synthetic one; off-topic items, in no fold, get the first fold's. `citewise-trained` lets
-    the scorer decide evidence, stopping and declining; `citewise-reranked` uses it to rerank searches only."""
+    labels) or the synthetic one; off-topic items, in no fold, get the first fold's. How each system uses
+    the scorer is in TRAINED."""
 
     def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
                  labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
         self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
         self.settings = settings
-        self._engines: dict[bool, Engine] = {}
+        self._engines: dict[str, Engine] = {}
         self.scorers = FoldScorers(comps, index, settings, root, progress)
         self.folds = self.scorers.folds(query_ids, folds) if folds else []
         self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
         self.built: dict[tuple[int, bool], Any] = {}
 
-    def engine(self, decides: bool) -> Engine:
-        """An engine sharing the run's loaded models whose researchers either let the scorer drive evidence,
-        stopping and declining, or rerank each search with it and keep the cosine thresholds, whatever the
-        run's settings say."""
-        if decides not in self._engines:
+    def engine(self, system: str) -> Engine:
+        """An engine sharing the run's loaded models whose researchers use the scorer as `system` does
+        (TRAINED), whatever the run's settings say."""
+        if system not in self._engines:
             mine = self.settings.model_copy(deep=True)
-            if decides:
-                mine.research.use_trained_scorer = "auto"
-            else:
-                mine.research.use_trained_scorer = "never"
-                mine.research.rerank = ["trained"]
-            self._engines[decides] = Engine(mine, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
-                                            writer_model=self.comps.writer_model)
-        return self._engines[decides]
+            for key, value in TRAINED[system].items():
+                setattr(mine.research, key, value)
+            self._engines[system] = Engine(mine, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
+                                           writer_model=self.comps.writer_model)
+        return self._engines[system]
 
-    def for_item(self, qid: str, decides: bool) -> Any:
+    def for_item(self, qid: str, system: str) -> Any:
         k = -1 if self.mode else self.fold_of.get(qid, 0)
-        if (k, decides) not in self.built:
+        if (k, system) not in self.built:
             if self.mode:
                 scorer = self.scorers.synthetic()
             else:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
                 scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
             factory = self.comps.pipeline_factory(self.index)
-            researcher = self.engine(decides).researcher_over(self.index, with_scorer(factory, scorer))
+            researcher = self.engine(system).researcher_over(self.index, with_scorer(factory, scorer))
             researcher.warm_up()
-            self.built[(k, decides)] = researcher
-        return self.built[(k, decides)]
+            self.built[(k, system)] = researcher
+        return self.built[(k, system)]
 
 
 #: Query ids of off-topic items start with this, so a resumed run keeps them apart from the dataset's own.

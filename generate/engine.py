@@ -238,11 +238,14 @@ class Engine:
             s = s.model_copy(update={"rerank": s.rerank.model_copy(update={"stages": list(r.rerank)})})
         search = factory.searcher(s) if r.rerank is not None else self.searcher(index)
         # An index without a published scorer takes the cosine path unchanged; one with a scorer has its
-        # probabilities drive evidence, stopping and declining (research.use_trained_scorer).
-        scorer = factory.find_trained_scorer() if r.use_trained_scorer == "auto" else None
+        # probabilities drive evidence, stopping and declining, or only rank the evidence
+        # (research.use_trained_scorer).
+        found = factory.find_trained_scorer() if r.use_trained_scorer != "never" else None
+        scorer = found if r.use_trained_scorer == "auto" else None
+        ranker = found if r.use_trained_scorer == "evidence" else None
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
-                                    document_margin=r.evidence_document_margin, scorer=scorer,
+                                    document_margin=r.evidence_document_margin, scorer=scorer, ranker=ranker,
                                     scored_sentences=r.scored_sentences, document_probability=r.answer_probability)
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)

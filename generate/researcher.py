@@ -38,8 +38,9 @@ class Researcher:
                                                 "writer": self.writer.model.warm_up}
         if getattr(search, "warm_up", None) is not None:
             parts["search"] = search.warm_up  # type: ignore[attr-defined]
-        if self.gatherer.selector.scorer is not None:
-            parts["scorer"] = self.gatherer.selector.scorer.warm_up
+        scorer = self.gatherer.selector.scorer or self.gatherer.selector.ranker
+        if scorer is not None:
+            parts["scorer"] = scorer.warm_up
         if self.gatherer.planner is not None and self.settings.plan != "never":
             parts["planner"] = self.gatherer.planner.warm_up
         return parts

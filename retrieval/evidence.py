@@ -57,11 +57,14 @@ class EvidenceSelector:
     what it says, and the scorer reads the sentence itself, which the prior only stood in for. The
     cosine margin gives way to `document_probability`: a document beyond the first joins only when its
     best sentence probably answers, which says directly what the margin approximated relative to the best.
+    A `ranker` instead of a `scorer` only orders the sentences the same way: its probabilities are not
+    attached to the evidence, so documents join, and the research loop stops and declines, on the cosine.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
                  rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None,
-                 scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5) -> None:
+                 scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5,
+                 ranker: Scorer | None = None) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
@@ -70,6 +73,7 @@ class EvidenceSelector:
         self.min_words = min_words
         self.rank_weight = rank_weight
         self.scorer = scorer
+        self.ranker = ranker
         self.scored_sentences = scored_sentences
         self.document_probability = document_probability
 
@@ -107,8 +111,10 @@ class EvidenceSelector:
         scores = cosine + self.rank_weight * prior
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         probability: dict[int, float] = {}
-        if self.scorer is not None:
+        if self.scorer is not None or self.ranker is not None:
             order, probability = self._score(queries[0], order, cands, texts)
+            if self.scorer is None:
+                probability = {}
         chosen: list[Evidence] = []
         seen: set[str] = set()
         docs: set[str] = set()
@@ -145,7 +151,8 @@ class EvidenceSelector:
                texts: list[str]) -> tuple[list[int], dict[int, float]]:
         """The best `scored_sentences` distinct candidates (by the cosine order) ranked by the scorer's
         probability, with those probabilities; each scored pair is a model run, so the rest are not read."""
-        assert self.scorer is not None
+        scorer = self.scorer or self.ranker
+        assert scorer is not None
         picked: list[int] = []
         keys: set[str] = set()
         for i in order:
@@ -156,7 +163,7 @@ class EvidenceSelector:
                 if len(picked) >= max(self.scored_sentences, self.max_sentences):
                     break
         passages = [sentence_passage(cands[i][1].chunk.title, texts[i]) for i in picked]
-        probs = self.scorer.probabilities(question, passages)
+        probs = scorer.probabilities(question, passages)
         probability = {i: float(p) for i, p in zip(picked, probs)}
         # Ties (equal probabilities) keep the cosine order: sorted() is stable.
         return sorted(picked, key=lambda i: -probability[i]), probability

@@ -235,6 +235,25 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
     assert reranked.returncode == 2 and "citewise-reranked" in reranked.stderr and "Traceback" not in reranked.stderr
 
 
+def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tmp_path: Path) -> None:
+    """One claim each through citewise-reranked and citewise-scored-evidence: both systems' researchers are built
+    from their TRAINED settings over the same fold's scorer, trained once on the other fold's labels."""
+    env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
+           "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2",
+           "CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "64",
+           "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
+    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test", "--systems",
+                   "citewise-reranked@1,citewise-scored-evidence@1", "--train-folds", "2", "--out", str(tmp_path),
+                   "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
+    results = json.loads((run / "results.json").read_text())
+    assert all(results["metrics"][name]["claims"] == 1 for name in ("citewise-reranked", "citewise-scored-evidence"))
+    assert len(results["training"]["scorers"]) == 1  # both systems' first claim is in the same fold
+    rows = {row["system"]: row for row in map(json.loads, (run / "rows.jsonl").read_text().splitlines())}
+    assert rows["citewise-reranked"]["query_id"] == rows["citewise-scored-evidence"]["query_id"]
+
+
 def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one(tmp_path: Path) -> None:
     beir = str(FIXTURES / "beir-tiny")
     bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-server",

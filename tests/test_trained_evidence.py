@@ -121,6 +121,34 @@ def test_another_document_joins_only_with_a_probable_sentence() -> None:
 
 
 @pytest.mark.unit
+def test_a_ranker_orders_the_evidence_but_leaves_joining_and_deciding_to_the_cosine() -> None:
+    """use_trained_scorer = evidence: the scorer's order, no probabilities on the evidence, documents joining by
+    the cosine margin (a scorer that rates every sentence 0.3 would keep the market out as a deciding scorer)."""
+    hits = ListSearch(DOCS).search("harbour market built cheese Saturdays", 8)
+    ranker = FakeScorer({"Fishing boats": 0.9, "1910": 0.6}, default=0.3)
+    ranked = EvidenceSelector(HashingEmbedder(), 6, 300, ranker=ranker, document_margin=None).select([QUESTION], hits)
+    assert ranked[0].text.startswith("Fishing boats") and "1910" in ranked[1].text
+    assert all(ev.probability is None for ev in ranked) and len(ranker.calls) == 1
+    assert {ev.doc_id for ev in ranked} == {"harbour", "market"}
+    plain = EvidenceSelector(HashingEmbedder(), 6, 300, document_margin=None).select([QUESTION], hits)
+    assert [ev.text for ev in ranked] != [ev.text for ev in plain]
+
+
+@pytest.mark.unit
+def test_with_a_ranker_the_cosine_floor_still_declines() -> None:
+    """A ranker rating everything probable does not make the writer write what the relevance floor refuses."""
+    search = ListSearch(DOCS)
+    embedder = HashingEmbedder()
+    s = ResearchSettings(max_rounds=1, relevance_floor=0.99)
+    selector = EvidenceSelector(embedder, 6, 300, ranker=FakeScorer(default=0.95))
+    writer = FakeGenerator([], name="writer")
+    verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor)
+    report = Researcher(Gatherer(search, selector, None, RrfFusion(SearchSettings().rrf_k)), ReportWriter(writer),
+                        verifier, s).run(QUESTION)
+    assert writer.calls == [] and not report.answered and "relevance_floor" in report.stop_reason
+
+
+@pytest.mark.unit
 def test_no_sentence_reaching_answer_probability_declines_without_calling_the_writer() -> None:
     """The evidence is close in wording (the cosine floor would let the writer write), but improbable."""
     r, _, writer, _ = build([], FakeScorer(default=0.3), max_rounds=1, relevance_floor=0.0)
@@ -223,14 +251,15 @@ def engine(index: Path, shared_models: dict[str, Any], **research: Any) -> Engin
 def test_an_index_without_a_scorer_selects_the_same_evidence_whatever_the_setting(
         built_index: Path, shared_models: dict[str, Any]) -> None:
     found = []
-    for setting in ("auto", "never"):
+    for setting in ("auto", "evidence", "never"):
         e = engine(built_index, shared_models, use_trained_scorer=setting)
         with e.open_index() as idx:
             r = e.researcher(idx)
-            assert r.gatherer.selector.scorer is None and "scorer" not in e.warm_up_parts(idx)
+            assert r.gatherer.selector.scorer is None and r.gatherer.selector.ranker is None
+            assert "scorer" not in e.warm_up_parts(idx)
             gathered = r.gatherer.gather("What is the walrus operator?", r.settings, lambda _: None, 0.0)
         found.append(([ev.to_dict() for ev in gathered.evidence], gathered.stop))
-    assert found[0] == found[1] and found[0][0]
+    assert found[0] == found[1] == found[2] and found[0][0]
     assert all(ev["probability"] is None for ev in found[0][0]) and "similarity" in found[0][1]
 
 
@@ -272,3 +301,13 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
     default = engine(index, shared_models)  # the cosine path unless research.use_trained_scorer = "auto"
     with default.open_index() as idx:
         assert default.researcher(idx).gatherer.selector.scorer is None
+
+    ranked = engine(index, shared_models, use_trained_scorer="evidence")  # it orders evidence, the cosine decides
+    with ranked.open_index() as idx:
+        r = ranked.researcher(idx)
+        assert r.gatherer.selector.scorer is None
+        assert r.gatherer.selector.ranker is ranked.pipeline_factory(idx).trained_scorer()
+        assert "scorer" in ranked.warm_up_parts(idx)
+        gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
+    assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
+    assert "similarity" in gathered.stop

@@ -47,15 +47,17 @@ class ResearchSettings(Section):
         description="Stop searching once the best evidence sentence is this similar to the question. Applies "
                     "when the index has no trained scorer (then answer_probability decides).",
     )
-    use_trained_scorer: Literal["auto", "never"] = Field(
+    use_trained_scorer: Literal["auto", "evidence", "never"] = Field(
         default="never",
         description="'auto': when `citewise train` published a scorer for the index, its calibrated probabilities "
                     "rank the evidence sentences and decide when to stop searching and whether the documents "
                     "answer, in place of the embedder-cosine thresholds (enough_similarity, relevance_floor, "
-                    "evidence_document_margin). 'never' (default): the cosine thresholds. Not yet the default "
-                    "because the scorer's probabilities rank a question's passages better than they say whether "
-                    "any passage answers: with 'auto' reports decline answerable questions (docs/training.md). "
-                    "The scorer's ranking is used in reports through research.rerank = [\"trained\"].",
+                    "evidence_document_margin). 'evidence': the scorer only ranks the evidence sentences; the "
+                    "cosine thresholds still decide. 'never' (default): the cosine thresholds. Not 'auto' by "
+                    "default because the scorer's probabilities rank a question's passages better than they say "
+                    "whether any passage answers: with 'auto' reports decline answerable questions "
+                    "(docs/training.md). The scorer's ranking also reaches reports through research.rerank = "
+                    "[\"trained\"].",
     )
     scored_sentences: int = Field(
         default=24, ge=1, le=200,
