@@ -7,7 +7,10 @@ forward pass, bound by reading the weights; a report's statements mostly restate
 that are in the prompt, so the next few tokens can often be guessed by finding the last few generated
 tokens earlier in the prompt (prompt lookup). The guess is verified in one batched pass: each drafted
 token is kept only while it is exactly the token greedy decoding under the grammar picks at that
-position, so a draft the grammar rejects ends there, and the output is the greedy output.
+position, so a draft the grammar rejects ends there, and the output is the greedy output, bit for bit
+when the model was loaded with batch-invariant kernels (llama_loader.py): then every pass holds between
+2 and INVARIANT_BATCH rows, a pass with nothing to draft being padded with one row whose result is
+dropped, because a one-row pass on several threads splits attention differently.
 """
 
 from __future__ import annotations
@@ -76,13 +79,15 @@ def lookup_draft(history: list[int], max_ngram: int, max_draft: int, min_ngram: 
 class ConstrainedDecoder:
     """Decodes one reply for a loaded llama-cpp-python `Llama`, the caller holding the model's lock.
 
-    `max_draft` 0 turns prompt lookup off (one forward pass per token).
+    `max_draft` 0 turns prompt lookup off (one new token per forward pass). `min_rows` 2 pads a pass that
+    would hold one row (see the module docstring).
     """
 
-    def __init__(self, llm: Any, max_draft: int = 8, max_ngram: int = 3) -> None:
+    def __init__(self, llm: Any, max_draft: int = 6, max_ngram: int = 3, min_rows: int = 2) -> None:
         self.llm = llm
         self.max_draft = max_draft
         self.max_ngram = max_ngram
+        self.min_rows = min_rows
 
     def decode(self, tokens: list[int], grammar: Any, max_tokens: int,
                on_text: Callable[[str], None] | None) -> Decoded:
@@ -124,7 +129,8 @@ class ConstrainedDecoder:
         history = list(tokens)
         try:
             started = time.perf_counter()
-            keep = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+            # at least `min_rows` prompt tokens are evaluated, so the first pick is not a one-row pass either
+            keep = max(0, min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - self.min_rows))
             llm.n_tokens = keep
             llm.eval(tokens[keep:])
             out.cached = keep
@@ -141,7 +147,8 @@ class ConstrainedDecoder:
                 draft = lookup_draft(history, self.max_ngram, min(self.max_draft, room)) if self.max_draft else []
                 if not room:
                     break
-                j = self._verify(llm, [token, *draft], draft, pick, take, logits, vocab, out)
+                pad = [token] * max(0, self.min_rows - 1 - len(draft))  # rows whose result is never used
+                j = self._verify(llm, [token, *draft, *pad], draft, pick, take, logits, vocab, out)
                 if out.finish == "stop":
                     break
                 row = logits(j)
@@ -154,10 +161,11 @@ class ConstrainedDecoder:
     @staticmethod
     def _verify(llm: Any, batch: list[int], draft: list[int], pick: Callable[[Any], int],
                 take: Callable[[int], None], logits: Callable[[int], Any], vocab: Any, out: Decoded) -> int:
-        """Evaluate the last taken token and its draft in one pass; keep the draft while greedy agrees.
+        """Evaluate the last taken token, its draft and any padding in one pass; keep the draft while greedy
+        agrees.
 
         Returns the batch position whose logits predict the next token. The key-value cache keeps only
-        what was taken: the rejected tail is dropped before the next pass writes over it.
+        what was taken: the rejected tail (and the padding) is dropped before the next pass writes over it.
         """
         import llama_cpp
 

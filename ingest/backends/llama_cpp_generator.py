@@ -105,7 +105,8 @@ class LlamaCppGenerator:
             try:
                 if schema is not None:
                     grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-                    decoder = ConstrainedDecoder(llm, self.lookup_draft, self.lookup_ngram)
+                    decoder = ConstrainedDecoder(llm, self.lookup_draft, self.lookup_ngram,
+                                                 min_rows=2 if self.batch_invariant else 1)
                     done = decoder.decode(tokens, grammar, max_tokens, on_text)
                     return Completion(
                         text=done.text, prompt_tokens=len(tokens), completion_tokens=done.generated,

@@ -2,10 +2,13 @@
 
 Prompt-lookup decoding verifies drafted tokens in one batched pass, and its output equals one-token
 greedy decoding only if a batched pass computes each position's logits bit for bit as a one-token pass
-does. llama.cpp's CPU backend does that when attention runs through its flash-attention kernel and the
-weights stay in their file layout, for passes of up to `INVARIANT_BATCH` tokens; the repacked weight
-layouts and the non-flash attention path use other kernels (another summation order) once a pass holds
-more than one or two tokens. `tests/test_llama_loader.py` checks this on the installed llama.cpp.
+does. On llama.cpp's CPU backend that holds when attention runs through its flash-attention kernel and
+the weights stay in their file layout, for passes of 2 to `INVARIANT_BATCH` rows: they equal one-token
+passes on one thread at any context length. The repacked weight layouts and the non-flash attention path
+use other kernels (another summation order) once a pass holds more than a row or two, and a one-row pass
+on several threads splits attention over the context differently once it is longer than a few hundred
+tokens; so the decoder pads one-row passes to two (constrained_decoding.py).
+`tests/test_llama_loader.py` checks all this on the installed llama.cpp.
 
 llama-cpp-python's `Llama` does not expose the repacking switch (`use_extra_bufts`), so it is set on
 the default model parameters while the model loads, under a lock.
@@ -17,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-#: Most tokens per pass whose logits equal one-token passes', with `batch_invariant` loading.
+#: Most rows per pass whose logits equal one-token passes' (loaded with the defaults of `load_llama`).
 INVARIANT_BATCH = 7
 
 _LOADING = threading.Lock()
