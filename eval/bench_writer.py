@@ -4,7 +4,8 @@ A report's time is mostly the writer's prefill and decode. This builds the write
 send (the research loop's search and evidence on an index, for one question), then times a cold prefill
 and a greedy decode with each `n_batch`, thread and kernel setting, alternating configurations round by
 round so a noisy machine slows them alike. Ratios are against the shipped setting (n_batch 256, every core
-for both phases, the batch-invariant kernels), measured in the same process.
+for both phases, repacked weights without flash attention), measured in the same process. Decode here is
+one token per pass; prompt lookup's passes are measured in reports (`citewise-exact`).
 
     citewise eval bench-writer --index DIR --question "..." [--rounds 2] [--max-tokens 48]
 """
@@ -33,8 +34,8 @@ class LlamaSetting:
     n_batch: int
     threads: int
     threads_batch: int
-    flash_attn: bool = True
-    repack: bool = False
+    flash_attn: bool = False
+    repack: bool = True
 
     @property
     def name(self) -> str:
@@ -45,7 +46,8 @@ class LlamaSetting:
 def settings_to_try(cores: int) -> list[LlamaSetting]:
     """The shipped setting first, then one change at a time from it."""
     base = LlamaSetting(256, cores, cores)
-    others = [LlamaSetting(256, cores, cores, flash_attn=f, repack=r) for f, r in ((False, True), (True, True),
+    # the batch-invariant kernels (models.batch_invariant), and each of their two changes alone
+    others = [LlamaSetting(256, cores, cores, flash_attn=f, repack=r) for f, r in ((True, False), (True, True),
                                                                                   (False, False))]
     others += [LlamaSetting(b, cores, cores) for b in (64, 128, 512)]
     if cores > 1:

@@ -32,8 +32,9 @@ from ingest.core.text import normalize_ws
 
 SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, verified quotes",
            "citewise-no-lookup": "citewise decoding one token per forward pass (models.lookup_draft = 0)",
-           "citewise-repacked": "citewise on llama.cpp's repacked weight layouts without flash attention "
-                                "(models.batch_invariant = false, lookup_draft = 8): faster decode, inexact lookup",
+           "citewise-exact": "citewise on batch-invariant llama.cpp kernels (models.batch_invariant = true): prompt "
+                             "lookup writes exactly what one-token decoding writes",
+           "citewise-exact-no-lookup": "citewise-exact decoding one new token per forward pass (lookup_draft = 0)",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -120,7 +121,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     with comps.open_index(index_path) as index:
         researchers = {"citewise": comps.researcher(index)}
         variants = {"citewise-no-lookup": {"lookup_draft": 0},
-                    "citewise-repacked": {"batch_invariant": False, "lookup_draft": 8},
+                    "citewise-exact": {"batch_invariant": True},
+                    "citewise-exact-no-lookup": {"batch_invariant": True, "lookup_draft": 0},
                     "citewise-server": {"backend": "openai", "base_url": model_server}}
         for name, models in variants.items():
             if name in systems:

@@ -57,8 +57,8 @@ def test_lookup_decoding_writes_exactly_what_one_token_greedy_decoding_writes() 
     from llama_cpp import LlamaGrammar
 
     path = ModelResolver().gguf_path("qwen2.5-coder-0.5b-instruct")
-    plain = LlamaCppGenerator(path, n_ctx=2048, lookup_draft=0)
-    lookup = LlamaCppGenerator(path, n_ctx=2048, lookup_draft=32)
+    plain = LlamaCppGenerator(path, n_ctx=2048, lookup_draft=0, batch_invariant=True)
+    lookup = LlamaCppGenerator(path, n_ctx=2048, lookup_draft=32, batch_invariant=True)
     assert lookup.lookup_draft == INVARIANT_BATCH - 1  # capped to what the kernels keep exact
     reference = load_llama(path, n_ctx=2048, threads=1, threads_batch=2, n_batch=256, seed=0)
     accepted = 0

@@ -23,8 +23,8 @@ class LlamaCppGenerator:
     """
 
     def __init__(self, model_path: Path | Callable[[], Path], name: str = "", n_ctx: int = 4096, threads: int = 0,
-                 seed: int = 0, n_batch: int = 256, lookup_draft: int = 6, lookup_ngram: int = 3,
-                 batch_invariant: bool = True) -> None:
+                 seed: int = 0, n_batch: int = 256, lookup_draft: int = 8, lookup_ngram: int = 3,
+                 batch_invariant: bool = False) -> None:
         """`model_path` may be a function that finds (or assembles) the file: it is called when the model
         loads, so building the object graph neither does that work nor fails on a model that is missing.
         `lookup_draft` tokens at most are drafted from the prompt per step of constrained decoding (0: none),

@@ -52,13 +52,14 @@ class ModelSettings(Section):
         default=4096, ge=512, description="llama.cpp context (tokens) for the writer and the fast model."
     )
     batch_invariant: bool = Field(
-        default=True,
+        default=False,
         description="Load GGUF models with llama.cpp kernels whose results do not depend on how many tokens a "
-                    "forward pass holds (flash attention, weights in their file layout), so prompt-lookup decoding "
-                    "writes exactly what one-token greedy decoding writes. Off: repacked weight layouts, which "
-                    "decode faster on some CPUs, and the wording may differ where two tokens nearly tie.")
+                    "forward pass holds (flash attention, weights in their file layout, no one-row passes), so "
+                    "prompt-lookup decoding writes exactly what one-token greedy decoding writes, whatever "
+                    "lookup_draft is. Off (default): repacked weight layouts, which decode faster on x86 CPUs; "
+                    "the wording may then differ where two tokens nearly tie (docs/writer-decoding.md).")
     lookup_draft: int = Field(
-        default=6, ge=0, le=32,
+        default=8, ge=0, le=32,
         description="Tokens drafted from the prompt per step of constrained (JSON) decoding and verified in one "
                     "pass (prompt lookup): a report restates its evidence, so most drafts are kept. With "
                     "batch_invariant on, at most 6 per pass, the most for which a pass's results are exact; "
