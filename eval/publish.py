@@ -38,8 +38,19 @@ def publish(run_dir: Path, to: Path = REPORTS, note: str = "") -> Path:
     if note:
         lines.append(f"- Note: {note}")
     to.mkdir(parents=True, exist_ok=True)
-    target = to / name
+    target = _free_name(to, name, lines[0])
     target.write_text("\n".join(lines) + "\n\n" + report.read_text())
+    return target
+
+
+def _free_name(to: Path, name: str, header: str) -> Path:
+    """`name`, or `name` with -2, -3, ... when another run's report already has it (two runs of one kind on one
+    dataset and commit, such as a benchmark of two models); publishing the same run again replaces its file."""
+    stem, n = name[: -len(".md")], 1
+    target = to / name
+    while target.exists() and target.read_text().split("\n", 1)[0] != header:
+        n += 1
+        target = to / f"{stem}-{n}.md"
     return target
 
 

@@ -292,3 +292,25 @@ def test_the_writer_speed_benchmark_times_the_real_writer_prompt(built_index: Pa
     assert all(r["prompt_tokens"] > 100 and r["prefill_tok_s"] > 0 and r["decode_tok_s"] >= 0 for r in rows)
     (run,) = [p for p in tmp_path.iterdir() if "-bench-writer-" in p.name]
     assert "| n_batch=256 threads=" in (run / "report.md").read_text()
+
+
+@pytest.mark.unit
+def test_publishing_keeps_each_runs_report_under_its_own_name(tmp_path: Path) -> None:
+    """Two runs of one kind on one dataset at one commit (a benchmark of two models) get two files; publishing a
+    run again replaces its own file."""
+    from eval.publish import publish
+
+    runs = []
+    for i, model in enumerate(("writer", "fast")):
+        run = tmp_path / f"20261205-10000{i}-bench-writer-idx"
+        run.mkdir()
+        (run / "report.md").write_text(f"# {model}\n")
+        (run / "results.json").write_text(json.dumps({"kind": "bench-writer", "dataset": "/tmp/idx",
+                                                       "environment": {"git_commit": "abcdef123"}}))
+        runs.append(run)
+    out = tmp_path / "reports"
+    first, second = publish(runs[0], out), publish(runs[1], out)
+    assert first.name == "2026-12-05-bench-writer-idx-abcdef1.md" and second.name == "2026-12-05-bench-writer-idx-abcdef1-2.md"
+    assert "# writer" in first.read_text() and "# fast" in second.read_text()
+    assert publish(runs[0], out, note="again") == first and "again" in first.read_text()
+    assert len(list(out.iterdir())) == 2
