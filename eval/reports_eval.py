@@ -99,13 +99,16 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
     if is_beir:
         ds: Any = BeirDataset.load(dataset_dir, split or "train")
+        # Claims with gold evidence only: a claim the corpus neither supports nor contradicts has no
+        # citation to find (qrels list documents for those too). Checked before any index is built.
+        items = [(qid, text) for qid, text in ds.queries.items() if ds.query_metadata[qid].get("evidence")]
+        if not items:
+            raise InvalidRequestError(f"{dataset_dir}: no query of split {split or 'train'!r} has evidence in its "
+                                      "metadata (SciFact-style claims), so there are no citations to score")
+        items = items[:limit] if limit else items
         docs = ds.documents()
         index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                     lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
-        # Claims with gold evidence only: a claim the corpus neither supports nor contradicts has no
-        # citation to find (qrels list documents for those too).
-        items = [(qid, text) for qid, text in ds.queries.items() if ds.query_metadata[qid].get("evidence")]
-        items = items[:limit] if limit else items
         task = "check"
     else:
         _no_split(dataset_dir, split, "--split")

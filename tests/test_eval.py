@@ -81,9 +81,8 @@ def test_eval_answers_end_to_end(tmp_path: Path) -> None:
     assert (run_dir / "answer_hit_at_k.png").exists()
 
 
-def test_eval_answers_ranks_each_fold_with_a_scorer_trained_on_the_other_folds(tmp_path: Path) -> None:
-    """--train-folds 2 on a squad-wiki folder: every answerable question is ranked by fused+trained with the
-    scorer of the fold it is not in, trained on the other fold's labelled questions only."""
+def _labelled_squad_folder(tmp_path: Path) -> Path:
+    """A squad-wiki folder of 8 answerable questions and one that is not, on squad-tiny's documents."""
     data = tmp_path / "squad"
     shutil.copytree(FIXTURES / "squad-tiny" / "docs", data / "docs")
     md = (data / "docs" / "Lighthouses.md").read_text()
@@ -97,6 +96,13 @@ def test_eval_answers_ranks_each_fold_with_a_scorer_trained_on_the_other_folds(t
     rows += [{"id": "u0", "question": "What colour was the lighthouse painted?", "doc": "Lighthouses.md",
               "paragraph": 0, "answerable": False, "answers": []}]
     (data / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data
+
+
+def test_eval_answers_ranks_each_fold_with_a_scorer_trained_on_the_other_folds(tmp_path: Path) -> None:
+    """--train-folds 2 on a squad-wiki folder: every answerable question is ranked by fused+trained with the
+    scorer of the fold it is not in, trained on the other fold's labelled questions only."""
+    data = _labelled_squad_folder(tmp_path)
     env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
            "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2"}
     done = run_cli("eval", "answers", "--dataset", str(data), "--systems", "fused,fused+trained", "--train-folds", "2",
@@ -236,22 +242,32 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
 
 
 def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tmp_path: Path) -> None:
-    """One claim each through citewise-reranked and citewise-scored-evidence: both systems' researchers are built
-    from their TRAINED settings over the same fold's scorer, trained once on the other fold's labels."""
+    """One question each through citewise-reranked and citewise-scored-evidence (a labelled squad-wiki folder, two
+    folds): both systems' researchers are built from their TRAINED settings over the same fold's scorer, trained
+    once on the other fold's labels."""
     env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
            "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2",
            "CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "64",
            "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
-    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test", "--systems",
+    done = run_cli("eval", "reports", "--dataset", str(_labelled_squad_folder(tmp_path)), "--systems",
                    "citewise-reranked@1,citewise-scored-evidence@1", "--train-folds", "2", "--out", str(tmp_path),
                    "--quiet", env=env)
     assert done.returncode == 0, done.stderr
     [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
     results = json.loads((run / "results.json").read_text())
-    assert all(results["metrics"][name]["claims"] == 1 for name in ("citewise-reranked", "citewise-scored-evidence"))
+    assert all(results["metrics"][name]["answerable"] + results["metrics"][name]["unanswerable"] == 1
+               for name in ("citewise-reranked", "citewise-scored-evidence"))
     assert len(results["training"]["scorers"]) == 1  # both systems' first claim is in the same fold
     rows = {row["system"]: row for row in map(json.loads, (run / "rows.jsonl").read_text().splitlines())}
     assert rows["citewise-reranked"]["query_id"] == rows["citewise-scored-evidence"]["query_id"]
+
+
+def test_eval_reports_refuses_a_dataset_without_claims_to_score(tmp_path: Path) -> None:
+    """beir-tiny's questions carry no evidence: nothing to cite, said before an index is built."""
+    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test", "--systems",
+                   "citewise", "--out", str(tmp_path), "--quiet")
+    assert done.returncode == 2 and "no query of split 'test' has evidence" in done.stderr, done.stderr
+    assert not (tmp_path / "indexes").exists()
 
 
 def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one(tmp_path: Path) -> None:
