@@ -83,7 +83,7 @@ class ConstrainedDecoder:
     would hold one row (see the module docstring).
     """
 
-    def __init__(self, llm: Any, max_draft: int = 6, max_ngram: int = 3, min_rows: int = 2) -> None:
+    def __init__(self, llm: Any, max_draft: int = 8, max_ngram: int = 3, min_rows: int = 1) -> None:
         self.llm = llm
         self.max_draft = max_draft
         self.max_ngram = max_ngram
