@@ -306,10 +306,7 @@ def _score_beir(ds: BeirDataset, qid: str, row: dict[str, Any], sentences: dict[
     evidence = ds.query_metadata[qid].get("evidence") or {}
     gold_docs = set(evidence)
     cited_docs = [BeirDataset.doc_id(c["doc_source"]) for c in row["citations"]]
-    gold_sents = [(d, i) for d, e in evidence.items() for i in e.get("sentences", [])]
-    hit_sents = [(d, i) for d, i in gold_sents if i < len(sentences.get(d, [])) and any(
-        BeirDataset.doc_id(c["doc_source"]) == d and sentence_matches(c["quote"], sentences[d][i])
-        for c in row["citations"])]
+    gold_sents, hit_sents, quotes, gold_quotes = sentence_hits(row["citations"], evidence, sentences)
     labels = {e.get("label") for e in evidence.values()}
     gold_verdict = GOLD_VERDICT.get(labels.pop()) if len(labels) == 1 else None
     corpus_text = {d: norm(ds.corpus[d]["title"] + " " + ds.corpus[d]["text"]) for d in set(cited_docs)
@@ -318,8 +315,25 @@ def _score_beir(ds: BeirDataset, qid: str, row: dict[str, Any], sentences: dict[
                        if norm(c["quote"]) not in corpus_text.get(d, "") or not c["stored_verbatim"])
     return {"cited_docs": cited_docs, "gold_docs": sorted(gold_docs),
             "cited_gold": sum(1 for d in set(cited_docs) if d in gold_docs),
-            "cited_distinct": len(set(cited_docs)), "gold_sentences": len(gold_sents),
-            "gold_sentences_cited": len(hit_sents), "gold_verdict": gold_verdict, "non_verbatim": non_verbatim}
+            "cited_distinct": len(set(cited_docs)), "gold_sentences": gold_sents,
+            "gold_sentences_cited": hit_sents, "quotes": quotes, "gold_quotes": gold_quotes,
+            "gold_verdict": gold_verdict, "non_verbatim": non_verbatim}
+
+
+def sentence_hits(citations: list[dict[str, Any]], evidence: dict[str, Any],
+                  sentences: dict[str, list[str]]) -> tuple[int, int, int, int]:
+    """(gold sentences, gold sentences cited, distinct quotes, quotes that are a gold sentence): recall says
+    how much of the rationale a report shows, precision how much of what it shows is rationale, so citing
+    more sentences cannot pass for finding the right ones."""
+    gold = [(d, i) for d, e in evidence.items() for i in e.get("sentences", []) if i < len(sentences.get(d, []))]
+    missing = sum(len(e.get("sentences", [])) for e in evidence.values()) - len(gold)
+    quotes = list({(BeirDataset.doc_id(c["doc_source"]), c["quote"]) for c in citations})
+
+    def same(q: tuple[str, str], g: tuple[str, int]) -> bool:
+        return q[0] == g[0] and sentence_matches(q[1], sentences[g[0]][g[1]])
+
+    return (len(gold) + missing, sum(1 for g in gold if any(same(q, g) for q in quotes)), len(quotes),
+            sum(1 for q in quotes if any(same(q, g) for g in gold)))
 
 
 def _score_squad(ds: SquadWikiDataset, qid: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +365,9 @@ def _aggregate_beir(rows: list[dict[str, Any]]) -> dict[str, float]:
         "doc_citation_recall": sum(r["cited_gold"] / max(len(r["gold_docs"]), 1) for r in rows) / n,
         "sentence_citation_recall": sum(r["gold_sentences_cited"] for r in rows) / max(
             sum(r["gold_sentences"] for r in rows), 1),
+        # Rows written before quotes were counted have no "quotes": the metric is left out, not zero.
+        **({"sentence_citation_precision": sum(r["gold_quotes"] for r in rows) / max(sum(r["quotes"] for r in rows), 1)}
+           if all("quotes" in r for r in rows) else {}),
         "no_citation_rate": sum(1 for r in rows if not r["citations"]) / n,
         "verdict_accuracy": sum(1 for r in judged if r["verdict"] == r["gold_verdict"]) / max(len(judged), 1),
         "non_verbatim_quote_rate": sum(r["non_verbatim"] for r in rows) / quotes if quotes else 0.0,

@@ -11,6 +11,7 @@ import pytest
 
 from eval.bench_ingest import spread_sample
 from eval.metrics import answer_hit, ir_metrics
+from eval.reports_eval import sentence_hits
 from ingest.core.settings import Settings
 from tests.support import DEMO, FIXTURES, run_cli
 
@@ -147,6 +148,25 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert all(results["metrics"][name]["off_topic"] == 1 for name in ("citewise", "stuffed"))
     assert results["metrics"]["citewise"]["declined_off_topic"] == 1.0
     assert "| citewise |" in (run / "report.md").read_text()
+
+
+@pytest.mark.unit
+def test_sentence_citations_count_recall_and_precision_apart() -> None:
+    """Citing every sentence of the gold document finds the rationale but shows mostly other sentences."""
+    sentences = {"7": ["Mice were fed a diet.", "Weight fell by a third in treated mice.", "Funding came from X."],
+                 "9": ["Unrelated finding about rats."]}
+    evidence = {"7": {"sentences": [1], "label": "SUPPORT"}}
+
+    def cite(doc: str, quote: str) -> dict[str, str]:
+        return {"doc_source": f"beir://scifact/{doc}", "quote": quote}
+
+    exact = [cite("7", "Weight fell by a third in treated mice."), cite("7", "Weight fell by a third in treated mice.")]
+    assert sentence_hits(exact, evidence, sentences) == (1, 1, 1, 1)  # the same quote twice is one quote
+    everything = [cite("7", t) for t in sentences["7"]] + [cite("9", sentences["9"][0])]
+    assert sentence_hits(everything, evidence, sentences) == (1, 1, 4, 1)
+    # The gold sentence's words quoted from another document are not the rationale.
+    assert sentence_hits([cite("9", "Weight fell by a third in treated mice.")], evidence, sentences) == (1, 0, 1, 0)
+    assert sentence_hits([], evidence, sentences) == (1, 0, 0, 0)
 
 
 @pytest.mark.unit
