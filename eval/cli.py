@@ -370,6 +370,37 @@ def reports_cmd(
     _show(folder.path)
 
 
+@eval_app.command("evidence")
+def evidence_cmd(
+    dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
+    split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
+                                                    "train); a squad-wiki folder has no splits."),
+    limit: int = LimitOpt,
+    systems: str = typer.Option("citewise", "--systems", help="citewise, citewise-trained, citewise-reranked, "
+                                                              "citewise-scored-evidence."),
+    off_topic: Path = typer.Option(None, "--off-topic", help="Another dataset folder whose questions are also "
+                                   "asked of this index: how often each system declines before writing."),
+    off_topic_limit: int = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N)."),
+    off_topic_split: str = typer.Option(None, "--off-topic-split", help="qrels/<split>.tsv of a BEIR-layout "
+                                        "--off-topic dataset (default: train)."),
+    out_dir: Path = OutOpt,
+    resume: Path = ResumeOpt,
+    train_folds: int = TrainFoldsOpt,
+    train: str = TrainOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """The evidence a report's writer would read, without writing: rationale recall and rank, documents shown,
+    declines before writing. Seconds per system where reports take an hour."""
+    from ingest.core.settings import load_settings
+    from eval.evidence_eval import run_evidence
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    with _progress(quiet) as progress:
+        folder, _ = run_evidence(dataset, load_settings(), names, _limit(limit), out_dir, resume, progress,
+                                 off_topic, off_topic_limit, split, off_topic_split, train_folds, _train_mode(train))
+    _show(folder.path)
+
+
 @eval_app.command("compare")
 def compare_cmd(run_a: Path = typer.Argument(..., help="Results folder (or results.json) A."),
                 run_b: Path = typer.Argument(..., help="Results folder (or results.json) B.")) -> None:

@@ -21,7 +21,8 @@ from generate.task import Task
 from ingest.core.settings import Settings
 from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
-from eval.fold_scorers import FoldScorers, TrainMode, training_lines, with_scorer
+from eval.fold_scorers import TrainMode, training_lines
+from eval.trained_researchers import TRAINED, TrainedResearchers
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
 from eval.run_folder import RunFolder
@@ -45,11 +46,6 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
                                        "(research.use_trained_scorer = evidence); stopping, declines and "
                                        "citations stay with the cosine thresholds",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
-#: Systems answering each item with a scorer this run trained (held out from the item).
-#: Each one's research settings: how it uses the scorer.
-TRAINED = {"citewise-trained": {"use_trained_scorer": "auto"},
-           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"]},
-           "citewise-scored-evidence": {"use_trained_scorer": "evidence"}}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 
 
@@ -96,27 +92,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     comps = Engine(settings)
     # Read before any index is built, so a wrong off-topic path or split fails at once.
     foreign = _off_topic_items(off_topic, off_topic_limit, off_topic_split) if off_topic else []
-    is_beir = (Path(dataset_dir) / "corpus.jsonl").exists()
-    if is_beir:
-        ds: Any = BeirDataset.load(dataset_dir, split or "train")
-        # Claims with gold evidence only: a claim the corpus neither supports nor contradicts has no
-        # citation to find (qrels list documents for those too). Checked before any index is built.
-        items = [(qid, text) for qid, text in ds.queries.items() if ds.query_metadata[qid].get("evidence")]
-        if not items:
-            raise InvalidRequestError(f"{dataset_dir}: no query of split {split or 'train'!r} has evidence in its "
-                                      "metadata (SciFact-style claims), so there are no citations to score")
-        items = items[:limit] if limit else items
-        docs = ds.documents()
-        index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
-                                    lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
-        task = "check"
-    else:
-        _no_split(dataset_dir, split, "--split")
-        ds = SquadWikiDataset.load(dataset_dir)
-        index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
-                                    lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
-        items = _balanced([(q.id, q.question, q.answerable) for q in ds.questions], limit)
-        task = "answer"
+    ds, items, task, index_path = dataset_items(comps, dataset_dir, split, limit, out_root, progress)
+    is_beir = isinstance(ds, BeirDataset)
     work = [(qid, text, task) for qid, text in items]
     folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
     done = folder.done()
@@ -134,7 +111,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                     setattr(variant.models, key, value)
                 researchers[name] = Engine(variant, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
-        trained = _TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,
+        trained = TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,
                                       split or "train", train_folds, train,
                                       list(ds.queries) if is_beir else [q.id for q in ds.questions])
         for researcher in researchers.values():
@@ -185,45 +162,32 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     return folder, results
 
 
-class _TrainedResearchers:
-    """The trained systems' researcher for each item, with its fold's scorer (trained on the other folds'
-    labels) or the synthetic one; off-topic items, in no fold, get the first fold's. How each system uses
-    the scorer is in TRAINED."""
-
-    def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
-                 labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
-        self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
-        self.settings = settings
-        self._engines: dict[str, Engine] = {}
-        self.scorers = FoldScorers(comps, index, settings, root, progress)
-        self.folds = self.scorers.folds(query_ids, folds) if folds else []
-        self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
-        self.built: dict[tuple[int, bool], Any] = {}
-
-    def engine(self, system: str) -> Engine:
-        """An engine sharing the run's loaded models whose researchers use the scorer as `system` does
-        (TRAINED), whatever the run's settings say."""
-        if system not in self._engines:
-            mine = self.settings.model_copy(deep=True)
-            for key, value in TRAINED[system].items():
-                setattr(mine.research, key, value)
-            self._engines[system] = Engine(mine, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
-                                           writer_model=self.comps.writer_model)
-        return self._engines[system]
-
-    def for_item(self, qid: str, system: str) -> Any:
-        k = -1 if self.mode else self.fold_of.get(qid, 0)
-        if (k, system) not in self.built:
-            if self.mode:
-                scorer = self.scorers.synthetic()
-            else:
-                rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
-                scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
-            factory = self.comps.pipeline_factory(self.index)
-            researcher = self.engine(system).researcher_over(self.index, with_scorer(factory, scorer))
-            researcher.warm_up()
-            self.built[(k, system)] = researcher
-        return self.built[(k, system)]
+def dataset_items(comps: Engine, dataset_dir: Path, split: str | None, limit: int | None, out_root: Path,
+                  progress: Progress) -> tuple[Any, list[tuple[str, str]], str, Path]:
+    """(dataset, its items as (id, text), the task they are asked as, the index over its documents): claims
+    with gold evidence from a BEIR folder, checked; questions from a squad-wiki folder, answerable and
+    unanswerable alternating, answered. Refuses a split without evidence before building an index."""
+    if (Path(dataset_dir) / "corpus.jsonl").exists():
+        ds: Any = BeirDataset.load(dataset_dir, split or "train")
+        # Claims with gold evidence only: a claim the corpus neither supports nor contradicts has no
+        # citation to find (qrels list documents for those too). Checked before any index is built.
+        items = [(qid, text) for qid, text in ds.queries.items() if ds.query_metadata[qid].get("evidence")]
+        if not items:
+            raise InvalidRequestError(f"{dataset_dir}: no query of split {split or 'train'!r} has evidence in its "
+                                      "metadata (SciFact-style claims), so there are no citations to score")
+        items = items[:limit] if limit else items
+        docs = ds.documents()
+        index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))
+        task = "check"
+    else:
+        _no_split(dataset_dir, split, "--split")
+        ds = SquadWikiDataset.load(dataset_dir)
+        index_path = prepared_index(comps, out_root, f"squad-{ds.name}-{ds.fingerprint()}",
+                                    lambda ix: comps.ingestor(ix, progress).ingest_paths([ds.docs_dir]))
+        items = _balanced([(q.id, q.question, q.answerable) for q in ds.questions], limit)
+        task = "answer"
+    return ds, items, task, index_path
 
 
 #: Query ids of off-topic items start with this, so a resumed run keeps them apart from the dataset's own.

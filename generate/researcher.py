@@ -63,7 +63,7 @@ class Researcher:
         found = self.gatherer.gather(question, s, on_event, started)
         evidence, trace, usage, timings, stop = found.evidence, found.trace, found.usage, found.timings, found.stop
         last_round = trace[-1].round
-        citable, why_not = self._answerable(evidence, s)
+        citable, why_not = self.answerable(evidence, s)
         if evidence and not citable:
             stop += f"; {why_not}, so nothing is written"
         trace.append(TraceStep("stop", last_round, 0.0, {"reason": stop}))
@@ -102,7 +102,7 @@ class Researcher:
         report.timings = {k: round(v, 3) for k, v in timings.items()}
         return report
 
-    def _answerable(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
+    def answerable(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
         """Whether the writer should be asked, and if not why. With the index's trained scorer: only when the
         evidence more probably than not answers the question (the scorer's answerability, calibrated on
         held-out questions with and without their answer); without one, only when a sentence reaches the

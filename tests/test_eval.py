@@ -11,6 +11,7 @@ import pytest
 
 from eval.bench_ingest import spread_sample
 from eval.metrics import answer_hit, ir_metrics
+from eval.evidence_eval import aggregate_claims, score_claim
 from eval.reports_eval import sentence_hits
 from ingest.core.settings import Settings
 from tests.support import DEMO, FIXTURES, run_cli
@@ -170,6 +171,42 @@ def test_sentence_citations_count_recall_and_precision_apart() -> None:
 
 
 @pytest.mark.unit
+def test_evidence_is_scored_in_the_order_the_writer_reads_it() -> None:
+    gold = {"7": ["Mice were fed a diet.", "Weight fell by a third in treated mice."], "9": ["Rats slept."]}
+    evidence = {"7": {"sentences": [1], "label": "SUPPORT"}}
+    second = score_claim(evidence, gold, [("9", "Rats slept."), ("7", "Weight fell by a third in treated mice.")])
+    assert second == {"gold_sentences": 1, "gold_sentences_shown": 1, "first_gold_rank": 2,
+                      "first_document_gold": False, "documents": 2, "gold_documents": 1}
+    missed = score_claim(evidence, gold, [("7", "Mice were fed a diet.")])
+    assert missed["gold_sentences_shown"] == 0 and missed["first_gold_rank"] is None and missed["first_document_gold"]
+    rows = [{**second, "sentences": 2, "writes": True, "seconds": 0.2},
+            {**missed, "sentences": 1, "writes": False, "seconds": 0.4}]
+    m = aggregate_claims(rows)
+    assert (m["rationale_recall"], m["first_sentence_gold"], m["rationale_mrr"]) == (0.5, 0.0, 0.25)
+    assert (m["first_document_gold"], m["document_precision"], m["declined_before_writing"]) == (0.5, 2 / 3, 0.5)
+
+
+def test_eval_evidence_scores_what_the_writer_would_read_without_writing(tmp_path: Path) -> None:
+    """Claims about coffee and glaciers against an index of their two abstracts, and a lighthouse question
+    that index cannot answer: the gold abstract comes first, and the off-topic item is declined before writing."""
+    done = run_cli("eval", "evidence", "--dataset", str(FIXTURES / "claims-tiny"), "--off-topic",
+                   str(FIXTURES / "squad-tiny"), "--off-topic-limit", "1", "--out", str(tmp_path), "--quiet",
+                   env={"CITEWISE_RESEARCH__MAX_ROUNDS": "1"})
+    assert done.returncode == 0, done.stderr
+    [run] = [p for p in tmp_path.iterdir() if "-evidence-" in p.name]
+    results = json.loads((run / "results.json").read_text())
+    m = results["metrics"]["citewise"]
+    assert m["claims"] == 2 and m["first_document_gold"] == 1.0 and m["rationale_recall"] == 1.0
+    assert m["declined_before_writing"] == 0.0 and m["declined_off_topic"] == 1.0
+    rows = [json.loads(line) for line in (run / "rows.jsonl").read_text().splitlines()]
+    assert all(r["evidence"] and r["sentences"] == len(r["evidence"]) for r in rows if not r.get("off_topic"))
+    assert "| citewise |" in (run / "report.md").read_text()
+    unknown = run_cli("eval", "evidence", "--dataset", str(FIXTURES / "claims-tiny"), "--systems", "stuffed",
+                      "--out", str(tmp_path))
+    assert unknown.returncode == 2 and "unknown systems" in unknown.stderr
+
+
+@pytest.mark.unit
 def test_a_spread_sample_of_documents_is_the_same_every_run(tmp_path: Path) -> None:
     """`--docs` picks the same evenly spread files every run, so context modes compare on equal ground."""
     folder = tmp_path / "corpus"
@@ -277,6 +314,22 @@ def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tm
     assert len(results["training"]["scorers"]) == 1  # both systems' first claim is in the same fold
     rows = {row["system"]: row for row in map(json.loads, (run / "rows.jsonl").read_text().splitlines())}
     assert rows["citewise-reranked"]["query_id"] == rows["citewise-scored-evidence"]["query_id"]
+    # The evidence a writer would read, under the same held-out scorers: found in the run folder, not retrained.
+    trained_at = {p: p.stat().st_mtime for p in (run / "scorers").rglob("model-int8.onnx")}
+    evidence_run = tmp_path / "evidence-run"
+    shutil.copytree(run / "scorers", evidence_run / "scorers")
+    seen = run_cli("eval", "evidence", "--dataset", str(_labelled_squad_folder(tmp_path / "again")), "--systems",
+                   "citewise,citewise-trained", "--train-folds", "2", "--resume", str(evidence_run),
+                   "--out", str(tmp_path), "--quiet", env=env)
+    assert seen.returncode == 0, seen.stderr
+    results = json.loads((evidence_run / "results.json").read_text())
+    for name in ("citewise", "citewise-trained"):
+        m = results["metrics"][name]
+        assert (m["answerable"], m["unanswerable"]) == (8, 1)
+        assert m["answer_first"] <= m["answer_shown"] and m["answer_shown"] >= 0.5  # one short document
+    # The reports run needed one fold's scorer (its first item); the evidence run reused it and trained the other.
+    now = {p.relative_to(evidence_run): p.stat().st_mtime for p in (evidence_run / "scorers").rglob("model-int8.onnx")}
+    assert len(now) == 2 and all(now[p.relative_to(run)] == t for p, t in trained_at.items())
 
 
 def test_the_model_server_system_needs_a_model_server_and_nothing_else_takes_one(tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""The researchers of evaluation systems that use a scorer the run trained, each item's held out from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from generate.engine import Engine
+from generate.researcher import Researcher
+from eval.fold_scorers import FoldScorers, TrainMode, with_scorer
+from ingest.core.progress import Progress
+from ingest.core.settings import Settings
+
+#: Systems answering each item with a scorer this run trained (held out from the item).
+#: Each one's research settings: how it uses the scorer.
+TRAINED = {"citewise-trained": {"use_trained_scorer": "auto"},
+           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"]},
+           "citewise-scored-evidence": {"use_trained_scorer": "evidence"}}
+
+
+class TrainedResearchers:
+    """The trained systems' researcher for each item, with its fold's scorer (trained on the other folds'
+    labels) or the synthetic one; off-topic items, in no fold, get the first fold's. How each system uses
+    the scorer is in TRAINED."""
+
+    def __init__(self, comps: Engine, index: Any, settings: Settings, root: Path, progress: Progress,
+                 labels: Path, split: str, folds: int | None, mode: TrainMode | None, query_ids: list[str]) -> None:
+        self.comps, self.index, self.labels, self.split, self.mode = comps, index, labels, split, mode
+        self.settings = settings
+        self._engines: dict[str, Engine] = {}
+        self.scorers = FoldScorers(comps, index, settings, root, progress)
+        self.folds = self.scorers.folds(query_ids, folds) if folds else []
+        self.fold_of = {q: k for k, fold in enumerate(self.folds) for q in fold}
+        self.built: dict[tuple[int, str], Researcher] = {}
+
+    def engine(self, system: str) -> Engine:
+        """An engine sharing the run's loaded models whose researchers use the scorer as `system` does
+        (TRAINED), whatever the run's settings say."""
+        if system not in self._engines:
+            mine = self.settings.model_copy(deep=True)
+            for key, value in TRAINED[system].items():
+                setattr(mine.research, key, value)
+            self._engines[system] = Engine(mine, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
+                                           writer_model=self.comps.writer_model)
+        return self._engines[system]
+
+    def for_item(self, qid: str, system: str) -> Researcher:
+        k = -1 if self.mode else self.fold_of.get(qid, 0)
+        if (k, system) not in self.built:
+            if self.mode:
+                scorer = self.scorers.synthetic()
+            else:
+                rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
+                scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
+            factory = self.comps.pipeline_factory(self.index)
+            researcher = self.engine(system).researcher_over(self.index, with_scorer(factory, scorer))
+            researcher.warm_up()
+            self.built[(k, system)] = researcher
+        return self.built[(k, system)]
