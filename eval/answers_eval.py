@@ -44,7 +44,8 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     ds = SquadWikiDataset.load(dataset_dir, limit)
     # Folds over every question of the dataset (as `eval reports` splits them), whatever --limit asks.
     fold_ids = [q.id for q in SquadWikiDataset.load(dataset_dir).questions]
-    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "answers", ds.name)
+    commit = env["git_commit"]
+    folder = RunFolder(resume, commit) if resume else RunFolder.new(out_root, "answers", ds.name, commit)
     answerable = [q for q in ds.questions if q.answerable]
     done = folder.done()
     specs = [split_limit(s) for s in systems]

@@ -53,7 +53,8 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
     foreign = _off_topic_items(off_topic, off_topic_limit, off_topic_split) if off_topic else []
     ds, items, task, index_path = dataset_items(comps, dataset_dir, split, limit, out_root, progress)
     is_beir = isinstance(ds, BeirDataset)
-    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "evidence", ds.name)
+    commit = env["git_commit"]
+    folder = RunFolder(resume, commit) if resume else RunFolder.new(out_root, "evidence", ds.name, commit)
     done = folder.done()
     gold = _gold_sentences(ds) if is_beir else {}
     work = [(qid, text) for qid, text in items] + [(qid, text) for qid, text, _ in foreign]

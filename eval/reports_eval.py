@@ -95,7 +95,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     ds, items, task, index_path = dataset_items(comps, dataset_dir, split, limit, out_root, progress)
     is_beir = isinstance(ds, BeirDataset)
     work = [(qid, text, task) for qid, text in items]
-    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "reports", ds.name)
+    commit = env["git_commit"]
+    folder = RunFolder(resume, commit) if resume else RunFolder.new(out_root, "reports", ds.name, commit)
     done = folder.done()
     gold_sentences = _gold_sentences(ds) if is_beir else {}
     with comps.open_index(index_path) as index:

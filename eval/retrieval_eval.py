@@ -36,7 +36,8 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = BeirDataset.load(dataset_dir, split, limit)
     comps = Engine(settings)
-    folder = RunFolder(resume) if resume else RunFolder.new(out_root, "retrieval", ds.name)
+    commit = env["git_commit"]
+    folder = RunFolder(resume, commit) if resume else RunFolder.new(out_root, "retrieval", ds.name, commit)
     docs = ds.documents()
     index_path = prepared_index(comps, out_root, f"beir-{ds.name}-{ds.fingerprint()}",
                                 lambda ix: comps.ingestor(ix, progress).ingest_documents(docs))

@@ -392,3 +392,23 @@ def test_publishing_keeps_each_runs_report_under_its_own_name(tmp_path: Path) ->
     assert "# writer" in first.read_text() and "# fast" in second.read_text()
     assert publish(runs[0], out, note="again") == first and "again" in first.read_text()
     assert len(list(out.iterdir())) == 2
+
+
+@pytest.mark.unit
+def test_a_resumed_run_says_which_commits_wrote_its_rows(tmp_path: Path) -> None:
+    """A report is stamped with the commit that finished the run; rows an earlier commit wrote are counted."""
+    from eval.run_folder import RunFolder
+
+    first = RunFolder.new(tmp_path, "reports", "scifact", commit="aaaa1111")
+    first.append({"system": "citewise", "query_id": "1"})
+    first.write_results({"kind": "reports"}, "# Reports\n")
+    assert "resumed" not in json.loads((first.path / "results.json").read_text())
+    assert "Resumed" not in (first.path / "report.md").read_text()
+    again = RunFolder(first.path, commit="bbbb2222")
+    again.append({"system": "citewise", "query_id": "2"})
+    again.append({"system": "citewise", "query_id": "3"})
+    again.write_results({"kind": "reports"}, "# Reports\n")
+    results = json.loads((first.path / "results.json").read_text())
+    assert results["resumed"] == {"rows_before": 1, "rows_by_commit": {"bbbb2222": 2, "aaaa1111": 1}}
+    assert "rows by commit: bbbb2222 (2), aaaa1111 (1)." in (first.path / "report.md").read_text()
+    assert again.done() == {("citewise", "1"), ("citewise", "2"), ("citewise", "3")}
