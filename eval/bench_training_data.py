@@ -5,7 +5,10 @@ would (QuestionWriter with the [train] settings), into a copy of the index so th
 written. Every model call is counted (calls, tokens, seconds), and the load average is recorded at the
 start and the end, since on a shared machine the seconds mean little without it.
 
-    python -m eval.bench_training_data --index DIR --chunks 20 [--work DIR]
+    citewise eval bench-training --index DIR --chunks 20 [--model-server URL]
+
+With a model server, the same chunks are written again through it (models.backend = openai), in the same
+process right after the embedded run, and the report gives the ratio of items per second.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from generate.engine import Engine
+from eval.environment import environment
 from ingest.core.generator import Completion, Generator, Message, Usage
 from ingest.core.settings import Settings
 from retrieval.training.item_store import ItemStore
@@ -82,6 +86,34 @@ def bench_training_data(index: Path, settings: Settings, chunks: int, work: Path
     }
 
 
+def bench_backends(index: Path, settings: Settings, chunks: int, work: Path, model_server: str | None = None,
+                   max_tokens: int = 200) -> dict[str, Any]:
+    """The embedded data-preparation model, then (with `model_server`) the same chunks through the server."""
+    runs = {"embedded": bench_training_data(index, settings, chunks, Path(work) / "embedded", max_tokens)}
+    if model_server:
+        served = settings.model_copy(deep=True)
+        served.models.backend = "openai"
+        served.models.base_url = model_server
+        runs["server"] = bench_training_data(index, served, chunks, Path(work) / "server", max_tokens)
+    return {"index": str(index), "chunks": chunks, "model_server": model_server, "runs": runs,
+            "environment": environment(settings)}
+
+
+def training_data_report(result: dict[str, Any]) -> str:
+    base = result["runs"]["embedded"]["items_per_s"] or 0.0
+    lines = [f"# Synthetic training data: {result['chunks']} chunks of {result['index']}", "",
+             "| backend | model | items | answerable | near misses | dropped | seconds | items/s | chunks/s | "
+             "ratio | load avg (start, end) |", "|---" * 11 + "|"]
+    for name, r in result["runs"].items():
+        sm = r["summary"]
+        ratio = f"{r['items_per_s'] / base:.2f}" if base and r["items_per_s"] else "–"
+        lines.append(f"| {name} | {r['model']} | {sm['items']} | {sm['answerable']} | {sm['unanswerable']} | "
+                     f"{sum(sm['dropped'].values())} | {sm['seconds']} | {r['items_per_s']} | {r['chunks_per_s']} | "
+                     f"{ratio} | {r['load_average_start'][0]:.2f}, {r['load_average_end'][0]:.2f} |")
+    if result.get("model_server"):
+        lines += ["", f"Server: {result['model_server']}, run right after the embedded one in the same process; "
+                  "its speed is the server machine's, not this one's."]
+    return "\n".join(lines) + "\n"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True)

@@ -198,6 +198,31 @@ def bench_writer_cmd(
         _show(run.path)
 
 
+@eval_app.command("bench-training")
+def bench_training_cmd(
+    index: Path = typer.Option(..., "--index", help="Index whose chunks the questions are written about (copied "
+                                                    "first; the index itself is never written)."),
+    chunks: int = typer.Option(20, "--chunks", help="Chunks sampled, as `citewise train --synthetic` samples them."),
+    model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving the "
+                                     "data-preparation model (train.data_model): the same chunks through it."),
+    out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
+) -> None:
+    """Synthetic training items per second through the embedded data-preparation model, and through a model
+    server, with what was kept and dropped."""
+    import tempfile
+
+    from ingest.core.settings import load_settings
+    from eval.bench_training_data import bench_backends, training_data_report
+    from eval.run_folder import RunFolder
+
+    check_range("--chunks", chunks, ge=1)
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as work:
+        result = bench_backends(index, load_settings(), chunks, Path(work), model_server)
+    run = RunFolder.new(out_dir, "bench-training", index.name)
+    run.write_results({**result, "kind": "bench-training"}, training_data_report(result))
+    _show(run.path)
+
+
 @eval_app.command("bench-api")
 def bench_api_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="BEIR-layout folder (SciFact): its corpus and claims."),

@@ -21,7 +21,7 @@ from ingest.core.model_resolver import ModelResolver
 from ingest.core.settings import Settings
 from tests.samples import LIGHTHOUSE
 from tests.servers import free_port, serving
-from tests.support import wait_until
+from tests.support import run_cli, wait_until
 
 FAST = "qwen2.5-coder-0.5b-instruct"
 EVIDENCE = [{"role": "system", "content": "Reply with JSON only."},
@@ -92,6 +92,23 @@ def test_a_report_through_the_model_server(model_server: str, make_engine: Calla
     assert report.answered and "Quist" in report.answer, report.to_dict()
     quotes = [c.quote for st in report.statements for c in st.citations]
     assert any("Ada Quist" in q for q in quotes)
+
+
+def test_synthetic_items_per_second_embedded_and_through_the_server(model_server: str, built_index: Path,
+                                                                    tmp_path: Path) -> None:
+    """`eval bench-training` writes questions about the same chunk through both backends and compares them."""
+    env = {"CITEWISE_TRAIN__QUESTIONS_PER_CHUNK": "1", "CITEWISE_TRAIN__NEAR_MISSES_PER_CHUNK": "1"}
+    done = run_cli("eval", "bench-training", "--index", str(built_index), "--chunks", "1", "--model-server",
+                   model_server, "--out", str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr
+    (run,) = [p for p in tmp_path.iterdir() if "-bench-training-" in p.name]
+    runs = json.loads((run / "results.json").read_text())["runs"]
+    assert set(runs) == {"embedded", "server"}
+    for r in runs.values():
+        assert r["summary"]["chunks_done"] == 1 and r["chat"]["calls"] >= 1 and r["model"] == FAST
+    report = (run / "report.md").read_text()
+    assert "| embedded |" in report and "| server |" in report and model_server in report
+    assert not (built_index / "training").exists()  # written into copies only
 
 
 def test_a_model_server_that_goes_away_is_a_503_with_retry_after(make_engine: Callable[..., Engine],
