@@ -82,7 +82,7 @@ class Gatherer:
             elif round_no == s.max_rounds:
                 stop = f"round limit ({s.max_rounds}) reached; {best}"
             elif time.perf_counter() - started > s.time_budget_s:
-                stop = f"time budget of {s.time_budget_s:.0f} s used"
+                stop = f"time budget of {s.time_budget_s:.0f} s used; {best}"
             elif planner is None:
                 stop = f"planning is off; {best}"
             if stop:

@@ -110,9 +110,9 @@ class Researcher:
         scorer = self.gatherer.selector.scorer
         if scorer is not None:
             p = scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
+            # The gather stage's stop reason already gives this probability; the reason adds the cut-off only.
             return (p >= s.answer_probability,
-                    f"the evidence answers the question with probability {p:.2f}, under "
-                    f"{s.answer_probability:g} (research.answer_probability): the documents do not answer it")
+                    f"under {s.answer_probability:g} (research.answer_probability): the documents do not answer it")
         floor = self.verifier.relevance_floor
         return (any(ev.similarity >= floor for ev in evidence),
                 f"no evidence sentence is {floor:g} similar to the question (research.relevance_floor)")

@@ -224,7 +224,9 @@ def test_whether_the_documents_answer_is_the_scorers_answerability_not_one_sente
     r, _, writer, _ = build([reply], FakeScorer({"1820": 0.3}, answered=lambda best: 0.1), max_rounds=1)
     report = r.run(QUESTION)
     assert not writer.calls and not report.answered
-    assert "answers the question with probability 0.10, under 0.5 (research.answer_probability)" in report.stop_reason
+    assert "probability 0.10 that the evidence answers; under 0.5 (research.answer_probability): the documents do " \
+           "not answer it, so nothing is written" in report.stop_reason
+    assert report.stop_reason.count("0.10") == 1
 
 
 @pytest.mark.unit
