@@ -282,6 +282,12 @@ def _limit(limit: int | None) -> int | None:
 
 
 LimitOpt = typer.Option(None, "--limit", help="Only the first N queries (by id).")
+DatasetOpt = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder.")
+ItemsSplitOpt = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: train); a "
+                                              "squad-wiki folder has no splits.")
+OffTopicLimitOpt = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N).")
+OffTopicSplitOpt = typer.Option(None, "--off-topic-split", help="qrels/<split>.tsv of a BEIR-layout --off-topic "
+                                                                "dataset (default: train).")
 OutOpt = typer.Option(Path("eval-runs"), "--out", help="Where run folders and cached indexes go.")
 ResumeOpt = typer.Option(None, "--resume", help="Continue an interrupted run folder.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
@@ -364,9 +370,8 @@ def answers_cmd(
 
 @eval_app.command("reports")
 def reports_cmd(
-    dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
-    split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
-                                                    "train); a squad-wiki folder has no splits."),
+    dataset: Path = DatasetOpt,
+    split: str = ItemsSplitOpt,
     limit: int = LimitOpt,
     systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-exact, citewise-exact-no-lookup, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-server."),
     model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving "
@@ -374,9 +379,8 @@ def reports_cmd(
     off_topic: Path = typer.Option(
         None, "--off-topic", help="Another dataset folder whose questions (or claims) are also asked of this "
                                   "dataset's index, which does not cover them: how often each system declines."),
-    off_topic_limit: int = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N)."),
-    off_topic_split: str = typer.Option(None, "--off-topic-split", help="qrels/<split>.tsv of a BEIR-layout "
-                                        "--off-topic dataset (default: train)."),
+    off_topic_limit: int = OffTopicLimitOpt,
+    off_topic_split: str = OffTopicSplitOpt,
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     train_folds: int = TrainFoldsOpt,
@@ -397,17 +401,15 @@ def reports_cmd(
 
 @eval_app.command("evidence")
 def evidence_cmd(
-    dataset: Path = typer.Option(..., "--dataset", help="SciFact (BEIR layout, claims) or squad-wiki folder."),
-    split: str = typer.Option(None, "--split", help="qrels/<split>.tsv of a BEIR-layout dataset (default: "
-                                                    "train); a squad-wiki folder has no splits."),
+    dataset: Path = DatasetOpt,
+    split: str = ItemsSplitOpt,
     limit: int = LimitOpt,
     systems: str = typer.Option("citewise", "--systems", help="citewise, citewise-trained, citewise-reranked, "
                                                               "citewise-scored-evidence."),
     off_topic: Path = typer.Option(None, "--off-topic", help="Another dataset folder whose questions are also "
                                    "asked of this index: how often each system declines before writing."),
-    off_topic_limit: int = typer.Option(25, "--off-topic-limit", min=1, help="Off-topic items asked (the first N)."),
-    off_topic_split: str = typer.Option(None, "--off-topic-split", help="qrels/<split>.tsv of a BEIR-layout "
-                                        "--off-topic dataset (default: train)."),
+    off_topic_limit: int = OffTopicLimitOpt,
+    off_topic_split: str = OffTopicSplitOpt,
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     train_folds: int = TrainFoldsOpt,

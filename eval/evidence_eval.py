@@ -24,7 +24,7 @@ from eval.fold_scorers import TrainMode, training_lines
 from eval.metrics import percentiles
 from eval.reports_eval import OFF_TOPIC, _gold_sentences, _off_topic_items, dataset_items, norm, sentence_matches
 from eval.run_folder import RunFolder
-from eval.trained_researchers import TRAINED, TrainedResearchers
+from eval.trained_researchers import TRAINED, TrainedResearchers, check_trained_options
 from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import Settings
@@ -43,9 +43,7 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
-    if bool(set(TRAINED) & set(systems)) != bool(train_folds or train) or (train_folds and train):
-        raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
-                                  "synthetic, and they apply to them alone")
+    check_trained_options(systems, train_folds, train)
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)

@@ -22,7 +22,7 @@ from ingest.core.settings import Settings
 from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
 from eval.fold_scorers import TrainMode, training_lines
-from eval.trained_researchers import TRAINED, TrainedResearchers
+from eval.trained_researchers import TRAINED, TrainedResearchers, check_trained_options
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
 from eval.run_folder import RunFolder
@@ -80,9 +80,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     if unknown or not systems:
         raise InvalidRequestError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)} (NAME@N caps NAME "
                                   "at the first N items)")
-    if bool(set(TRAINED) & set(systems)) != bool(train_folds or train) or (train_folds and train):
-        raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
-                                  "synthetic, and they apply to them alone")
+    check_trained_options(systems, train_folds, train)
     if ("citewise-server" in systems) != bool(model_server):
         raise InvalidRequestError("citewise-server needs --model-server URL (an OpenAI API root such as "
                                   "http://127.0.0.1:8080/v1), and --model-server applies to it alone")
