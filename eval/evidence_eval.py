@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from generate.engine import Engine
 from generate.events import ignore
 from generate.researcher import Researcher
@@ -29,6 +31,7 @@ from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import Settings
 from retrieval.evidence import Evidence
+from retrieval.training.calibration import auc
 
 SYSTEMS = {"citewise": "the research loop's evidence: embedder cosine plus chunk rank, cosine thresholds",
            **{name: f"evidence as {name} of `eval reports` selects it" for name in TRAINED}}
@@ -73,9 +76,9 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
                         if role != "writer":
                             load()
                 t0 = time.perf_counter()
-                evidence, writes = gathered(researcher, text)
+                evidence, writes, decision = gathered(researcher, text)
                 row: dict[str, Any] = {"system": name, "query_id": qid, "seconds": time.perf_counter() - t0,
-                                       "sentences": len(evidence), "writes": writes,
+                                       "sentences": len(evidence), "writes": writes, "decision_score": decision,
                                        "evidence": [[ev.doc_id, ev.text] for ev in evidence]}
                 if qid.startswith(OFF_TOPIC):
                     row["off_topic"] = True
@@ -108,11 +111,17 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
     return folder, results
 
 
-def gathered(researcher: Researcher, text: str) -> tuple[list[Evidence], bool]:
-    """The evidence the writer would read, and whether the writer would be called at all."""
+def gathered(researcher: Researcher, text: str) -> tuple[list[Evidence], bool, float]:
+    """The evidence the writer would read, whether the writer would be called at all, and the figure that
+    decides it: the trained scorer's answerability with one, else the best sentence's cosine."""
     s = researcher.settings
-    found = researcher.gatherer.gather(text, s, ignore, time.perf_counter())
-    return found.evidence, bool(found.evidence) and researcher.answerable(found.evidence, s)[0]
+    evidence = researcher.gatherer.gather(text, s, ignore, time.perf_counter()).evidence
+    scorer = researcher.gatherer.selector.scorer
+    if scorer is not None:
+        score = scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
+    else:
+        score = max((ev.similarity for ev in evidence), default=0.0)
+    return evidence, bool(evidence) and researcher.answerable(evidence, s)[0], float(score)
 
 
 def score_claim(evidence: dict[str, Any], gold: dict[str, list[str]],
@@ -163,6 +172,9 @@ def _aggregate_questions(rows: list[dict[str, Any]]) -> dict[str, float]:
             "answer_first": sum(1 for r in yes if r["answer_rank"] == 1) / max(len(yes), 1),
             "declined_unanswerable": sum(1 for r in no if not r["writes"]) / max(len(no), 1),
             "declined_answerable": sum(1 for r in yes if not r["writes"]) / max(len(yes), 1),
+            # Whatever the cut-off: how well the deciding figure puts answerable questions above the others.
+            "answerability_auc": auc(np.array([r["decision_score"] for r in rows]),
+                                     np.array([1.0 if r["answerable"] else 0.0 for r in rows])),
             "seconds_p50": percentiles([r["seconds"] for r in rows])["p50"]}
 
 
@@ -176,7 +188,9 @@ def evidence_markdown(results: dict[str, Any]) -> str:
             "–" if m.get(c) is None else f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c]) for c in cols) + " |")
     lines += ["", *[f"- **{s}**: {d}" for s, d in results["systems"].items()], "",
               "declined_before_writing: the research loop found nothing citable and would not call the writer "
-              "(a writer may still decline what is shown to it, which this run does not ask).", ""]
+              "(a writer may still decline what is shown to it, which this run does not ask). answerability_auc: "
+              "how well the figure that decides it (the trained scorer's answerability, or without one the best "
+              "sentence's cosine) ranks answerable questions above unanswerable ones, whatever the cut-off.", ""]
     lines += training_lines(results.get("training"))
     lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)

@@ -327,6 +327,7 @@ def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tm
         m = results["metrics"][name]
         assert (m["answerable"], m["unanswerable"]) == (8, 1)
         assert m["answer_first"] <= m["answer_shown"] and m["answer_shown"] >= 0.5  # one short document
+        assert 0.0 <= m["answerability_auc"] <= 1.0
     # The reports run needed one fold's scorer (its first item); the evidence run reused it and trained the other.
     now = {p.relative_to(evidence_run): p.stat().st_mtime for p in (evidence_run / "scorers").rglob("model-int8.onnx")}
     assert len(now) == 2 and all(now[p.relative_to(run)] == t for p, t in trained_at.items())
