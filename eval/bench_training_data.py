@@ -95,7 +95,7 @@ def bench_backends(index: Path, settings: Settings, chunks: int, work: Path, mod
         served.models.backend = "openai"
         served.models.base_url = model_server
         runs["server"] = bench_training_data(index, served, chunks, Path(work) / "server", max_tokens)
-    return {"index": str(index), "chunks": chunks, "model_server": model_server, "runs": runs,
+    return {"index": str(index), "dataset": str(index), "chunks": chunks, "model_server": model_server, "runs": runs,
             "environment": environment(settings)}
 
 
