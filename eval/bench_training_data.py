@@ -95,7 +95,7 @@ def bench_backends(index: Path, settings: Settings, chunks: int, work: Path, mod
         served.models.backend = "openai"
         served.models.base_url = model_server
         runs["server"] = bench_training_data(index, served, chunks, Path(work) / "server", max_tokens)
-    return {"index": str(index), "dataset": str(index), "chunks": chunks, "model_server": model_server, "runs": runs,
+    return {"index": str(index), "chunks": chunks, "model_server": model_server, "runs": runs,
             "environment": environment(settings)}
 
 
@@ -114,6 +114,8 @@ def training_data_report(result: dict[str, Any]) -> str:
         lines += ["", f"Server: {result['model_server']}, run right after the embedded one in the same process; "
                   "its speed is the server machine's, not this one's."]
     return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True)

@@ -24,7 +24,7 @@ from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
 from eval.fold_scorers import TrainMode, training_lines
 from eval.metrics import percentiles
-from eval.reports_eval import OFF_TOPIC, _gold_sentences, _off_topic_items, dataset_items, norm, sentence_matches
+from eval.reports_eval import OFF_TOPIC, _gold_sentences, _off_topic_items, dataset_items, norm, sentence_hits
 from eval.run_folder import RunFolder
 from eval.trained_researchers import TRAINED, TrainedResearchers, check_trained_options
 from ingest.core.errors import InvalidRequestError
@@ -84,7 +84,7 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
                     row["off_topic"] = True
                 elif is_beir:
                     row.update(score_claim(ds.query_metadata[qid].get("evidence") or {}, gold,
-                                           [(BeirDataset.doc_id(ev.source), ev.text) for ev in evidence]))
+                                           [{"doc_source": ev.source, "quote": ev.text} for ev in evidence]))
                 else:
                     row.update(_score_question(ds, qid, evidence))
                 folder.append(row)
@@ -113,29 +113,21 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
 
 def gathered(researcher: Researcher, text: str) -> tuple[list[Evidence], bool, float]:
     """The evidence the writer would read, whether the writer would be called at all, and the figure that
-    decides it: the trained scorer's answerability with one, else the best sentence's cosine."""
+    decides it (Researcher.decision_figure)."""
     s = researcher.settings
     evidence = researcher.gatherer.gather(text, s, ignore, time.perf_counter()).evidence
-    scorer = researcher.gatherer.selector.scorer
-    if scorer is not None:
-        score = scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
-    else:
-        score = max((ev.similarity for ev in evidence), default=0.0)
-    return evidence, bool(evidence) and researcher.answerable(evidence, s)[0], float(score)
+    writes = bool(evidence) and researcher.answerable(evidence, s)[0]
+    return evidence, writes, float(researcher.decision_figure(evidence))
 
 
 def score_claim(evidence: dict[str, Any], gold: dict[str, list[str]],
-                shown: list[tuple[str, str]]) -> dict[str, Any]:
-    """How the shown (document, sentence) list, in the writer's order, covers a claim's gold rationale."""
-    rationale = [(d, gold[d][i]) for d, e in evidence.items() for i in e.get("sentences", [])
-                 if i < len(gold.get(d, []))]
-    total = sum(len(e.get("sentences", [])) for e in evidence.values())
-    is_gold = [any(d == g and sentence_matches(t, gt) for g, gt in rationale) for d, t in shown]
-    first = next((i for i, hit in enumerate(is_gold) if hit), None)
-    docs = list(dict.fromkeys(d for d, _ in shown))
-    return {"gold_sentences": total,
-            "gold_sentences_shown": sum(1 for g, gt in rationale
-                                        if any(d == g and sentence_matches(t, gt) for d, t in shown)),
+                shown: list[dict[str, str]]) -> dict[str, Any]:
+    """How the shown sentences ({doc_source, quote}, in the writer's order) cover a claim's gold rationale,
+    matched as report citations are (sentence_hits)."""
+    total, found, _, _ = sentence_hits(shown, evidence, gold)
+    first = next((i for i, one in enumerate(shown) if sentence_hits([one], evidence, gold)[3]), None)
+    docs = list(dict.fromkeys(BeirDataset.doc_id(one["doc_source"]) for one in shown))
+    return {"gold_sentences": total, "gold_sentences_shown": found,
             "first_gold_rank": None if first is None else first + 1,
             "first_document_gold": bool(docs) and docs[0] in evidence,
             "documents": len(docs), "gold_documents": sum(1 for d in docs if d in evidence)}

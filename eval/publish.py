@@ -27,7 +27,7 @@ def publish(run_dir: Path, to: Path = REPORTS, note: str = "") -> Path:
     commit = str(env.get("git_commit") or "unknown")
     stamp = _run_date(run_dir)
     kind = str(results.get("kind") or _kind(run_dir))
-    dataset = Path(str(results.get("dataset") or results.get("folder") or "run")).name
+    dataset = Path(str(results.get("dataset") or results.get("folder") or results.get("index") or "run")).name
     name = f"{stamp}-{kind}-{_slug(dataset)}-{commit[:7]}.md"
     machine = env.get("machine") or {}
     lines = [f"<!-- published from {run_dir.name} -->", "",

@@ -19,13 +19,13 @@ TRAINED = {"citewise-trained": {"use_trained_scorer": "auto"},
            "citewise-scored-evidence": {"use_trained_scorer": "evidence"}}
 
 
-
 def check_trained_options(systems: list[str], train_folds: int | None, train: TrainMode | None) -> None:
     """Trained systems need exactly one way to train that never sees the items they answer, and it applies to
     them alone: a run without one would quietly use nothing, or the index's own scorer."""
     if bool(set(TRAINED) & set(systems)) != bool(train_folds or train) or (train_folds and train):
         raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
                                   "synthetic, and they apply to them alone")
+
 
 class TrainedResearchers:
     """The trained systems' researcher for each item, with its fold's scorer (trained on the other folds'

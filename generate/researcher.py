@@ -107,15 +107,22 @@ class Researcher:
         evidence more probably than not answers the question (the scorer's answerability, calibrated on
         held-out questions with and without their answer); without one, only when a sentence reaches the
         verifier's relevance floor, as nothing under it can be cited."""
-        scorer = self.gatherer.selector.scorer
-        if scorer is not None:
-            p = scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
+        figure = self.decision_figure(evidence)
+        if self.gatherer.selector.scorer is not None:
             # The gather stage's stop reason already gives this probability; the reason adds the cut-off only.
-            return (p >= s.answer_probability,
+            return (figure >= s.answer_probability,
                     f"under {s.answer_probability:g} (research.answer_probability): the documents do not answer it")
         floor = self.verifier.relevance_floor
-        return (any(ev.similarity >= floor for ev in evidence),
+        return (bool(evidence) and figure >= floor,
                 f"no evidence sentence is {floor:g} similar to the question (research.relevance_floor)")
+
+    def decision_figure(self, evidence: list[Evidence]) -> float:
+        """What decides whether the writer is asked: the trained scorer's answerability of the evidence, or
+        without a scorer the best sentence's cosine to the question."""
+        scorer = self.gatherer.selector.scorer
+        if scorer is not None:
+            return scorer.answered([ev.probability or 0.0 for ev in evidence]) if evidence else 0.0
+        return max((ev.similarity for ev in evidence), default=0.0)
 
     def _write(self, question: str, evidence: list[Evidence], task: Task, s: ResearchSettings, on_event: OnEvent) -> Draft:
         """The writer's draft; with no evidence there is nothing to cite and no model call can change that."""

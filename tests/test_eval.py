@@ -174,10 +174,14 @@ def test_sentence_citations_count_recall_and_precision_apart() -> None:
 def test_evidence_is_scored_in_the_order_the_writer_reads_it() -> None:
     gold = {"7": ["Mice were fed a diet.", "Weight fell by a third in treated mice."], "9": ["Rats slept."]}
     evidence = {"7": {"sentences": [1], "label": "SUPPORT"}}
-    second = score_claim(evidence, gold, [("9", "Rats slept."), ("7", "Weight fell by a third in treated mice.")])
+    def shown(doc: str, text: str) -> dict[str, str]:
+        return {"doc_source": f"beir://scifact/{doc}", "quote": text}
+
+    second = score_claim(evidence, gold, [shown("9", "Rats slept."),
+                                          shown("7", "Weight fell by a third in treated mice.")])
     assert second == {"gold_sentences": 1, "gold_sentences_shown": 1, "first_gold_rank": 2,
                       "first_document_gold": False, "documents": 2, "gold_documents": 1}
-    missed = score_claim(evidence, gold, [("7", "Mice were fed a diet.")])
+    missed = score_claim(evidence, gold, [shown("7", "Mice were fed a diet.")])
     assert missed["gold_sentences_shown"] == 0 and missed["first_gold_rank"] is None and missed["first_document_gold"]
     rows = [{**second, "sentences": 2, "writes": True, "seconds": 0.2},
             {**missed, "sentences": 1, "writes": False, "seconds": 0.4}]
