@@ -51,7 +51,7 @@ class FoldScorers:
         if current_generation(root) is None:
             self.progress.log(f"training the scorer of fold {fold} on {len(train_queries)} queries' labels")
             run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), self.settings.train,
-                              self.settings.search, None, self.progress, root=root)
+                              self.settings.search, None, self.progress, root=root, research=self.settings.research)
             result = run.run(labels, split, synthetic=False, only_queries=train_queries)
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, f"fold-{fold}")
@@ -62,7 +62,8 @@ class FoldScorers:
         if current_generation(root) is None:
             s = self.settings.train
             run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), s, self.settings.search,
-                              lambda: self.engine.model(s.data_model), self.progress, root=root)
+                              lambda: self.engine.model(s.data_model), self.progress, root=root,
+                              research=self.settings.research)
             result = run.run(None, synthetic=True)
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, "synthetic")

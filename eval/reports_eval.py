@@ -45,6 +45,9 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-scored-evidence": "citewise whose evidence sentences the same held-out scorer ranks "
                                        "(research.use_trained_scorer = evidence); stopping, declines and "
                                        "citations stay with the cosine thresholds",
+           "citewise-ranked-evidence": "citewise whose evidence sentences the evidence ranking trained with the "
+                                       "same held-out scorer orders (research.evidence_ranking = auto; the "
+                                       "scorer's own probabilities unused); everything else as citewise",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 

@@ -14,9 +14,12 @@ from ingest.core.settings import Settings
 
 #: Systems answering each item with a scorer this run trained (held out from the item).
 #: Each one's research settings: how it uses the scorer.
-TRAINED = {"citewise-trained": {"use_trained_scorer": "auto"},
-           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"]},
-           "citewise-scored-evidence": {"use_trained_scorer": "evidence"}}
+#: Each but citewise-trained (everything the run trained) keeps the hand-set evidence ranking unless it is
+#: the thing measured, so each measures one use.
+TRAINED = {"citewise-trained": {"use_trained_scorer": "auto", "evidence_ranking": "auto"},
+           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"], "evidence_ranking": "rule"},
+           "citewise-scored-evidence": {"use_trained_scorer": "evidence", "evidence_ranking": "rule"},
+           "citewise-ranked-evidence": {"use_trained_scorer": "never", "evidence_ranking": "auto"}}
 
 
 def check_trained_options(systems: list[str], train_folds: int | None, train: TrainMode | None) -> None:

@@ -41,6 +41,7 @@ from retrieval.pipeline_factory import PipelineFactory
 from retrieval.query_cache import QueryCache
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.searcher import Searcher
+from retrieval.token_encoder import late_token_encoder
 
 
 #: Indexes whose searcher and researcher an engine keeps at once (a server has one).
@@ -243,10 +244,15 @@ class Engine:
         found = factory.find_trained_scorer() if r.use_trained_scorer != "never" else None
         scorer = found if r.use_trained_scorer == "auto" else None
         ranker = found if r.use_trained_scorer == "evidence" else None
+        # A learned evidence ranking comes with the scorer; without one the hand-set rule applies unchanged.
+        trained = found or (factory.find_trained_scorer() if r.evidence_ranking == "auto" else None)
+        learned = trained.sentence_ranker if trained is not None and r.evidence_ranking == "auto" else None
+        tokens = late_token_encoder(self.embedder, s.rerank.late_tokens, s.query_threads) if learned else None
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
                                     document_margin=r.evidence_document_margin, scorer=scorer, ranker=ranker,
-                                    scored_sentences=r.scored_sentences, document_probability=r.answer_probability)
+                                    scored_sentences=r.scored_sentences, document_probability=r.answer_probability,
+                                    tokens=tokens, learned=learned)
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)

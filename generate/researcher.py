@@ -41,6 +41,13 @@ class Researcher:
         scorer = self.gatherer.selector.scorer or self.gatherer.selector.ranker
         if scorer is not None:
             parts["scorer"] = scorer.warm_up
+        learned = self.gatherer.selector.learned
+        if learned is not None:  # reading it loads the scorer generation it was published with
+
+            def load_ranking() -> None:
+                learned()
+
+            parts["evidence ranking"] = load_ranking
         if self.gatherer.planner is not None and self.settings.plan != "never":
             parts["planner"] = self.gatherer.planner.warm_up
         return parts

@@ -7,16 +7,20 @@ offsets in the stored document, instead of whole chunks.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ingest.core.embedder import Embedder
-from ingest.core.scorer import Scorer
+from ingest.core.scorer import EvidenceRanking, Scorer
 from ingest.core.text import normalize_ws
 from retrieval.sentences import sentence_spans
 from retrieval.stages import SearchHit
+from retrieval.sentence_ranker import features, maxsim
 from retrieval.training.pair_builder import sentence_passage
+
+if TYPE_CHECKING:
+    from retrieval.late_interaction_reranker import TokenEncoder
 
 
 @dataclass
@@ -59,12 +63,18 @@ class EvidenceSelector:
     best sentence probably answers, which says directly what the margin approximated relative to the best.
     A `ranker` instead of a `scorer` only orders the sentences the same way: its probabilities are not
     attached to the evidence, so documents join, and the research loop stops and declines, on the cosine.
+
+    With a `learned` evidence ranking (the index's `SentenceRanker`, from `citewise train`), sentences are
+    ordered by its probability instead of the cosine plus `rank_weight` times the rank prior: the same
+    signals and the sentence's token-level match (MaxSim over `tokens`), weighed as the index's training
+    questions taught. Documents still join by the cosine margin, and the cosine still decides stopping.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
                  rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None,
                  scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5,
-                 ranker: Scorer | None = None) -> None:
+                 ranker: Scorer | None = None, tokens: TokenEncoder | None = None,
+                 learned: Callable[[], EvidenceRanking | None] | None = None) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
@@ -76,6 +86,8 @@ class EvidenceSelector:
         self.ranker = ranker
         self.scored_sentences = scored_sentences
         self.document_probability = document_probability
+        self.tokens = tokens
+        self.learned = learned if tokens is not None else None
 
     def candidates(self, hits: list[SearchHit]) -> list[tuple[int, SearchHit, int, int]]:
         """(chunk rank, hit, start, end) for each usable sentence, offsets into the document text."""
@@ -99,17 +111,10 @@ class EvidenceSelector:
         cands = [c for c in self.candidates(hits) if not exclude or (c[1].chunk.doc_id, c[2], c[3]) not in exclude]
         if not cands:
             return []
-        texts = [h.chunk.text[s - h.chunk.start:e - h.chunk.start] for _, h, s, e in cands]
-        vectors = self.embedder.embed(list(queries) + texts)
-        nq = len(queries)
-        to_question = vectors[nq:] @ vectors[0]
-        # Rank by the best match over all queries, but report (and stop on) the match to the question
-        # itself: follow-up queries may echo sentences already found, so matching them proves nothing.
-        cosine = (vectors[nq:] @ vectors[:nq].T).max(axis=1)
-        n = max(len(hits), 1)
-        prior = np.array([1.0 - rank / n for rank, _, _, _ in cands])
-        scores = cosine + self.rank_weight * prior
-        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        ranking = self.learned() if self.learned is not None else None
+        texts, to_question, scores, x = self.weigh(queries, cands, len(hits), with_features=ranking is not None)
+        ordering = ranking.probabilities(x) if ranking is not None and x is not None else scores
+        order = [int(i) for i in np.argsort(-ordering, kind="stable")]
         probability: dict[int, float] = {}
         if self.scorer is not None or self.ranker is not None:
             order, probability = self._score(queries[0], order, cands, texts)
@@ -146,6 +151,29 @@ class EvidenceSelector:
             if len(chosen) >= self.max_sentences:
                 break
         return chosen
+
+    def weigh(self, queries: list[str], cands: list[tuple[int, SearchHit, int, int]],
+              hits: int, with_features: bool = False) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:
+        """The candidates' texts, cosine to the question, hand-set score (cosine plus `rank_weight` times the
+        rank prior) and, `with_features`, their features for a learned ranking (`sentence_ranker.FEATURES`;
+        None without a token encoder).
+
+        Scores use a sentence's best match over all queries, but the cosine reported (and stopped on) is the
+        match to the question itself: follow-up queries may echo sentences already found, so matching them
+        proves nothing."""
+        texts = [h.chunk.text[s - h.chunk.start:e - h.chunk.start] for _, h, s, e in cands]
+        vectors = self.embedder.embed(list(queries) + texts)
+        nq = len(queries)
+        to_question = vectors[nq:] @ vectors[0]
+        cosine = (vectors[nq:] @ vectors[:nq].T).max(axis=1)
+        n = max(hits, 1)
+        prior = np.array([1.0 - rank / n for rank, _, _, _ in cands])
+        x = None
+        if with_features and self.tokens is not None:
+            found = self.tokens.token_vectors(list(queries) + texts)
+            token_match = np.max([maxsim(q, found[nq:]) for q in found[:nq]], axis=0)
+            x = features(cosine, token_match, prior)
+        return texts, to_question, cosine + self.rank_weight * prior, x
 
     def _score(self, question: str, order: list[int], cands: list[tuple[int, SearchHit, int, int]],
                texts: list[str]) -> tuple[list[int], dict[int, float]]:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ingest.core.errors import ModelUnavailableError
+from retrieval.sentence_ranker import SentenceRanker
 from retrieval.training.calibration import Answerability, Platt
 
 SCORER_DIR = "scorer"
@@ -64,6 +65,7 @@ class _Generation:
     calibration: Platt
     meta: dict[str, Any]
     answerability: Answerability | None
+    sentence_ranker: SentenceRanker | None
 
     @property
     def kind(self) -> str:
@@ -78,6 +80,9 @@ class _Generation:
             meta = json.loads((folder / META_FILE).read_text())
             calibration = Platt.from_json(meta["calibration"])
             answerability = Answerability.from_json(meta["answerability"]) if "answerability" in meta else None
+            learned = meta.get("evidence_ranker") or {}
+            # Published only as a record when it did not beat the hand-set ranking on held-out questions.
+            sentence_ranker = SentenceRanker.from_json(learned) if learned.get("used") else None
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1  # one pair per run, pairs spread over the cores (see logits)
@@ -89,7 +94,7 @@ class _Generation:
                                         "`citewise train` again to publish a new one") from exc
         tokenizer.enable_truncation(max_length=int(meta.get("max_length", 256)))
         tokenizer.no_padding()
-        return cls(folder, session, tokenizer, calibration, meta, answerability)
+        return cls(folder, session, tokenizer, calibration, meta, answerability, sentence_ranker)
 
     def logit(self, question: str, passage: str) -> float:
         enc = self.tokenizer.encode(question, passage)
@@ -154,6 +159,11 @@ class OnnxTrainedScorer:
         if generation.answerability is None:
             return max(probabilities, default=0.0)
         return generation.answerability.probability(probabilities)
+
+    def sentence_ranker(self) -> SentenceRanker | None:
+        """The evidence ranking trained with this scorer, when it ranked held-out questions' sentences at least
+        as well as the hand-set one (None otherwise, and for scorers published before it existed)."""
+        return self._current().sentence_ranker
 
     def logits(self, question: str, passages: list[str]) -> np.ndarray:
         """Raw model outputs before calibration (for checks against the fp32 model)."""

@@ -66,6 +66,23 @@ class HashingEmbedder:
         """Nothing to load."""
 
 
+class HashingTokenEncoder:
+    """One hashed one-hot vector per word (a TokenEncoder): MaxSim is then the share of the question's words the
+    sentence contains."""
+
+    dim = 512
+
+    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        out = []
+        for t in texts:
+            words = re.findall(r"[a-z0-9]+", t.lower())
+            rows = np.zeros((len(words), self.dim), dtype=np.float32)
+            for i, w in enumerate(words):
+                rows[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] = 1.0
+            out.append(rows)
+        return out
+
+
 class FakeGenerator:
     """The one fake language model: implements the Generator protocol and records every call.
 

@@ -192,6 +192,9 @@ class Fixed:
     def answered(self, probabilities: list[float]) -> float:
         return max(probabilities, default=0.0)
 
+    def sentence_ranker(self) -> None:
+        return None
+
 
 @pytest.mark.unit
 def test_the_trained_stage_reorders_the_head_by_the_scorer() -> None:

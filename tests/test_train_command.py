@@ -48,6 +48,11 @@ def test_train_on_labels_publishes_a_scorer_that_search_then_uses(index_copy: Pa
     assert summary["data"]["labels"]["items"] == len(ANSWERABLE)
     assert summary["data"]["labels"]["queries"] == len(ANSWERABLE)
     assert summary["pairs"]["train"]["total"] > 0 and summary["scorer"] == str(current_generation(index_copy))
+    ranking = summary["evidence_ranking"]  # fitted on the labels' searches; too few held-out questions to be used
+    assert ranking["questions"] + ranking["held_out_questions"] + ranking["no_answer_among_candidates"] == len(ANSWERABLE)
+    assert ranking["used"] is False and "held-out" in ranking["why"]
+    meta = json.loads((current_generation(index_copy) / "meta.json").read_text())
+    assert meta["evidence_ranker"]["used"] is False and len(meta["evidence_ranker"]["weights"]) == 3
     found = run_cli("search", "What is the walrus operator?", "--index", str(index_copy), "--system",
                     "fused+trained", "-k", "2", "--json")
     assert found.returncode == 0, found.stderr

@@ -54,6 +54,9 @@ class FakeScorer:
     def answered(self, probabilities: list[float]) -> float:
         return self.answered_by_best(max(probabilities, default=0.0))
 
+    def sentence_ranker(self) -> None:
+        return None
+
 
 def build(writer_replies: list[Reply], scorer: FakeScorer | None, planner_replies: list[Reply] | None = None,
           **settings: Any) -> tuple[Researcher, ListSearch, FakeGenerator, FakeGenerator | None]:
@@ -313,3 +316,34 @@ def test_a_report_over_an_index_with_a_trained_scorer_carries_its_probabilities(
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
     assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
     assert "similarity" in gathered.stop
+
+
+def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_published(
+        built_index: Path, shared_models: dict[str, Any], tmp_path: Path) -> None:
+    """The real path: the ranking fitted on the index's items (its searches, int8 token vectors), published with
+    a scorer, read by the research loop; 'rule' leaves it unread. A handful of items cannot be held to the gate
+    (too few held-out questions), so the test publishes the fit as used."""
+    from retrieval.sentence_ranker import SentenceRanker
+    from retrieval.training.training_run import TrainingRun
+
+    index = tmp_path / "index"
+    shutil.copytree(built_index, index)
+    e = engine(index, shared_models)
+    with e.open_index() as idx:
+        items = make_training_items(idx.chunks(idx.chunk_ids()))
+        pairs = PairBuilder(idx, seed=13).build(items)
+        run = TrainingRun(idx, e.pipeline_factory(idx), FAST_TRAINING, e.settings.search, research=e.settings.research)
+        ranking = run.evidence_ranking(items, held_out=set())
+    assert ranking["questions"] >= 3 and ranking["used"] is False and "held-out" in ranking["why"]
+    ScorerTrainer(index, FAST_TRAINING).run(pairs, {"evidence_ranker": {**ranking, "used": True}})
+
+    learned = engine(index, shared_models)
+    with learned.open_index() as idx:
+        r = learned.researcher(idx)
+        ranker = r.gatherer.selector.learned() if r.gatherer.selector.learned else None
+        assert isinstance(ranker, SentenceRanker) and "evidence ranking" in learned.warm_up_parts(idx)
+        gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
+        assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
+    rule = engine(index, shared_models, evidence_ranking="rule")
+    with rule.open_index() as idx:
+        assert rule.researcher(idx).gatherer.selector.learned is None

@@ -46,7 +46,8 @@ def train(
 
             def run(progress: Any) -> Any:
                 return TrainingRun(idx, factory, settings.train, settings.search,
-                                   lambda: app.model(settings.train.data_model), progress).run(
+                                   lambda: app.model(settings.train.data_model), progress,
+                                   research=settings.research).run(
                     qrels, split, synthetic=settings.train.synthetic_chunks > 0, fresh=fresh)
 
             if quiet or as_json:

@@ -8,6 +8,14 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+class EvidenceRanking(Protocol):
+    """A learned ordering of candidate evidence sentences from their features (`retrieval.sentence_ranker`)."""
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """One probability per row of features, that the sentence is the one answering the question."""
+        ...
+
+
 class Scorer(Protocol):
     """Reads a question and a passage together and says how likely the passage answers it.
 
@@ -28,4 +36,9 @@ class Scorer(Protocol):
     def answered(self, probabilities: list[float]) -> float:
         """The probability that the question is answered by one of the passages shown, from their
         `probabilities`: whether the documents answer at all, which decides stopping and declining."""
+        ...
+
+    def sentence_ranker(self) -> EvidenceRanking | None:
+        """The evidence ranking trained beside the scorer (`citewise train`), or None when there is none or it
+        did not beat the hand-set ranking on held-out questions."""
         ...

@@ -70,7 +70,7 @@ class PairBuilder:
     def build(self, items: Iterable[TrainingItem]) -> PairSet:
         items = list(items)
         rows = self._rows(items)
-        held = self._held_out_questions(items)
+        held = self.held_out_questions(items)
         pairs: dict[tuple[str, str], TrainingPair] = {}
         used: Counter[str] = Counter()
         skipped = 0
@@ -96,7 +96,7 @@ class PairBuilder:
             rows.update(self.index.chunks(ids[start: start + _FETCH]))
         return rows
 
-    def _held_out_questions(self, items: list[TrainingItem]) -> set[str]:
+    def held_out_questions(self, items: list[TrainingItem]) -> set[str]:
         """About `held_out` of the distinct questions, chosen by a seeded hash of the question (the same
         question is held out whatever the items' order), answerable and near-miss questions apart so the
         held-out slice has positives to calibrate on: at least one of each kind that has two."""

@@ -13,8 +13,10 @@ from ingest.core.exclusive_lock import ExclusiveLock
 from ingest.core.generator import Generator
 from ingest.core.index import Index
 from ingest.core.progress import NullProgress, Progress
-from ingest.core.settings import SearchSettings, TrainSettings
+from ingest.core.settings import ResearchSettings, SearchSettings, TrainSettings
+from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline_factory import PipelineFactory
+from retrieval.token_encoder import late_token_encoder
 from retrieval.training.data_summary import DataSummary
 from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
@@ -22,6 +24,7 @@ from retrieval.training.labeled_data import LabeledData
 from retrieval.training.negative_miner import NegativeMiner
 from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.question_writer import QuestionWriter
+from retrieval.training.ranker_trainer import SentenceRankerTrainer
 from retrieval.training.scorer_trainer import ScorerTrainer
 
 LOCK_NAME = "train.lock"
@@ -35,11 +38,13 @@ class TrainResult:
     pairs: dict[str, Any] = field(default_factory=dict)
     scorer: Path | None = None
     held_out: dict[str, Any] = field(default_factory=dict)
+    evidence_ranking: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "pairs": self.pairs, "scorer": str(self.scorer) if self.scorer else None,
-                "held_out": self.held_out, "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
+                "held_out": self.held_out, "evidence_ranking": self.evidence_ranking,
+                "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
 
 
 class TrainingRun:
@@ -51,11 +56,12 @@ class TrainingRun:
 
     def __init__(self, index: Index, factory: PipelineFactory, train: TrainSettings, search: SearchSettings,
                  data_model: Callable[[], Generator] | None = None, progress: Progress | None = None,
-                 root: Path | None = None) -> None:
+                 root: Path | None = None, research: ResearchSettings | None = None) -> None:
         self.index = index
         self.factory = factory
         self.train = train
         self.search = search
+        self.research = research or ResearchSettings()
         self.data_model = data_model
         self.progress = progress or NullProgress()
         self.root = Path(root) if root else Path(index.path)
@@ -76,15 +82,35 @@ class TrainingRun:
                 items, self.progress)
             result.data["negatives"] = summary.to_dict()
             result.seconds["negatives"] = time.perf_counter() - t0
-            pairs = PairBuilder(self.index, seed=self.train.seed).build(mined)
+            builder = PairBuilder(self.index, seed=self.train.seed)
+            pairs = builder.build(mined)
             result.pairs = pairs.counts()
+            t0 = time.perf_counter()
+            ranking = self.evidence_ranking(items, builder.held_out_questions(items))
+            result.evidence_ranking = {k: v for k, v in ranking.items() if k not in ("weights", "mean", "scale")}
+            result.seconds["evidence_ranking"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             trainer = ScorerTrainer(self.root, self.train, progress=self.progress)
             result.scorer = trainer.run(pairs, {"sources": {k: v.get("items", 0) for k, v in result.data.items()
-                                                            if k != "negatives"}})
+                                                            if k != "negatives"}, "evidence_ranker": ranking})
             result.seconds["train"] = time.perf_counter() - t0
             result.held_out = trainer.last_held_out
         return result
+
+    def evidence_ranking(self, items: list[TrainingItem], held_out: set[str]) -> dict[str, Any]:
+        """The learned evidence ranking (weights and what the held-out questions measured), published with the
+        scorer. Its questions are searched as the research loop searches (its rerank stages, without the
+        'trained' one, whose model this run is about to replace)."""
+        r = self.research
+        stages = [st for st in (r.rerank if r.rerank is not None else self.search.rerank.stages) if st != "trained"]
+        s = self.search.model_copy(update={"rerank": self.search.rerank.model_copy(update={"stages": stages})})
+        embedder = self.factory.embedder
+        selector = EvidenceSelector(embedder, rank_weight=r.evidence_rank_weight,
+                                    tokens=late_token_encoder(embedder, s.rerank.late_tokens, s.query_threads))
+        trainer = SentenceRankerTrainer(self.factory.searcher(s), selector, r.chunks_per_query, r.pool_chunks,
+                                        self.progress)
+        ranker, report = trainer.fit(items, held_out)
+        return {**(ranker.to_json() if ranker is not None else {}), **report}
 
     def items(self, result: TrainResult, qrels: Path | None, split: str, synthetic: bool, fresh: bool,
               only_queries: Iterable[str] | None) -> list[TrainingItem]:

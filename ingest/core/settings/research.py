@@ -33,8 +33,18 @@ class ResearchSettings(Section):
     evidence_tokens: int = Field(default=256, ge=32, description="Word-piece budget for all evidence sentences.")
     evidence_rank_weight: float = Field(
         default=0.6, ge=0, le=2,
-        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question. "
-                    "With a trained scorer it only picks which sentences the scorer reads (scored_sentences).",
+        description="Weight of a sentence's chunk rank (search order) beside its similarity to the question, "
+                    "when no learned evidence ranking applies (evidence_ranking). With a trained scorer ranking "
+                    "the evidence it only picks which sentences the scorer reads (scored_sentences).",
+    )
+    evidence_ranking: Literal["auto", "rule"] = Field(
+        default="auto",
+        description="'auto': when `citewise train` published a scorer for the index and, with it, an evidence "
+                    "ranking that ranked its held-out training questions' sentences at least as well as the "
+                    "hand-set rule, candidate sentences are ordered by that learned ranking (cosine, token-level "
+                    "match and chunk rank, weighed as the corpus's own questions taught). 'rule': the cosine plus "
+                    "evidence_rank_weight times the chunk-rank prior. An index without a trained scorer uses the "
+                    "rule either way.",
     )
     evidence_document_margin: float | None = Field(
         default=0.1, ge=0,

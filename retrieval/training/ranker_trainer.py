@@ -1,0 +1,140 @@
+"""Fits the index's evidence ranking (`SentenceRanker`) on its training questions.
+
+Each answerable question is searched as the research loop searches it, its candidate sentences are weighed
+by the same `EvidenceSelector` the loop uses (so the features are the ones the ranking will see), and each
+candidate is labelled by whether it holds the item's answer or is its evidence sentence. The fit is checked
+on the held-out questions against the hand-set rule it would replace, and kept only where it is not worse.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ingest.core.progress import NullProgress, Progress
+from ingest.core.text import normalize_ws
+from retrieval.evidence import EvidenceSelector
+from retrieval.pipeline import PipelineResult
+from retrieval.sentence_ranker import SentenceRanker
+from retrieval.stages import SearchHit
+from retrieval.training.items import TrainingItem
+
+#: Fewer held-out questions than this cannot say whether the learned ranking is better.
+MIN_HELD_OUT = 5
+
+
+class Search(Protocol):
+    def explain(self, query: str, k: int) -> tuple[list[SearchHit], PipelineResult]: ...
+
+
+@dataclass
+class Examples:
+    """Candidate features and labels of one set of questions, with the hand-set rule's score beside them."""
+
+    x: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    rule: list[np.ndarray] = field(default_factory=list)
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.x), np.concatenate(self.labels)
+
+
+def _key(text: str) -> str:
+    return normalize_ws(text).lower()
+
+
+def ranking_quality(scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float]:
+    """Share of questions whose best-scored candidate answers (what the writer reads first), and the mean
+    reciprocal rank of the first that does."""
+    first = [float(y[int(np.argmax(s))] > 0.5) for s, y in zip(scores, labels)]
+    rr = [1.0 / (1 + int(np.argmax(y[np.argsort(-s, kind="stable")] > 0.5))) for s, y in zip(scores, labels)]
+    return {"first_answers": float(np.mean(first)) if first else 0.0, "mrr": float(np.mean(rr)) if rr else 0.0}
+
+
+class SentenceRankerTrainer:
+    """`fit(items, held_out)`: the learned ranking and what the held-out questions measured of it."""
+
+    def __init__(self, search: Search, selector: EvidenceSelector, chunks_per_query: int, pool_chunks: int,
+                 progress: Progress | None = None) -> None:
+        if selector.tokens is None:
+            raise ValueError("the evidence ranking's features need the selector's token encoder")
+        self.search = search
+        self.selector = selector
+        self.chunks_per_query = chunks_per_query
+        self.pool_chunks = pool_chunks
+        self.progress = progress or NullProgress()
+
+    def fit(self, items: list[TrainingItem], held_out: set[str]) -> tuple[SentenceRanker | None, dict[str, Any]]:
+        started = time.perf_counter()
+        by_question: dict[str, list[TrainingItem]] = {}
+        for it in items:
+            if it.answerable:
+                by_question.setdefault(it.question, []).append(it)
+        train, test = Examples(), Examples()
+        skipped = 0
+        self.progress.stage("evidence ranking", len(by_question))
+        for question, its in by_question.items():
+            found = self._examples(question, its)
+            if found is None:
+                skipped += 1
+            else:
+                into = test if question in held_out else train
+                into.x.append(found[0])
+                into.labels.append(found[1])
+                into.rule.append(found[2])
+            self.progress.advance("evidence ranking")
+        report: dict[str, Any] = {"questions": len(train.x), "held_out_questions": len(test.x),
+                                  "no_answer_among_candidates": skipped}
+        if not train.x or not any(y.any() for y in train.labels):
+            return None, {**report, "used": False, "why": "no training question has its answer among the candidates"}
+        x, y = train.stacked()
+        ranker = SentenceRanker.fit(x, y, questions=len(train.x))
+        if len(test.x) >= MIN_HELD_OUT:
+            learned = ranking_quality([ranker.logits(x) for x in test.x], test.labels)
+            rule = ranking_quality(test.rule, test.labels)
+            used = learned["first_answers"] >= rule["first_answers"]
+            report.update({"held_out": {"learned": learned, "rule": rule}, "used": used,
+                           "why": "ranked the held-out questions' answers first at least as often as the rule"
+                           if used else "ranked the held-out questions' answers first less often than the rule"})
+        else:
+            report.update({"used": False, "why": f"fewer than {MIN_HELD_OUT} held-out questions to check it on"})
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        return ranker, report
+
+    def _examples(self, question: str, items: list[TrainingItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Features, labels and rule scores of the question's distinct candidate sentences; None when none holds
+        its answer (nothing to rank). A labelled item's other sentences of its gold document are left out:
+        a dataset may list several evidence sentences where the item names one, so they are no negatives."""
+        hits, _ = self.search.explain(question, self.chunks_per_query)
+        hits = hits[: self.pool_chunks]
+        cands, seen = [], set()
+        for c in self.selector.candidates(hits):
+            _, hit, s, e = c
+            key = _key(hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start])
+            if key not in seen:
+                seen.add(key)
+                cands.append(c)
+        if not cands:
+            return None
+        texts, _, rule, x = self.selector.weigh([question], cands, len(hits), with_features=True)
+        assert x is not None
+        answers = [_key(it.answer) for it in items if it.answer]
+        sentences = [_key(it.sentence) for it in items if it.sentence]
+        partial_docs = {it.doc_id for it in items if it.origin == "qrels"}
+        labels, keep = [], []
+        for (_, hit, _, _), text in zip(cands, texts):
+            t = _key(text)
+            positive = any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
+            if positive or hit.chunk.doc_id not in partial_docs:
+                labels.append(1.0 if positive else 0.0)
+                keep.append(True)
+            else:
+                keep.append(False)
+        y = np.array(labels)
+        if not y.any():
+            return None
+        mask = np.array(keep)
+        return x[mask], y, rule[mask]

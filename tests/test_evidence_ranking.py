@@ -1,0 +1,116 @@
+"""The evidence ranking `citewise train` learns per index: a logistic model over a candidate sentence's cosine,
+token-level match and chunk rank, fitted on the index's training questions, checked on held-out ones against
+the hand-set rule, and used by the research loop only when it was not worse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.evidence import EvidenceSelector
+from retrieval.sentence_ranker import FEATURES, SentenceRanker, features, maxsim
+from retrieval.training.items import TrainingItem
+from retrieval.training.ranker_trainer import MIN_HELD_OUT, SentenceRankerTrainer, ranking_quality
+from tests.fakes import HARBOUR_DOCS as DOCS, HashingEmbedder, HashingTokenEncoder, ListSearch
+
+QUESTION = "When was the old harbour built?"
+
+
+def separable(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates whose answer has the best token match while its cosine says little (as on squad-wiki)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(float)
+    x = np.stack([rng.normal(0.5, 0.1, n), rng.normal(0.4, 0.05, n) + 0.2 * y, rng.random(n)], axis=1)
+    return x, y
+
+
+@pytest.mark.unit
+def test_the_fit_learns_which_feature_finds_the_answer_and_round_trips() -> None:
+    x, y = separable(400)
+    ranker = SentenceRanker.fit(x, y, questions=40)
+    assert ranker.weights[FEATURES.index("maxsim")] > 2 * abs(ranker.weights[FEATURES.index("cosine")])
+    test_x, test_y = separable(200, seed=1)
+    p = ranker.probabilities(test_x)
+    assert p[test_y > 0].mean() > 0.5 > p[test_y == 0].mean()
+    again = SentenceRanker.from_json(ranker.to_json())
+    assert np.allclose(again.logits(test_x), ranker.logits(test_x)) and again.questions == 40
+
+
+@pytest.mark.unit
+def test_a_ranker_fitted_on_other_features_is_refused() -> None:
+    row = SentenceRanker.fit(*separable(50)).to_json()
+    with pytest.raises(ValueError, match="features"):
+        SentenceRanker.from_json({**row, "features": ["cosine", "bm25", "chunk_prior"]})
+    with pytest.raises(ValueError, match="do not match"):
+        SentenceRanker.from_json({**row, "weights": [1.0]})
+
+
+@pytest.mark.unit
+def test_maxsim_is_the_share_of_question_words_a_sentence_matches_with_one_hot_tokens() -> None:
+    q, a, b = HashingTokenEncoder().token_vectors(["old harbour built", "the harbour was built", "cheese"])
+    assert np.allclose(maxsim(q, [a, b]), [2 / 3, 0.0])
+    assert features(np.array([0.1]), np.array([0.2]), np.array([0.3])).shape == (1, len(FEATURES))
+
+
+@pytest.mark.unit
+def test_ranking_quality_reads_the_first_answer_in_each_questions_order() -> None:
+    q = ranking_quality([np.array([0.9, 0.1]), np.array([0.2, 0.8, 0.5])], [np.array([1.0, 0.0]), np.array([0, 0, 1.0])])
+    assert q == {"first_answers": 0.5, "mrr": 0.75}
+
+
+class Preferring:
+    """A learned ranking (the EvidenceRanking interface) that weighs one feature only."""
+
+    def __init__(self, feature: str, sign: float = 1.0) -> None:
+        self.column, self.sign = FEATURES.index(feature), sign
+        self.rows: list[np.ndarray] = []
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        self.rows.append(x)
+        return 1 / (1 + np.exp(-self.sign * x[:, self.column]))
+
+
+@pytest.mark.unit
+def test_a_learned_ranking_orders_the_evidence_and_without_one_the_rule_applies() -> None:
+    hits = ListSearch(DOCS).search("harbour market built cheese Saturdays", 8)
+    last_chunk_first = Preferring("chunk_prior", sign=-1.0)
+    selector = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
+                                learned=lambda: last_chunk_first)
+    ranked = selector.select([QUESTION], hits)
+    lowest = max(selector.candidates(hits), key=lambda c: c[0])[1].chunk.id  # the worst-ranked chunk with sentences
+    assert ranked[0].chunk_id == lowest != hits[0].chunk.id and len(last_chunk_first.rows) == 1
+    plain = EvidenceSelector(HashingEmbedder(), 6, 300, document_margin=None).select([QUESTION], hits)
+    unpublished = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
+                                   learned=lambda: None).select([QUESTION], hits)
+    assert [ev.text for ev in unpublished] == [ev.text for ev in plain] != [ev.text for ev in ranked]
+
+
+def items() -> list[TrainingItem]:
+    asked = [("When was the old harbour built?", "1820"), ("When was the harbour rebuilt?", "1910"),
+             ("What destroyed the pier?", "a storm"), ("Who built the old harbour?", "the town council"),
+             ("Who uses the harbour every morning?", "Fishing boats"), ("When does the market open?", "on Saturdays"),
+             ("Where does the weekly market open?", "in the square"), ("What do farmers sell?", "cheese, bread"),
+             ("What sells at the market on Saturdays?", "apples"), ("What opens in the square?", "weekly market"),
+             ("What did the storm destroy?", "the pier")]
+    return [TrainingItem(q, 0, "harbour", True, "synthetic", answer=a) for q, a in asked] + [
+        TrainingItem("When was the harbour painted?", 0, "harbour", False, "synthetic")]
+
+
+@pytest.mark.unit
+def test_the_trainer_labels_candidates_by_the_answer_and_checks_the_fit_on_held_out_questions() -> None:
+    selector = EvidenceSelector(HashingEmbedder(), tokens=HashingTokenEncoder())
+    trainer = SentenceRankerTrainer(ListSearch(DOCS), selector, chunks_per_query=8, pool_chunks=12)
+    every = items()
+    held = {it.question for it in every[:MIN_HELD_OUT]}
+    ranker, report = trainer.fit(every, held)
+    assert ranker is not None and report["held_out_questions"] == MIN_HELD_OUT
+    assert report["questions"] == len(every) - 1 - MIN_HELD_OUT  # the near miss has no answer to rank
+    assert set(report["held_out"]) == {"learned", "rule"} and isinstance(report["used"], bool) and report["why"]
+    _, few = trainer.fit(every, set())
+    assert few["used"] is False and "held-out" in few["why"]
+
+
+@pytest.mark.unit
+def test_the_trainer_needs_token_vectors() -> None:
+    with pytest.raises(ValueError, match="token encoder"):
+        SentenceRankerTrainer(ListSearch(DOCS), EvidenceSelector(HashingEmbedder()), 8, 12)
