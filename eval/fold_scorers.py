@@ -129,5 +129,18 @@ def training_lines(training: dict[str, Any] | None) -> list[str]:
                      f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
                      + (f" ({within:.3f} within a question)" if within is not None else "")
                      + (f", answerability AUC {answers:.3f}" if answers is not None else "") + ", "
-                     f"training {secs.get('train', float('nan')):.0f} s{made}")
+                     f"training {secs.get('train', float('nan')):.0f} s{made}" + _ranking_line(meta))
     return [*lines, ""]
+
+
+def _ranking_line(meta: dict[str, Any]) -> str:
+    """The evidence ranking trained with the scorer: how it did on held-out questions against the rule."""
+    ranking = meta.get("evidence_ranker") or {}
+    if not ranking:
+        return ""
+    held = ranking.get("held_out") or {}
+    learned, rule = (held.get(k, {}).get("first_answers") for k in ("learned", "rule"))
+    versus = (f", answer first for {learned:.3f} of {ranking.get('held_out_questions')} held-out questions "
+              f"against {rule:.3f} by the rule" if learned is not None and rule is not None else "")
+    return (f"; evidence ranking {'used' if ranking.get('used') else 'not used'}{versus} "
+            f"({ranking.get('seconds', float('nan')):.0f} s)")
