@@ -14,9 +14,9 @@ import numpy as np
 from ingest.core.embedder import Embedder
 from ingest.core.scorer import EvidenceRanking, Scorer
 from ingest.core.text import normalize_ws
+from retrieval.sentence_ranker import features, maxsim
 from retrieval.sentences import sentence_spans
 from retrieval.stages import SearchHit
-from retrieval.sentence_ranker import features, maxsim
 from retrieval.training.pair_builder import sentence_passage
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class EvidenceSelector:
 
     def _score(self, question: str, order: list[int], cands: list[tuple[int, SearchHit, int, int]],
                texts: list[str]) -> tuple[list[int], dict[int, float]]:
-        """The best `scored_sentences` distinct candidates (by the cosine order) ranked by the scorer's
+        """The best `scored_sentences` distinct candidates (by the order so far) ranked by the scorer's
         probability, with those probabilities; each scored pair is a model run, so the rest are not read."""
         scorer = self.scorer or self.ranker
         assert scorer is not None
