@@ -36,6 +36,10 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-exact": "citewise on batch-invariant llama.cpp kernels (models.batch_invariant = true): prompt "
                              "lookup writes exactly what one-token decoding writes",
            "citewise-exact-no-lookup": "citewise-exact decoding one new token per forward pass (lookup_draft = 0)",
+           "citewise-passage": "citewise whose citations are read by passage: a quote bears on the question when a "
+                               "sentence of its passage shown does (research.relevance_scope = passage), and a "
+                               "citation shows the sentence of the numbered one's passage closest to the statement "
+                               "(research.citation_choice = passage)",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -102,15 +106,17 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     gold_sentences = _gold_sentences(ds) if is_beir else {}
     with comps.open_index(index_path) as index:
         researchers = {"citewise": comps.researcher(index)}
-        variants = {"citewise-no-lookup": {"lookup_draft": 0},
-                    "citewise-exact": {"batch_invariant": True},
-                    "citewise-exact-no-lookup": {"batch_invariant": True, "lookup_draft": 0},
-                    "citewise-server": {"backend": "openai", "base_url": model_server}}
-        for name, models in variants.items():
+        variants: dict[str, tuple[str, dict[str, Any]]] = {
+            "citewise-no-lookup": ("models", {"lookup_draft": 0}),
+            "citewise-exact": ("models", {"batch_invariant": True}),
+            "citewise-exact-no-lookup": ("models", {"batch_invariant": True, "lookup_draft": 0}),
+            "citewise-server": ("models", {"backend": "openai", "base_url": model_server}),
+            "citewise-passage": ("research", {"relevance_scope": "passage", "citation_choice": "passage"})}
+        for name, (area, values) in variants.items():
             if name in systems:
                 variant = settings.model_copy(deep=True)
-                for key, value in models.items():
-                    setattr(variant.models, key, value)
+                for key, value in values.items():
+                    setattr(getattr(variant, area), key, value)
                 researchers[name] = Engine(variant, embedder=comps.embedder).researcher(index)
         baseline = StuffedBaseline(comps.searcher(index), comps.writer_model, 5, settings.research.writer_max_tokens)
         trained = TrainedResearchers(comps, index, settings, folder.path / "scorers", progress, dataset_dir,

@@ -258,7 +258,8 @@ class Engine:
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor,
                                     lambda name: index.documents_with_word(name, r.common_name_documents)
-                                    >= r.common_name_documents, r.citation_probability)
+                                    >= r.common_name_documents, r.citation_probability, r.relevance_scope,
+                                    r.citation_choice)
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:

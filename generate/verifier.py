@@ -83,9 +83,14 @@ class CitationVerifier:
 
     def __init__(self, document_text: Callable[[str], str | None], embedder: Embedder,
                  support_similarity: float = 0.3, relevance_floor: float = 0.0,
-                 common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2) -> None:
+                 common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2,
+                 relevance_scope: str = "sentence", citation_choice: str = "writer") -> None:
         """`relevance_floor` (cosine) decides whether a quote bears on the question, unless the evidence
-        carries the index's trained scorer's probability: then `citation_probability` does.
+        carries the index's trained scorer's probability: then `citation_probability` does. With
+        `relevance_scope` "passage" the figure is the best of the quote's passage (its chunk's sentences
+        among the evidence), since a sentence can name its subject only through its neighbour. With
+        `citation_choice` "passage" a citation moves to the sentence of the cited one's passage that is
+        closest to the statement (see `repoint`).
 
         `common_name` says whether a name is the collection's common vocabulary (in many of its documents,
         as "Python" is in every PEP): such a name is no claim a citation must carry. An injected name lives
@@ -95,6 +100,8 @@ class CitationVerifier:
         self.support_similarity = support_similarity
         self.relevance_floor = relevance_floor
         self.citation_probability = citation_probability
+        self.relevance_scope = relevance_scope
+        self.citation_choice = citation_choice
         self.common_name = common_name
         self._common: dict[str, bool] = {}
 
@@ -140,16 +147,25 @@ class CitationVerifier:
             return f"the text at {ev.start}:{ev.end} of {ev.source} differs from the quote"
         return None
 
-    def irrelevant(self, ev: Evidence) -> str | None:
-        """Why the quote does not bear on the question (its figure below the bound), or None when it does."""
-        if ev.probability is not None:
-            if ev.probability < self.citation_probability:
-                return (f"probability {ev.probability:.2f} < {self.citation_probability:g}, "
-                        "research.citation_probability")
+    def irrelevant(self, ev: Evidence, evidence: list[Evidence] | None = None) -> str | None:
+        """Why the quote does not bear on the question (its figure below the bound), or None when it does.
+
+        With the passage scope, the quote's figure is the best among `evidence` from its chunk: "the
+        operator" in one sentence is the walrus operator its neighbour names.
+        """
+        scored = ev.probability is not None
+        figure, bound = (ev.probability, self.citation_probability) if scored else (ev.similarity,
+                                                                                   self.relevance_floor)
+        assert figure is not None
+        if figure >= bound:
             return None
-        if ev.similarity < self.relevance_floor:
-            return f"similarity {ev.similarity:.2f} < {self.relevance_floor:g}"
-        return None
+        name = "probability" if scored else "similarity"
+        why = f"{name} {figure:.2f} < {bound:g}" + (", research.citation_probability" if scored else "")
+        if self.relevance_scope != "passage":
+            return why
+        mates = [m for m in evidence or [] if m.chunk_id == ev.chunk_id and m.doc_id == ev.doc_id]
+        best = max(((m.probability if scored else m.similarity) or 0.0 for m in mates), default=figure)
+        return None if best >= bound else f"{why}, and so is every sentence of its passage shown"
 
     def instruction(self, ev: Evidence) -> bool:
         """The quote reads as an instruction, or an earlier sentence of its paragraph does: an instruction
@@ -218,6 +234,34 @@ class CitationVerifier:
         vectors = self.embedder.embed([answer] + quotes)
         return float((vectors[1:] @ vectors[0]).max())
 
+    @staticmethod
+    def repoint(statement: np.ndarray, ids: list[int], evidence: list[Evidence], instructions: set[int],
+                vector: Callable[[int], np.ndarray]) -> list[int]:
+        """The statement's evidence numbers, moved within their passages: a statement citing k sentences of a
+        passage (same chunk, among the evidence) cites the k sentences of it closest in meaning to the
+        statement. The writer reads a passage's sentences side by side and keeps the passage it meant more
+        reliably than the number; the support check then still applies to the sentence shown. A number that
+        was not shown stays (and fails), and so does one read as an instruction; no citation moves onto one.
+        """
+        by_number = {ev.number: ev for ev in evidence}
+        out: list[int] = []
+        done: set[tuple[str, int]] = set()
+        for n in ids:
+            ev = by_number.get(n)
+            if ev is None or n in instructions:
+                out.append(n)
+                continue
+            passage = (ev.doc_id, ev.chunk_id)
+            if passage in done:
+                continue
+            done.add(passage)
+            wanted = len({m for m in ids if m not in instructions and m in by_number
+                          and (by_number[m].doc_id, by_number[m].chunk_id) == passage})
+            mates = [m.number for m in evidence if (m.doc_id, m.chunk_id) == passage and m.number not in instructions]
+            mates.sort(key=lambda m: -float(np.dot(statement, vector(m))))
+            out.extend(mates[:wanted])
+        return list(dict.fromkeys(out))
+
     def verify(self, drafts: list[tuple[str, list[int]]], evidence: list[Evidence],
                question: str = "") -> list[Statement]:
         """Each draft statement with the citations that pass; one with none left is "unsupported"."""
@@ -230,6 +274,8 @@ class CitationVerifier:
         out = []
         for i, (text, ids) in enumerate(drafts):
             st = Statement(text=text)
+            if vectors is not None and self.citation_choice == "passage":
+                ids = self.repoint(vectors[i], ids, evidence, instructions, lambda n: vectors[ev_row[n]])
             for n in ids:
                 ev = by_number.get(n)
                 if ev is None:
@@ -239,7 +285,7 @@ class CitationVerifier:
                 if problem:
                     st.problems.append(f"[{n}] {problem}")
                     continue
-                irrelevant = self.irrelevant(ev)
+                irrelevant = self.irrelevant(ev, evidence)
                 if irrelevant:
                     st.problems.append(f"[{n}] does not bear on the question ({irrelevant})")
                     continue

@@ -207,7 +207,8 @@ def fake_researcher(docs: dict[str, str], writer_replies: list[Reply], planner_r
     s = ResearchSettings(**settings)
     gatherer = Gatherer(search, EvidenceSelector(embedder, 6, 300), planner, RrfFusion(SearchSettings().rrf_k),
                         guard=guard)
-    verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor)
+    verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor,
+                                relevance_scope=s.relevance_scope, citation_choice=s.citation_choice)
     return Researcher(gatherer, ReportWriter(writer_model), verifier, s), search, writer_model
 
 

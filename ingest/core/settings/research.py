@@ -111,6 +111,20 @@ class ResearchSettings(Section):
                     "and the writer is not called. Chosen on tuning slices (docs/research-loop.md). Applies when "
                     "the index has no trained scorer (then answer_probability and citation_probability decide).",
     )
+    relevance_scope: Literal["passage", "sentence"] = Field(
+        default="sentence",
+        description="What the relevance bound (relevance_floor, or citation_probability) is read from: the quoted "
+                    "sentence alone, or the best evidence sentence of its passage (chunk) shown with it. A sentence "
+                    "that refers back ('the operator', 'this change') bears on the question through the neighbour "
+                    "that names the subject, while its own similarity to the question is low. See "
+                    "docs/research-loop.md.",
+    )
+    citation_choice: Literal["writer", "passage"] = Field(
+        default="writer",
+        description="Which sentence a statement's citation shows: the one the writer numbered, or the sentence of "
+                    "that one's passage (chunk, among the evidence) closest in meaning to the statement. A small "
+                    "writer often takes the right passage but a neighbour's number.",
+    )
 
 
 #: Longest question (or claim, or search query) accepted, by the CLI and the HTTP API alike.
