@@ -129,7 +129,9 @@ def training_lines(training: dict[str, Any] | None) -> list[str]:
                      f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
                      + (f" ({within:.3f} within a question)" if within is not None else "")
                      + (f", answerability AUC {answers:.3f}" if answers is not None else "") + ", "
-                     f"training {secs.get('train', float('nan')):.0f} s{made}" + _ranking_line(meta))
+                     f"training {secs.get('train', float('nan')):.0f} s{made}"
+                     + (f", {t['scorer_bytes'] / 1e6:.1f} MB on disk" if t.get("scorer_bytes") else "")
+                     + _ranking_line(meta))
     return [*lines, ""]
 
 

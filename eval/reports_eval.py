@@ -40,6 +40,9 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
                                "sentence of its passage shown does (research.relevance_scope = passage), and a "
                                "citation shows the sentence of the numbered one's passage closest to the statement "
                                "(research.citation_choice = passage)",
+           "citewise-repoint": "citewise whose citations show the sentence of the numbered one's passage closest "
+                               "to the statement (research.citation_choice = passage); relevance still read from "
+                               "the sentence alone",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -111,7 +114,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             "citewise-exact": ("models", {"batch_invariant": True}),
             "citewise-exact-no-lookup": ("models", {"batch_invariant": True, "lookup_draft": 0}),
             "citewise-server": ("models", {"backend": "openai", "base_url": model_server}),
-            "citewise-passage": ("research", {"relevance_scope": "passage", "citation_choice": "passage"})}
+            "citewise-passage": ("research", {"relevance_scope": "passage", "citation_choice": "passage"}),
+            "citewise-repoint": ("research", {"citation_choice": "passage"})}
         for name, (area, values) in variants.items():
             if name in systems:
                 variant = settings.model_copy(deep=True)

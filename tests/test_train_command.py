@@ -48,6 +48,8 @@ def test_train_on_labels_publishes_a_scorer_that_search_then_uses(index_copy: Pa
     assert summary["data"]["labels"]["items"] == len(ANSWERABLE)
     assert summary["data"]["labels"]["queries"] == len(ANSWERABLE)
     assert summary["pairs"]["train"]["total"] > 0 and summary["scorer"] == str(current_generation(index_copy))
+    on_disk = sum(f.stat().st_size for f in current_generation(index_copy).rglob("*") if f.is_file())
+    assert summary["scorer_bytes"] == on_disk > 1_000_000  # an int8 encoder, reported as the replicas will copy it
     ranking = summary["evidence_ranking"]  # fitted on the labels' searches; too few held-out questions to be used
     assert ranking["questions"] + ranking["held_out_questions"] + ranking["no_answer_among_candidates"] == len(ANSWERABLE)
     assert ranking["used"] is False and "held-out" in ranking["why"]

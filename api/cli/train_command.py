@@ -83,4 +83,5 @@ def _print_summary(data: dict[str, Any]) -> None:
                         "held out: AUC ") + f"{check['auc']:.3f}, accuracy {check['accuracy']:.3f} on "
                        f"{check['pairs']} pairs"))
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in data["seconds"].items())
-    err.print(line(f"scorer published: {data['scorer']} ({secs})"))
+    size = f"{data['scorer_bytes'] / 1e6:.1f} MB; " if data.get("scorer_bytes") else ""
+    err.print(line(f"scorer published: {data['scorer']} ({size}{secs})"))

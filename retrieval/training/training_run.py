@@ -43,8 +43,15 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "pairs": self.pairs, "scorer": str(self.scorer) if self.scorer else None,
+                "scorer_bytes": self.scorer_bytes(),
                 "held_out": self.held_out, "evidence_ranking": self.evidence_ranking,
                 "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
+
+    def scorer_bytes(self) -> int | None:
+        """What the published scorer occupies on disk (it is copied to every read replica), None when none was."""
+        if self.scorer is None or not self.scorer.is_dir():
+            return None
+        return sum(f.stat().st_size for f in self.scorer.rglob("*") if f.is_file())
 
 
 class TrainingRun:
