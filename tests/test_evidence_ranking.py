@@ -111,6 +111,22 @@ def test_the_trainer_labels_candidates_by_the_answer_and_checks_the_fit_on_held_
 
 
 @pytest.mark.unit
+def test_every_evidence_sentence_the_labels_name_is_a_positive() -> None:
+    selector = EvidenceSelector(HashingEmbedder(), tokens=HashingTokenEncoder())
+    trainer = SentenceRankerTrainer(ListSearch(DOCS), selector, chunks_per_query=8, pool_chunks=12)
+    question = "What happened to the old harbour?"
+    built, rebuilt = "The old harbour was built in 1820 by the town council.", \
+        "It was rebuilt in 1910 after a storm destroyed the pier."
+    one = TrainingItem(question, 0, "harbour", True, "qrels", sentence=built)
+    found = trainer._examples(question, [one])
+    assert found is not None and found[1].sum() == 1  # the other sentence of the gold document is left out...
+    both = trainer._examples(question, [TrainingItem(question, 0, "harbour", True, "qrels", sentence=built,
+                                                     more_evidence=(rebuilt,))])
+    assert both is not None and both[1].sum() == 2  # ...unless the labels name it too
+    assert len(both[1]) == len(found[1]) + 1
+
+
+@pytest.mark.unit
 def test_the_trainer_needs_token_vectors() -> None:
     with pytest.raises(ValueError, match="token encoder"):
         SentenceRankerTrainer(ListSearch(DOCS), EvidenceSelector(HashingEmbedder()), 8, 12)

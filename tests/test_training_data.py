@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
 from retrieval.training.labeled_data import LabeledData, query_folds
 from retrieval.training.negative_miner import NegativeMiner
+from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.question_writer import QuestionWriter
 from tests.fakes import FakeGenerator, HashingEmbedder
 
@@ -183,11 +185,12 @@ def test_beir_labels_map_to_the_chunk_holding_their_evidence(tmp_path: Path) -> 
     data = tmp_path / "tiny"
     (data / "qrels").mkdir(parents=True)
     storm = HARBOUR[1].split(". ")[0] + "."
+    raised = HARBOUR[1].split(". ")[1]
     corpus = [{"_id": "h1", "title": "Harbour", "text": " ".join(HARBOUR),
-               "metadata": {"sentences": [*HARBOUR[0].split(". "), storm]}},
+               "metadata": {"sentences": [*HARBOUR[0].split(". "), storm, raised]}},
               {"_id": "o1", "title": "Orchard", "text": " ".join(ORCHARD)}, {"_id": "gone", "title": "", "text": "x"}]
     queries = [{"_id": "1", "text": "Storms closed the harbour.", "metadata": {"evidence": {
-                   "h1": {"label": "SUPPORT", "sentences": [2]}}}},
+                   "h1": {"label": "SUPPORT", "sentences": [2, 3]}}}},
                {"_id": "2", "text": "Cider is sold at the Saturday market."},
                {"_id": "3", "text": "Something nobody indexed."}, {"_id": "4", "text": "No positive label."}]
     (data / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
@@ -197,11 +200,17 @@ def test_beir_labels_map_to_the_chunk_holding_their_evidence(tmp_path: Path) -> 
         rows = chunks_of(index)
         loader = LabeledData(index)
         labeled = loader.load(data)
-    storm_chunk = next(r for r in rows if "1901" in r.text)
+        storm_chunk = next(r for r in rows if "1901" in r.text)
+        builder = PairBuilder(index, siblings=5)
+        # every sentence the labels name is evidence: none becomes the first one's negative sibling
+        siblings = builder._siblings(labeled["1"][0], storm_chunk, builder._sentences(storm_chunk))
+        first_only = replace(labeled["1"][0], more_evidence=())
+        assert siblings == [] and builder._siblings(first_only, storm_chunk, builder._sentences(storm_chunk)) == [raised]
     market_chunk = next(r for r in rows if "Saturday" in r.text)
     assert list(labeled) == ["1", "2"]
     assert labeled["1"] == [TrainingItem("Storms closed the harbour.", storm_chunk.id, storm_chunk.doc_id, True,
-                                         "qrels", sentence=storm)]
+                                         "qrels", sentence=storm, more_evidence=(raised,))]
+    assert TrainingItem.from_json(json.loads(json.dumps(labeled["1"][0].to_json()))) == labeled["1"][0]
     assert labeled["2"][0].chunk_id == market_chunk.id and labeled["2"][0].sentence is None  # no evidence given
     assert loader.summary.dropped == {"gold document not in the index": 1} and loader.summary.items == 2
     with pytest.raises(ConfigError, match="no qrels/test.tsv"):

@@ -26,12 +26,17 @@ class TrainingItem:
     answer: str | None = None
     sentence: str | None = None
     negatives: tuple[int, ...] = field(default=())
+    #: The labels' other evidence sentences for this question in the same document (SciFact lists several per
+    #: claim): positives where sentences are ranked, and never picked as the evidence sentence's negatives.
+    more_evidence: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
         row["negatives"] = list(self.negatives)
+        row["more_evidence"] = list(self.more_evidence)
         return row
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> TrainingItem:
-        return cls(**{**row, "negatives": tuple(row.get("negatives", ()))})
+        return cls(**{**row, "negatives": tuple(row.get("negatives", ())),
+                      "more_evidence": tuple(row.get("more_evidence", ()))})

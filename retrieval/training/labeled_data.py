@@ -55,7 +55,8 @@ class LabeledData:
     # -- BEIR ----------------------------------------------------------------------------------------
     def beir(self, path: Path, split: str = "train") -> Labeled:
         """An item per (query, gold document): at the chunk holding most of the query's evidence sentences
-        for that document when the dataset gives them (SciFact), with the first of them as `sentence`;
+        for that document when the dataset gives them (SciFact), with the first of them as `sentence`
+        and the others as `more_evidence`;
         otherwise at the document's chunk sharing most words with the query."""
         path = Path(path)
         if not split or split.startswith(".") or "/" in split or "\\" in split:
@@ -112,7 +113,9 @@ class LabeledData:
                 return None
             cid = max(holding, key=lambda c: (len(holding[c]), -c))
             s, e = holding[cid][0]
-            return self._mapped(TrainingItem(question, cid, doc_id, True, "qrels", sentence=text[s:e]))
+            more = tuple(dict.fromkeys(text[a:b] for a, b in found if (a, b) != (s, e)))
+            return self._mapped(TrainingItem(question, cid, doc_id, True, "qrels", sentence=text[s:e],
+                                             more_evidence=more))
         chunks = self._doc_chunks(doc_id)
         if not chunks:
             self.summary.dropped["gold document has no chunks"] += 1

@@ -136,15 +136,18 @@ class PairBuilder:
         return out
 
     def _siblings(self, item: TrainingItem, source: ChunkRow, sentences: list[str]) -> list[str]:
-        """Up to `siblings` other sentences of the source chunk: neither overlapping the evidence sentence
-        (the splitter may cut it differently) nor holding the answer."""
+        """Up to `siblings` other sentences of the source chunk: neither overlapping an evidence sentence
+        (the splitter may cut them differently) nor holding the answer."""
         assert item.sentence is not None
-        at = source.text.find(item.sentence)
-        evidence = (at, at + len(item.sentence)) if at >= 0 else (0, 0)
+        spans = []
+        for known in (item.sentence, *item.more_evidence):
+            at = source.text.find(known)
+            if at >= 0:
+                spans.append((at, at + len(known)))
         candidates = []
         for start, end in sentence_spans(source.text):
             text = source.text[start:end]
-            if text not in sentences or (start < evidence[1] and evidence[0] < end):
+            if text not in sentences or any(start < b and a < end for a, b in spans):
                 continue
             if (item.answer and item.answer in text) or text in item.sentence:
                 continue

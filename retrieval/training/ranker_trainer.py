@@ -106,8 +106,8 @@ class SentenceRankerTrainer:
 
     def _examples(self, question: str, items: list[TrainingItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Features, labels and rule scores of the question's distinct candidate sentences; None when none holds
-        its answer (nothing to rank). A labelled item's other sentences of its gold document are left out:
-        a dataset may list several evidence sentences where the item names one, so they are no negatives."""
+        its answer (nothing to rank). Every evidence sentence the labels name is a positive; a labelled item's
+        other sentences of its gold document are left out, as labels may miss some evidence (no negatives)."""
         hits, _ = self.search.explain(question, self.chunks_per_query)
         hits = hits[: self.pool_chunks]
         cands, seen = [], set()
@@ -122,7 +122,7 @@ class SentenceRankerTrainer:
         texts, _, rule, x = self.selector.weigh([question], cands, len(hits), with_features=True)
         assert x is not None
         answers = [_key(it.answer) for it in items if it.answer]
-        sentences = [_key(it.sentence) for it in items if it.sentence]
+        sentences = [_key(t) for it in items for t in (it.sentence, *it.more_evidence) if t]
         partial_docs = {it.doc_id for it in items if it.origin == "qrels"}
         labels, keep = [], []
         for (_, hit, _, _), text in zip(cands, texts):
