@@ -32,7 +32,7 @@ quote is an instruction (the quote would be that model's input, so the instructi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -84,7 +84,8 @@ class CitationVerifier:
     def __init__(self, document_text: Callable[[str], str | None], embedder: Embedder,
                  support_similarity: float = 0.3, relevance_floor: float = 0.0,
                  common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2,
-                 relevance_scope: str = "sentence", citation_choice: str = "writer") -> None:
+                 relevance_scope: Literal["passage", "sentence"] = "sentence",
+                 citation_choice: Literal["writer", "passage"] = "writer") -> None:
         """`relevance_floor` (cosine) decides whether a quote bears on the question, unless the evidence
         carries the index's trained scorer's probability: then `citation_probability` does. With
         `relevance_scope` "passage" the figure is the best of the quote's passage (its chunk's sentences
