@@ -122,8 +122,9 @@ class ResearchSettings(Section):
     citation_choice: Literal["writer", "passage"] = Field(
         default="writer",
         description="Which sentence a statement's citation shows: the one the writer numbered, or the sentence of "
-                    "that one's passage (chunk, among the evidence) closest in meaning to the statement. A small "
-                    "writer often takes the right passage but a neighbour's number.",
+                    "that one's passage (chunk, among the evidence) closest in meaning to the statement: for a writer "
+                    "that keeps the passage it meant but takes a neighbour's number. Pair with relevance_scope "
+                    "'passage', which alone would let such a number through. See docs/research-loop.md.",
     )
 
 
