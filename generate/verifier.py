@@ -164,7 +164,7 @@ class CitationVerifier:
         why = f"{name} {figure:.2f} < {bound:g}" + (", research.citation_probability" if scored else "")
         if self.relevance_scope != "passage":
             return why
-        mates = [m for m in evidence or [] if m.chunk_id == ev.chunk_id and m.doc_id == ev.doc_id]
+        mates = [m for m in evidence or [] if _passage(m) == _passage(ev)]
         best = max(((m.probability if scored else m.similarity) or 0.0 for m in mates), default=figure)
         return None if best >= bound else f"{why}, and so is every sentence of its passage shown"
 
@@ -252,13 +252,13 @@ class CitationVerifier:
             if ev is None or n in instructions:
                 out.append(n)
                 continue
-            passage = (ev.doc_id, ev.chunk_id)
+            passage = _passage(ev)
             if passage in done:
                 continue
             done.add(passage)
             wanted = len({m for m in ids if m not in instructions and m in by_number
-                          and (by_number[m].doc_id, by_number[m].chunk_id) == passage})
-            mates = [m.number for m in evidence if (m.doc_id, m.chunk_id) == passage and m.number not in instructions]
+                          and _passage(by_number[m]) == passage})
+            mates = [m.number for m in evidence if _passage(m) == passage and m.number not in instructions]
             mates.sort(key=lambda m: -float(np.dot(statement, vector(m))))
             out.extend(mates[:wanted])
         return list(dict.fromkeys(out))
@@ -319,6 +319,11 @@ class CitationVerifier:
             st.status = "cited" if st.citations else "unsupported"
             out.append(st)
         return out
+
+
+def _passage(ev: Evidence) -> tuple[str, int]:
+    """The chunk a sentence was shown from: the unit whose sentences name each other's subjects."""
+    return ev.doc_id, ev.chunk_id
 
 
 def _merge_duplicates(drafts: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from generate.verifier import CitationVerifier
@@ -97,4 +96,4 @@ def test_the_research_loop_cites_the_sentence_meant_only_when_reading_by_passage
     [c] = st.citations
     assert c.quote.startswith("This is a proposal for creating a way to assign")
     assert WALRUS["pep572"][c.start:c.end] == c.quote
-    assert np.isclose(c.support, c.support)  # a number, kept for the report
+    assert c.support >= 0.4  # shown because the sentence it moved to supports the statement
