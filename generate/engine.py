@@ -259,7 +259,7 @@ class Engine:
         verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor,
                                     lambda name: index.documents_with_word(name, r.common_name_documents)
                                     >= r.common_name_documents, r.citation_probability, r.relevance_scope,
-                                    r.citation_choice)
+                                    r.citation_choice, r.enough_similarity, r.answer_probability)
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:

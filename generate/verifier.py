@@ -85,11 +85,15 @@ class CitationVerifier:
                  support_similarity: float = 0.3, relevance_floor: float = 0.0,
                  common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2,
                  relevance_scope: Literal["passage", "sentence"] = "sentence",
-                 citation_choice: Literal["writer", "passage"] = "writer") -> None:
+                 citation_choice: Literal["writer", "passage"] = "writer", passage_similarity: float | None = None,
+                 passage_probability: float | None = None) -> None:
         """`relevance_floor` (cosine) decides whether a quote bears on the question, unless the evidence
         carries the index's trained scorer's probability: then `citation_probability` does. With
-        `relevance_scope` "passage" the figure is the best of the quote's passage (its chunk's sentences
-        among the evidence), since a sentence can name its subject only through its neighbour. With
+        `relevance_scope` "passage" a quote under that bound still bears on the question when a sentence of
+        its passage (its chunk's sentences among the evidence) reaches `passage_similarity` (or, scored,
+        `passage_probability`; None: the quote's own bound), since a sentence can name its subject only through
+        its neighbour. The lending bar is the research loop's "close enough to stop searching": a neighbour that
+        only just clears the relevance floor is as likely to be a passage on a nearby topic. With
         `citation_choice` "passage" a citation moves to the sentence of the cited one's passage that is
         closest to the statement (see `repoint`).
 
@@ -103,6 +107,8 @@ class CitationVerifier:
         self.citation_probability = citation_probability
         self.relevance_scope = relevance_scope
         self.citation_choice = citation_choice
+        self.passage_similarity = relevance_floor if passage_similarity is None else passage_similarity
+        self.passage_probability = citation_probability if passage_probability is None else passage_probability
         self.common_name = common_name
         self._common: dict[str, bool] = {}
 
@@ -151,8 +157,8 @@ class CitationVerifier:
     def irrelevant(self, ev: Evidence, evidence: list[Evidence] | None = None) -> str | None:
         """Why the quote does not bear on the question (its figure below the bound), or None when it does.
 
-        With the passage scope, the quote's figure is the best among `evidence` from its chunk: "the
-        operator" in one sentence is the walrus operator its neighbour names.
+        With the passage scope, a sentence among `evidence` from the quote's chunk that reaches the passage bar
+        lends it relevance: "the operator" in one sentence is the walrus operator its neighbour names.
         """
         scored = ev.probability is not None
         figure, bound = (ev.probability, self.citation_probability) if scored else (ev.similarity,
@@ -166,7 +172,8 @@ class CitationVerifier:
             return why
         mates = [m for m in evidence or [] if _passage(m) == _passage(ev)]
         best = max(((m.probability if scored else m.similarity) or 0.0 for m in mates), default=figure)
-        return None if best >= bound else f"{why}, and so is every sentence of its passage shown"
+        lend = self.passage_probability if scored else self.passage_similarity
+        return None if best >= max(bound, lend) else f"{why}, and no sentence of its passage shown reaches {lend:g}"
 
     def instruction(self, ev: Evidence) -> bool:
         """The quote reads as an instruction, or an earlier sentence of its paragraph does: an instruction

@@ -208,7 +208,8 @@ def fake_researcher(docs: dict[str, str], writer_replies: list[Reply], planner_r
     gatherer = Gatherer(search, EvidenceSelector(embedder, 6, 300), planner, RrfFusion(SearchSettings().rrf_k),
                         guard=guard)
     verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor,
-                                relevance_scope=s.relevance_scope, citation_choice=s.citation_choice)
+                                relevance_scope=s.relevance_scope, citation_choice=s.citation_choice,
+                                passage_similarity=s.enough_similarity, passage_probability=s.answer_probability)
     return Researcher(gatherer, ReportWriter(writer_model), verifier, s), search, writer_model
 
 

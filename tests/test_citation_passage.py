@@ -27,7 +27,7 @@ def ev(number: int, chunk: int, text: str, similarity: float, doc: str = "d") ->
 
 def verifier(scope: str = "sentence", choice: str = "writer") -> CitationVerifier:
     return CitationVerifier(lambda _: None, HashingEmbedder(), relevance_floor=0.35, relevance_scope=scope,
-                            citation_choice=choice)
+                            citation_choice=choice, passage_similarity=0.55)
 
 
 def test_a_sentence_bears_on_the_question_through_a_shown_sentence_of_its_passage() -> None:
@@ -37,18 +37,36 @@ def test_a_sentence_bears_on_the_question_through_a_shown_sentence_of_its_passag
     assert verifier("sentence").irrelevant(low, shown) == "similarity 0.10 < 0.35"
     assert verifier("passage").irrelevant(low, shown) is None
     why = verifier("passage").irrelevant(elsewhere, shown)
-    assert why == "similarity 0.10 < 0.35, and so is every sentence of its passage shown"
+    assert why == "similarity 0.10 < 0.35, and no sentence of its passage shown reaches 0.55"
     # the same chunk number in another document is another passage
     assert verifier("passage").irrelevant(ev(4, 7, "It assigns.", 0.1, doc="other"), shown) is not None
+
+
+def test_only_a_neighbour_close_enough_to_stop_searching_lends_relevance() -> None:
+    """A neighbour that only just clears the floor is as likely a passage on a nearby topic."""
+    low, near = ev(1, 7, "Churches in the state.", 0.1), ev(2, 7, "Religion in the state.", 0.4)
+    assert near.similarity is not None and near.similarity >= 0.35
+    assert verifier("passage").irrelevant(near, [low, near]) is None  # its own figure passes
+    assert verifier("passage").irrelevant(low, [low, near]) == \
+        "similarity 0.10 < 0.35, and no sentence of its passage shown reaches 0.55"
+    near.similarity = 0.55
+    assert verifier("passage").irrelevant(low, [low, near]) is None
+    # without a passage bar the quote's own bound is the bar, as for a verifier built by hand
+    loose = CitationVerifier(lambda _: None, HashingEmbedder(), relevance_floor=0.35, relevance_scope="passage")
+    near.similarity = 0.4
+    assert loose.irrelevant(low, [low, near]) is None
 
 
 def test_a_probability_is_read_by_passage_too() -> None:
     low, named = ev(1, 7, "It assigns.", 0.9), ev(2, 7, "The walrus.", 0.9)
     low.probability, named.probability = 0.05, 0.6
-    v = CitationVerifier(lambda _: None, HashingEmbedder(), citation_probability=0.2, relevance_scope="passage")
+    v = CitationVerifier(lambda _: None, HashingEmbedder(), citation_probability=0.2, relevance_scope="passage",
+                         passage_probability=0.5)
     assert v.irrelevant(low, [low, named]) is None
-    named.probability = 0.1
-    assert "probability 0.05 < 0.2, research.citation_probability, and so is every" in (v.irrelevant(low, [low, named]) or "")
+    named.probability = 0.3  # cites on its own, lends nothing
+    assert v.irrelevant(named, [low, named]) is None
+    assert "probability 0.05 < 0.2, research.citation_probability, and no sentence of its passage shown reaches 0.5" \
+        in (v.irrelevant(low, [low, named]) or "")
 
 
 def test_a_citation_moves_to_the_passage_sentence_the_statement_restates() -> None:
@@ -84,7 +102,8 @@ def _cites_the_neighbour(messages: list[dict[str, str]]) -> str:
 @pytest.mark.parametrize("scope, choice", [("sentence", "writer"), ("passage", "passage")])
 def test_the_research_loop_cites_the_sentence_meant_only_when_reading_by_passage(scope: str, choice: str) -> None:
     r, _, _ = fake_researcher(WALRUS, [_cites_the_neighbour], max_rounds=1, relevance_scope=scope,
-                              citation_choice=choice, relevance_floor=0.3, support_similarity=0.4)
+                              citation_choice=choice, relevance_floor=0.3, support_similarity=0.4,
+                              enough_similarity=0.3)  # the hashing embedder's figures run low
     report = r.run("What does the walrus operator do?")
     if choice == "writer":
         # the writer's number names the comprehension sentence, which neither bears on the question alone

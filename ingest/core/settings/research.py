@@ -114,10 +114,12 @@ class ResearchSettings(Section):
     relevance_scope: Literal["passage", "sentence"] = Field(
         default="sentence",
         description="What the relevance bound (relevance_floor, or citation_probability) is read from: the quoted "
-                    "sentence alone, or the best evidence sentence of its passage (chunk) shown with it. A sentence "
-                    "that refers back ('the operator', 'this change') bears on the question through the neighbour "
-                    "that names the subject, while its own similarity to the question is low. See "
-                    "docs/research-loop.md.",
+                    "sentence alone, or also its passage (chunk): a quote under the bound still bears on the "
+                    "question when a sentence of its passage shown with it is close enough to stop searching "
+                    "(enough_similarity, or answer_probability). A sentence that refers back ('the operator', "
+                    "'this change') bears on the question through the neighbour that names the subject, while its "
+                    "own similarity to the question is low; a neighbour that only just clears the floor is as "
+                    "likely to be about a nearby topic, so it lends nothing. See docs/research-loop.md.",
     )
     citation_choice: Literal["writer", "passage"] = Field(
         default="writer",
