@@ -24,6 +24,7 @@ from eval.datasets import BeirDataset, SquadWikiDataset
 from eval.environment import environment
 from eval.fold_scorers import TrainMode, training_lines
 from eval.metrics import percentiles
+from eval.paired import paired_intervals, paired_lines
 from eval.reports_eval import OFF_TOPIC, _gold_sentences, _off_topic_items, dataset_items, norm, sentence_hits
 from eval.run_folder import RunFolder
 from eval.trained_researchers import TRAINED, TrainedResearchers, check_trained_options
@@ -99,6 +100,9 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
         if off:
             table[s].update({"off_topic": len(off),
                              "declined_off_topic": sum(not r["writes"] for r in off) / len(off)})
+    paired = paired_intervals([r for r in rows if not r.get("off_topic")], systems[0], systems[1:],
+                              aggregate_claims if is_beir else _aggregate_questions,
+                              PAIRED_CLAIMS if is_beir else PAIRED_QUESTIONS)
     scorers = trained.scorers.described()
     results = {"kind": "evidence", "dataset": str(dataset_dir), "split": ds.split if is_beir else None,
                "task": task, "questions": len(items),
@@ -106,7 +110,7 @@ def run_evidence(dataset_dir: Path, settings: Settings, systems: list[str], limi
                "index": str(index_path), "systems": {s: SYSTEMS[s] for s in systems}, "metrics": table,
                "research": settings.research.model_dump(), "wall_seconds": round(time.perf_counter() - started, 1),
                "training": {"folds": train_folds, "mode": train, "scorers": scorers} if scorers else None,
-               "environment": env}
+               "paired": {"baseline": systems[0], "systems": paired}, "environment": env}
     folder.write_results(results, evidence_markdown(results))
     return folder, results
 
@@ -138,6 +142,13 @@ def _score_question(ds: SquadWikiDataset, qid: str, evidence: list[Evidence]) ->
     answers = [norm(a) for a in q.answers if norm(a)]
     where = next((i for i, ev in enumerate(evidence) if any(a in norm(ev.text) for a in answers)), None)
     return {"answerable": q.answerable, "answer_rank": None if where is None else where + 1}
+
+
+#: The quality metrics a paired comparison reads (counts and seconds are not what a default is chosen by).
+PAIRED_CLAIMS = ["rationale_recall", "first_sentence_gold", "rationale_mrr", "first_document_gold",
+                 "document_precision", "declined_before_writing"]
+PAIRED_QUESTIONS = ["answer_shown", "answer_first", "declined_unanswerable", "declined_answerable",
+                    "answerability_auc"]
 
 
 def aggregate_claims(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -184,5 +195,7 @@ def evidence_markdown(results: dict[str, Any]) -> str:
               "how well the figure that decides it (the trained scorer's answerability, or without one the best "
               "sentence's cosine) ranks answerable questions above unanswerable ones, whatever the cut-off.", ""]
     lines += training_lines(results.get("training"))
+    paired = results.get("paired") or {}
+    lines += paired_lines(paired.get("systems") or {}, paired.get("baseline", ""))
     lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)

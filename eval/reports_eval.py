@@ -25,6 +25,7 @@ from eval.fold_scorers import TrainMode, training_lines
 from eval.trained_researchers import TRAINED, TrainedResearchers, check_trained_options
 from eval.index_cache import prepared_index
 from eval.metrics import percentiles
+from eval.paired import paired_intervals, paired_lines
 from eval.run_folder import RunFolder
 from eval.stuffed_baseline import StuffedBaseline
 from ingest.core.errors import InvalidRequestError
@@ -57,6 +58,10 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
                                        "scorer's own probabilities unused); everything else as citewise",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
+#: The quality metrics a paired comparison reads (counts and seconds are not what a default is chosen by).
+PAIRED_BEIR = ["doc_citation_precision", "doc_citation_recall", "sentence_citation_recall",
+               "sentence_citation_precision", "no_citation_rate", "verdict_accuracy"]
+PAIRED_SQUAD = ["answer_correct", "citation_correct", "declined_unanswerable", "declined_answerable"]
 
 
 def norm(text: str) -> str:
@@ -159,8 +164,13 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
         table[s] = (_aggregate_beir if is_beir else _aggregate_squad)(own) if own else {}
         off_rows = [r for r in mine_rows if r.get("off_topic")]
         if off_rows:
-            table[s].update({"off_topic": len(off_rows),
-                             "declined_off_topic": sum(not r["answered"] for r in off_rows) / len(off_rows)})
+            table[s].update({"off_topic": len(off_rows), **_declined(off_rows)})
+    aggregate = _aggregate_beir if is_beir else _aggregate_squad
+    paired = paired_intervals([r for r in rows if not r.get("off_topic")], systems[0], systems[1:], aggregate,
+                              PAIRED_BEIR if is_beir else PAIRED_SQUAD)
+    for name, metrics in paired_intervals([r for r in rows if r.get("off_topic")], systems[0], systems[1:],
+                                          _declined, ["declined_off_topic"]).items():
+        paired.setdefault(name, {}).update(metrics)
     scorers = trained.scorers.described()
     results = {"kind": "reports", "dataset": str(dataset_dir), "split": ds.split if is_beir else None, "task": task,
                "questions": len(items),
@@ -169,7 +179,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
                "writer": settings.models.writer, "model_server": model_server,
                "wall_seconds": round(time.perf_counter() - started, 1),
                "training": {"folds": train_folds, "mode": train, "scorers": scorers} if scorers else None,
-               "environment": env}
+               "paired": {"baseline": systems[0], "systems": paired}, "environment": env}
     folder.write_results(results, reports_markdown(results))
     return folder, results
 
@@ -366,6 +376,11 @@ def _aggregate_squad(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _declined(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Off-topic items: the share a system declined instead of citing whatever it found."""
+    return {"declined_off_topic": sum(not r["answered"] for r in rows) / max(len(rows), 1)}
+
+
 def reports_markdown(results: dict[str, Any]) -> str:
     metrics = results["metrics"]
     cols = list(dict.fromkeys(c for m in metrics.values() for c in m))
@@ -378,6 +393,8 @@ def reports_markdown(results: dict[str, Any]) -> str:
         lines += [f"Off-topic: {results['off_topic']['items']} items of {results['off_topic']['dataset']} asked of "
                   "this index, which does not cover them; declined_off_topic is the share a system declined.", ""]
     lines += training_lines(results.get("training"))
+    paired = results.get("paired") or {}
+    lines += paired_lines(paired.get("systems") or {}, paired.get("baseline", ""))
     lines += [f"Whole run: {results['wall_seconds']} s; commit {results['environment']['git_commit']}.", ""]
     return "\n".join(lines)
 

@@ -149,6 +149,12 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert all(results["metrics"][name]["off_topic"] == 1 for name in ("citewise", "stuffed"))
     assert results["metrics"]["citewise"]["declined_off_topic"] == 1.0
     assert "| citewise |" in (run / "report.md").read_text()
+    # the baseline capped at one claim is paired with citewise on that claim only (and the off-topic item)
+    paired = results["paired"]
+    assert paired["baseline"] == "citewise"
+    assert paired["systems"]["stuffed"]["doc_citation_recall"]["items"] == 1
+    assert paired["systems"]["stuffed"]["declined_off_topic"]["items"] == 1
+    assert "Paired against citewise" in (run / "report.md").read_text()
 
 
 @pytest.mark.unit
@@ -205,6 +211,8 @@ def test_eval_evidence_scores_what_the_writer_would_read_without_writing(tmp_pat
     rows = [json.loads(line) for line in (run / "rows.jsonl").read_text().splitlines()]
     assert all(r["evidence"] and r["sentences"] == len(r["evidence"]) for r in rows if not r.get("off_topic"))
     assert "| citewise |" in (run / "report.md").read_text()
+    assert results["paired"] == {"baseline": "citewise", "systems": {}}  # one system: nothing to pair
+    assert "Paired against" not in (run / "report.md").read_text()
     unknown = run_cli("eval", "evidence", "--dataset", str(FIXTURES / "claims-tiny"), "--systems", "stuffed",
                       "--out", str(tmp_path))
     assert unknown.returncode == 2 and "unknown systems" in unknown.stderr
