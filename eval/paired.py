@@ -47,12 +47,13 @@ def paired_intervals(rows: Rows, baseline: str, others: list[str], aggregate: Ag
 
 
 def paired_lines(intervals: dict[str, dict[str, dict[str, float]]], baseline: str) -> list[str]:
-    """The intervals as a Markdown table, one row per system and metric."""
+    """The intervals as a Markdown table, one row per system and metric. "items paired" counts every item
+    both systems answered; a metric over a subset (answerable questions only) resamples the same items."""
     if not intervals:
         return []
     lines = [f"Paired against {baseline} (the same items; difference = system − {baseline}, 95% bootstrap "
              f"interval over items, {RESAMPLES} resamples; an interval holding 0 is no measured difference):", "",
-             "| system | metric | items | difference | 95% interval |", "|---|---|---|---|---|"]
+             "| system | metric | items paired | difference | 95% interval |", "|---|---|---|---|---|"]
     for system, metrics in intervals.items():
         for metric, v in metrics.items():
             lines.append(f"| {system} | {metric} | {int(v['items'])} | {v['difference']:+.3f} | "
