@@ -14,7 +14,7 @@ from typing import Any
 
 from ingest.core.settings import Settings
 
-PACKAGES = ("citewise", "torch", "sentence-transformers", "transformers", "faiss-cpu", "bm25s", "ranx",
+PACKAGES = ("citewise", "torch", "sentence-transformers", "transformers", "faiss-cpu", "bm25s",
             "unstructured", "llama-cpp-python", "numpy")
 
 

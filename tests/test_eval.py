@@ -28,6 +28,20 @@ def test_ndcg_and_mrr_match_hand_computation() -> None:
 
 
 @pytest.mark.unit
+def test_ir_metrics_grade_gain_linearly_count_every_judged_query_and_ignore_the_rest() -> None:
+    qrels = {"q1": {"a": 3, "b": 2, "z": 0}, "q2": {"x": 1}}
+    run = {"q1": ["z", "a", "b", "a"], "extra": ["a"]}  # q2 missing from the run; "extra" has no judgements
+    means, per_query = ir_metrics(qrels, run, ("ndcg@3", "recall@1", "mrr@10"))
+    ideal = 3 + 2 / math.log2(3)
+    assert math.isclose(per_query["ndcg@3"]["q1"], (3 / math.log2(3) + 2 / math.log2(4)) / ideal)
+    assert per_query["recall@1"]["q1"] == 0.0 and per_query["mrr@10"]["q1"] == 0.5  # a grade-0 doc is not relevant
+    assert set(per_query["ndcg@3"]) == {"q1", "q2"} and per_query["ndcg@3"]["q2"] == 0.0
+    assert math.isclose(means["mrr@10"], 0.25)
+    with pytest.raises(ValueError, match="map@10"):
+        ir_metrics(qrels, run, ("map@10",))
+
+
+@pytest.mark.unit
 def test_answer_hit_ignores_case_and_whitespace() -> None:
     assert answer_hit(["The  Normans\nwere  in FRANCE."], ["in France"])
     assert not answer_hit(["Normandy"], ["France"])

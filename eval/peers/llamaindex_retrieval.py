@@ -4,7 +4,8 @@ Runs with the PEER venv, not citewise's (see README.md here):
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 10 $PEER_VENV/bin/python \
         eval/peers/llamaindex_retrieval.py --dataset ../shared/datasets/scifact --out eval-runs/peers
 Writes rows.jsonl (one row per system and query: ranked doc ids, seconds) and results.json
-(nDCG@10, recall@20, fail@20, latency p50/p95 per system, computed with ranx like citewise's eval).
+(nDCG@10, recall@20, fail@20, latency p50/p95 per system), computed with ranx, whose definitions
+citewise's eval/metrics.py follows.
 """
 
 from __future__ import annotations
