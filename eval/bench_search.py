@@ -50,6 +50,9 @@ class IvfPqSizing:
         self.nlist = max(16, min(4096, int(4 * np.sqrt(len(vectors)))))
         self.code_bytes = code_bytes
         self.index = faiss.index_factory(dim, f"IVF{self.nlist},PQ{code_bytes}", faiss.METRIC_INNER_PRODUCT)
+        # Polysemous training reorders each sub-quantizer's codes so Hamming distance can pre-filter
+        # candidates, which inner-product search never uses; it took over 90% of the build.
+        faiss.downcast_index(faiss.extract_index_ivf(self.index)).do_polysemous_training = False
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(len(vectors), min(len(vectors), 64 * self.nlist), replace=False)]
         self.index.train(sample)
