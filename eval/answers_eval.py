@@ -19,6 +19,7 @@ from eval.environment import environment
 from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
+from eval.reembedded import PREFIX, check_reembedded, described
 from eval.run_folder import RunFolder
 from ingest.core.errors import ConfigError
 from ingest.core.progress import NullProgress, Progress
@@ -38,6 +39,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
         raise ConfigError("choose --train-folds or --train synthetic, not both")
     if train_folds and context_modes and len(context_modes) > 1:
         raise ConfigError("--train-folds trains on one index: give one context mode")
+    check_reembedded([split_limit(spec)[0] for spec in systems], train_folds, train)
     progress = progress or NullProgress()
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
@@ -70,7 +72,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
             scorers = FoldScorers(comps, index, mode_settings, folder.path / "scorers" / mode, progress)
             for name, cap in specs:
                 label = f"{name}/{mode}" if context_modes else name
-                descriptions[label] = describe(name) + (f", context mode {mode}" if context_modes else "")
+                descriptions[label] = described(name, describe) + (f", context mode {mode}" if context_modes else "")
                 mine = answerable[:cap] if cap else answerable
                 ids[label] = {q.id for q in mine}
                 by_id = {q.id: q for q in mine if (label, q.id) not in done}
@@ -78,7 +80,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 progress.advance(label, len(mine) - len(by_id))
                 for factory_for, qids in scorers.parts(name, list(by_id), factory, fold_ids, train_folds, train,
                                                        dataset_dir, "train"):
-                    system = build_system(name, factory_for, mode_settings.search,
+                    system = build_system(name.removeprefix(PREFIX), factory_for, mode_settings.search,
                                           max(mode_settings.search.candidates, max(KS)))
                     for qid in qids:
                         q = by_id[qid]

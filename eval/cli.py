@@ -248,6 +248,7 @@ def bench_api_cmd(
 
 def _systems(value: str) -> list[str]:
     """Comma-separated names; `name@N` runs that system on the first N queries only (slow LLM systems)."""
+    from eval.reembedded import PREFIX
     from retrieval.systems import SYSTEMS, split_limit, validate
 
     names = [s.strip() for s in value.split(",") if s.strip()]
@@ -255,7 +256,7 @@ def _systems(value: str) -> list[str]:
         from ingest.core.errors import InvalidRequestError
 
         raise InvalidRequestError(f"no systems given; for example {', '.join(SYSTEMS)}")
-    validate([split_limit(n)[0] for n in names])
+    validate([split_limit(n)[0].removeprefix(PREFIX) for n in names])
     return names
 
 
@@ -319,7 +320,9 @@ def retrieval_cmd(
     limit: int = LimitOpt,
     systems: str = typer.Option("bm25,bm25-plain,dense,hybrid,fused", "--systems",
                                 help="Comma-separated systems (see retrieval/systems.py), e.g. fused,fused+llm@100; "
-                                     "NAME@N runs NAME on the first N queries only."),
+                                     "NAME@N runs NAME on the first N queries only; reembedded+NAME runs NAME over "
+                                     "the corpus re-embedded with the run's trained encoder (needs --train-folds "
+                                     "or --train)."),
     out_dir: Path = OutOpt,
     resume: Path = ResumeOpt,
     train_folds: int = TrainFoldsOpt,
@@ -341,7 +344,9 @@ def answers_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="squad-wiki layout: docs/*.md and questions.jsonl."),
     limit: int = LimitOpt,
     systems: str = typer.Option("bm25,dense,hybrid,fused", "--systems",
-                                help="Comma-separated systems; NAME@N runs NAME on the first N questions only."),
+                                help="Comma-separated systems; NAME@N runs NAME on the first N questions only; "
+                                     "reembedded+NAME runs NAME over the corpus re-embedded with the run's trained "
+                                     "encoder (needs --train-folds or --train)."),
     context_modes: str = typer.Option(
         "", "--context-modes", help="Comma-separated context modes (none,structure,llm,llm+document, the last "
                                     "being llm at context_scope=document): one cached index each, "

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
+from eval.reembedded import PREFIX, check_reembedded, reembedded_factory
 from generate.engine import Engine
 from ingest.core.errors import ConfigError
 from ingest.core.index import Index
@@ -73,11 +74,13 @@ class FoldScorers:
               split: str) -> Iterator[tuple[PipelineFactory, list[str]]]:
         """(pipeline factory, queries it ranks): one part for a system without the trained stage; with it, one
         part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer."""
-        if "trained" not in system.split("+") or (not train_folds and not train):
+        reembedded = system.startswith(PREFIX)
+        check_reembedded([system], train_folds, train)
+        if not reembedded and ("trained" not in system.split("+") or (not train_folds and not train)):
             yield factory, todo  # without a run's scorer: the one published beside the index, as a user's search
             return
         if train:
-            yield with_scorer(factory, self.synthetic()), todo
+            yield self._factory(factory, self.synthetic(), "synthetic", reembedded), todo
             return
         folds = self.folds(all_queries, train_folds or 0)
         wanted = set(todo)
@@ -85,7 +88,15 @@ class FoldScorers:
             mine = [q for q in held_out if q in wanted]
             if mine:
                 rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
-                yield with_scorer(factory, self.for_fold(k, rest, labels, split)), mine
+                scorer = self.for_fold(k, rest, labels, split)
+                yield self._factory(factory, scorer, f"fold-{k}", reembedded), mine
+
+    def _factory(self, factory: PipelineFactory, scorer: Scorer, name: str, reembedded: bool) -> PipelineFactory:
+        """Pipelines with the run's scorer as the trained stage and, for a re-embedded system, as the embedder."""
+        if reembedded:
+            assert isinstance(scorer, OnnxTrainedScorer)
+            return reembedded_factory(factory, scorer, self.root / name, self.progress)
+        return with_scorer(factory, scorer)
 
     def described(self) -> dict[str, Any]:
         """What every scorer of this run folder was trained on, including ones a resumed run did not load."""

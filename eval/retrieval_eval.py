@@ -13,6 +13,7 @@ from eval.datasets import BeirDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
+from eval.reembedded import PREFIX, check_reembedded, described
 from eval.run_folder import RunFolder
 from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from ingest.core.errors import ConfigError
@@ -32,6 +33,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     progress = progress or NullProgress()
     if train_folds and train:
         raise ConfigError("choose --train-folds or --train synthetic, not both")
+    check_reembedded([split_limit(spec)[0] for spec in systems], train_folds, train)
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with
     ds = BeirDataset.load(dataset_dir, split, limit)
@@ -56,8 +58,8 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
             progress.advance(name, len(subsets[name]) - len(todo))
             for factory_for, queries in scorers.parts(name, todo, factory, list(ds.queries), train_folds, train,
                                                       dataset_dir, split):
-                system = build_system(name, factory_for, settings.search, max(settings.search.candidates,
-                                                                              CHUNK_DEPTH))
+                system = build_system(name.removeprefix(PREFIX), factory_for, settings.search,
+                                      max(settings.search.candidates, CHUNK_DEPTH))
                 for qid in queries:
                     ranked, seconds, cpu = timed_run(system, ds.queries[qid], CHUNK_DEPTH)
                     doc_ids = _documents(index, ranked)
@@ -130,7 +132,7 @@ def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]],
         per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
         curve_means, _ = ir_metrics(ds.qrels, run, tuple(f"recall@{k}" for k in ks))
         curve[name] = {k: curve_means[f"recall@{k}"] for k in ks}
-    return {"systems": {s: describe(s) for s in systems}, "metrics": table, "per_query": per_query,
+    return {"systems": {s: described(s, describe) for s in systems}, "metrics": table, "per_query": per_query,
             "recall_curve": curve}
 
 

@@ -165,6 +165,16 @@ class OnnxTrainedScorer:
         as well as the hand-set one (None otherwise, and for scorers published before it existed)."""
         return self._current().sentence_ranker
 
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """A bi-encoder scorer's unit vectors of `texts`: what searching a corpus re-embedded with it needs."""
+        generation = self._current()
+        if generation.kind != "bi-encoder":
+            raise ModelUnavailableError(f"the scorer in {generation.folder} is a {generation.kind}, which reads "
+                                        "question and passage together and gives no vectors to search")
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack(self._each(generation.vector, texts)).astype(np.float32)
+
     def logits(self, question: str, passages: list[str]) -> np.ndarray:
         """Raw model outputs before calibration (for checks against the fp32 model)."""
         return self._logits(self._current(), question, passages)

@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eval.bench_ingest import spread_sample
@@ -287,12 +288,18 @@ def test_trained_systems_are_scored_only_on_folds_their_scorer_never_saw(tmp_pat
     env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
            "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2"}
     args = ["eval", "retrieval", "--dataset", str(FIXTURES / "beir-tiny"), "--split", "test", "--systems",
-            "fused,fused+trained", "--train-folds", "2", "--out", str(tmp_path), "--quiet"]
+            "fused,fused+trained,reembedded+fused", "--train-folds", "2", "--out", str(tmp_path), "--quiet"]
     done = run_cli(*args, env=env)
     assert done.returncode == 0, done.stderr
     (run_dir,) = [p for p in tmp_path.iterdir() if p.name.endswith("retrieval-beir-tiny")]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["metrics"]["fused+trained"]["queries"] == results["metrics"]["fused"]["queries"] == 6
+    # The corpus re-embedded once per fold, by that fold's encoder, and searched for that fold's queries only.
+    assert results["metrics"]["reembedded+fused"]["queries"] == 6
+    assert "trained encoder" in results["systems"]["reembedded+fused"]
+    vectors = sorted((run_dir / "scorers").glob("fold-*/reembedded.npz"))
+    assert len(vectors) == 2 and not (np.load(vectors[0])["vectors"] == np.load(vectors[1])["vectors"]).all()
+    embedded_at = {p: p.stat().st_mtime for p in vectors}
     training = results["training"]
     assert training["folds"] == 2 and set(training["scorers"]) == {"fold-0", "fold-1"}
     for scorer in training["scorers"].values():
@@ -306,6 +313,7 @@ def test_trained_systems_are_scored_only_on_folds_their_scorer_never_saw(tmp_pat
     again = run_cli(*args[:-1], "--resume", str(run_dir), "--quiet", env=env)
     assert again.returncode == 0, again.stderr
     assert {p: p.stat().st_mtime for p in (run_dir / "scorers").rglob("model-int8.onnx")} == trained_at
+    assert {p: p.stat().st_mtime for p in vectors} == embedded_at
 
 
 def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_path: Path) -> None:
@@ -313,6 +321,9 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
     both = run_cli("eval", "retrieval", "--dataset", beir, "--split", "test", "--systems", "fused+trained",
                    "--train-folds", "2", "--train", "synthetic", "--out", str(tmp_path))
     assert both.returncode == 2 and "not both" in both.stderr
+    untrained = run_cli("eval", "retrieval", "--dataset", beir, "--split", "test", "--systems", "reembedded+fused",
+                        "--out", str(tmp_path))
+    assert untrained.returncode == 2 and "--train-folds" in untrained.stderr and "Traceback" not in untrained.stderr
     bare = run_cli("eval", "reports", "--dataset", beir, "--split", "test", "--systems", "citewise-trained",
                    "--out", str(tmp_path))
     assert bare.returncode == 2 and "--train-folds" in bare.stderr and "Traceback" not in bare.stderr
@@ -439,3 +450,23 @@ def test_a_resumed_run_says_which_commits_wrote_its_rows(tmp_path: Path) -> None
     assert results["resumed"] == {"rows_before": 1, "rows_by_commit": {"bbbb2222": 2, "aaaa1111": 1}}
     assert "rows by commit: bbbb2222 (2), aaaa1111 (1)." in (first.path / "report.md").read_text()
     assert again.done() == {("citewise", "1"), ("citewise", "2"), ("citewise", "3")}
+
+
+@pytest.mark.unit
+def test_a_reembedded_index_answers_dense_searches_from_its_own_vectors_and_the_rest_from_the_index() -> None:
+    from eval.reembedded import ReembeddedIndex
+
+    class Stored:
+        def document_text(self, doc_id: str) -> str:
+            return f"text of {doc_id}"
+
+        def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+            raise AssertionError("the original vectors must not be searched")
+
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    index = ReembeddedIndex(Stored(), np.array([10, 20, 30]), vectors)  # type: ignore[arg-type]
+    ranked = index.search_dense(np.array([[0.0, 1.0], [1.0, 0.1]], dtype=np.float32), 2)
+    assert [[cid for cid, _ in row] for row in ranked] == [[30, 20], [10, 20]]
+    assert math.isclose(ranked[0][1][1], 0.8, rel_tol=1e-6)
+    assert len(index.search_dense(np.array([[1.0, 0.0]], dtype=np.float32), 10)[0]) == 3
+    assert index.document_text("d1") == "text of d1"
