@@ -73,7 +73,8 @@ class FoldScorers:
               train_folds: int | None, train: TrainMode | None, labels: Path,
               split: str) -> Iterator[tuple[PipelineFactory, list[str]]]:
         """(pipeline factory, queries it ranks): one part for a system without the trained stage; with it, one
-        part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer."""
+        part per fold (the fold's queries, with the scorer trained on the other folds) or the synthetic scorer. A
+        `reembedded+` system's parts also search the corpus as that part's scorer embeds it."""
         reembedded = system.startswith(PREFIX)
         check_reembedded([system], train_folds, train)
         if not reembedded and ("trained" not in system.split("+") or (not train_folds and not train)):
