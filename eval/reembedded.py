@@ -67,7 +67,7 @@ class ReembeddedIndex:
         return out
 
 
-class EncoderEmbedder:
+class _EncoderEmbedder:
     """Queries embedded by the trained encoder; anything else (token vectors for late interaction, token
     counts) is the original embedder's."""
 
@@ -102,5 +102,5 @@ def reembedded_factory(factory: PipelineFactory, scorer: OnnxTrainedScorer, fold
         partial = cache.with_name("reembedded.partial.npz")
         np.savez(partial, ids=ids, vectors=vectors)
         partial.replace(cache)
-    return PipelineFactory(ReembeddedIndex(index, ids, vectors), EncoderEmbedder(factory.embedder, scorer),  # type: ignore[arg-type]
+    return PipelineFactory(ReembeddedIndex(index, ids, vectors), _EncoderEmbedder(factory.embedder, scorer),  # type: ignore[arg-type]
                            factory.models, factory.query_cache, trained=scorer)
