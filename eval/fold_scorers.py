@@ -39,6 +39,7 @@ class FoldScorers:
         self.root = Path(root)
         self.progress = progress
         self.trained: dict[str, Any] = {}
+        self._reembedded: dict[str, PipelineFactory] = {}
 
     def folds(self, query_ids: list[str], k: int) -> list[list[str]]:
         if k < 2 or k > len(query_ids):
@@ -94,10 +95,12 @@ class FoldScorers:
 
     def _factory(self, factory: PipelineFactory, scorer: Scorer, name: str, reembedded: bool) -> PipelineFactory:
         """Pipelines with the run's scorer as the trained stage and, for a re-embedded system, as the embedder."""
-        if reembedded:
+        if not reembedded:
+            return with_scorer(factory, scorer)
+        if name not in self._reembedded:  # several re-embedded systems share one scorer's vectors
             assert isinstance(scorer, OnnxTrainedScorer)
-            return reembedded_factory(factory, scorer, self.root / name, self.progress)
-        return with_scorer(factory, scorer)
+            self._reembedded[name] = reembedded_factory(factory, scorer, self.root / name, self.progress)
+        return self._reembedded[name]
 
     def described(self) -> dict[str, Any]:
         """What every scorer of this run folder was trained on, including ones a resumed run did not load."""

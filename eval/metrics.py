@@ -3,8 +3,8 @@
 Written here rather than called from ranx: ranx compiles numba kernels on first use, which took most of a
 minute before the first number, on every fresh environment. The definitions follow ranx's defaults, which
 the earlier reports were computed with: the relevance grade as gain, discounted by log2(rank + 1) (Järvelin
-and Kekäläinen), against the qrels' ideal ranking; relevance below 1 counts as not relevant; every query of the qrels counts,
-one the run lacks scores zero, and run queries without qrels are ignored.
+and Kekäläinen), against the qrels' ideal ranking; relevance below 1 counts as not relevant; every query of
+the qrels counts, one the run lacks scores zero, and run queries without qrels are ignored.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from ingest.core.embedder import Embedder
 from ingest.core.errors import ConfigError
 from ingest.core.index import Index
 from ingest.core.progress import Progress
+from ingest.store.dense_spec import DenseSpec
+from ingest.store.faiss_index import FaissIndex
 from retrieval.pipeline_factory import PipelineFactory
 from retrieval.trained_scorer import OnnxTrainedScorer
 from retrieval.training.pair_builder import chunk_passage
@@ -46,25 +48,19 @@ def described(name: str, describe: Callable[[str], str]) -> str:
 
 
 class ReembeddedIndex:
-    """The real index, except that dense searches score the trained encoder's vectors of its chunks."""
+    """The real index, except that dense searches run over the trained encoder's vectors of its chunks (an exact
+    FAISS index built once, as the index's own flat one)."""
 
     def __init__(self, index: Index, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._index = index
-        self._ids = ids
-        self._vectors = vectors
+        self._dense = FaissIndex.build(vectors.shape[1], DenseSpec(), ids, vectors)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
     def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        scores = np.asarray(query_vectors, dtype=np.float32) @ self._vectors.T
-        k = min(k, len(self._ids))
-        out = []
-        for row in scores:
-            top = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            top = top[np.argsort(-row[top], kind="stable")]
-            out.append([(int(self._ids[i]), float(row[i])) for i in top])
-        return out
+        scores, ids = self._dense.search(query_vectors, k)
+        return [[(int(i), float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
 
 
 class _EncoderEmbedder:
