@@ -98,5 +98,6 @@ def reembedded_factory(factory: PipelineFactory, scorer: OnnxTrainedScorer, fold
         partial = cache.with_name("reembedded.partial.npz")
         np.savez(partial, ids=ids, vectors=vectors)
         partial.replace(cache)
-    return PipelineFactory(ReembeddedIndex(index, ids, vectors), _EncoderEmbedder(factory.embedder, scorer),  # type: ignore[arg-type]
-                           factory.models, factory.query_cache, trained=scorer)
+    reembedded: Any = ReembeddedIndex(index, ids, vectors)  # an Index by delegation
+    return PipelineFactory(reembedded, _EncoderEmbedder(factory.embedder, scorer), factory.models,
+                           factory.query_cache, trained=scorer)
