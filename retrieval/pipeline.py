@@ -50,7 +50,10 @@ class RetrievalPipeline:
         self.rerankers = rerankers or []
 
     def warm_up(self) -> None:
-        """Load every reranker's model now; the embedder and the query writer are warmed by their owner."""
+        """Load every source's and reranker's model now; the embedder and the query writer are warmed by their
+        owner."""
+        for source in self.sources:
+            source.warm_up()
         for reranker in self.rerankers:
             reranker.warm_up()
 

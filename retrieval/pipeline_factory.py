@@ -8,7 +8,7 @@ from ingest.core.embedder import Embedder
 from ingest.core.errors import ConfigError, ModelUnavailableError
 from ingest.core.generator import Generator
 from ingest.core.index import Index
-from ingest.core.scorer import Scorer
+from ingest.core.scorer import CorpusVectors, Scorer
 from ingest.core.settings import SearchSettings
 from retrieval.bm25_source import Bm25Source
 from retrieval.cross_encoder_reranker import CrossEncoderReranker
@@ -36,8 +36,10 @@ class PipelineFactory:
     writers with their caches, cross-encoders) between every pipeline it builds."""
 
     def __init__(self, index: Index, embedder: Embedder, models: ModelProvider | None = None,
-                 query_cache: QueryCache | None = None, trained: Scorer | None = None) -> None:
-        """`trained` replaces the scorer published beside the index (an evaluation's per-fold scorers)."""
+                 query_cache: QueryCache | None = None, trained: Scorer | None = None,
+                 corpus_vectors: CorpusVectors | None = None) -> None:
+        """`trained` replaces the scorer published beside the index (an evaluation's per-fold scorers), and
+        `corpus_vectors` the vectors published with it (an evaluation's, or a training run's trial)."""
         self.index = index
         self.embedder = embedder
         self.models = models
@@ -45,6 +47,7 @@ class PipelineFactory:
         self._writers: dict[str, QueryWriter] = {}
         self._cross_encoders: dict[str, CrossEncoderReranker] = {}
         self._trained: Scorer | None = trained
+        self._corpus_vectors = corpus_vectors
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         """Chunk text with its context line (title, sections): what a reranker should read."""
@@ -69,6 +72,23 @@ class PipelineFactory:
             self._trained = OnnxTrainedScorer.find(self.index.path)
         return self._trained
 
+    def corpus_vectors(self) -> CorpusVectors | None:
+        """The trained encoder's vectors of the corpus, when `citewise train` published them (else None)."""
+        if self._corpus_vectors is not None:
+            return self._corpus_vectors
+        scorer = self.find_trained_scorer()
+        return scorer.corpus_vectors() if scorer is not None else None
+
+    def _required_corpus_vectors(self) -> CorpusVectors:
+        """For search.dense_vectors = 'trained': the vectors, or a clear error when there are none."""
+        vectors = self.corpus_vectors()
+        if vectors is None:
+            raise ModelUnavailableError(
+                f"search.dense_vectors is 'trained' but index {self.index.path} has no trained encoder vectors: "
+                f"run `citewise train --index {self.index.path}` with a bi-encoder scorer (train.reembed), or set "
+                "search.dense_vectors to 'auto' or 'embedder'")
+        return vectors
+
     def query_writer(self, role: str = "fast") -> QueryWriter:
         """The one query writer of a model role: query analysis and research planning share its cache."""
         if role not in self._writers:
@@ -88,7 +108,10 @@ class PipelineFactory:
         sources: list[CandidateSource] = []
         for name in s.sources:
             if name == "dense":
-                sources.append(DenseSource(self.index, self.embedder, s.query_threads))
+                trained = {"auto": self.corpus_vectors, "trained": self._required_corpus_vectors}.get(s.dense_vectors)
+                if s.dense_vectors == "trained":
+                    self._required_corpus_vectors()  # refused when the pipeline is built, not at its first query
+                sources.append(DenseSource(self.index, self.embedder, s.query_threads, trained))
             else:
                 sources.append(Bm25Source(self.index))
         fusion: Fusion

@@ -75,6 +75,10 @@ class CandidateSource(Protocol):
 
     name: str
 
+    def warm_up(self) -> None:
+        """Load what the first search would (models, vectors), so it does not pay for that."""
+        ...
+
     def search(self, queries: list[str], k: int) -> list[Ranked]: ...
 
 

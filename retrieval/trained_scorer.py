@@ -2,7 +2,8 @@
 
 Layout inside an index folder:
     scorer/current.json        {"generation": "gen-000002"}: the model readers use, switched by os.replace
-    scorer/gen-000002/         model-int8.onnx, tokenizer.json, meta.json (kind, calibration, max_length, metrics)
+    scorer/gen-000002/         model-int8.onnx, tokenizer.json, meta.json (kind, calibration, max_length, metrics),
+                               and for a bi-encoder maybe vectors.npz (the corpus it embeds: retrieval.trained_vectors)
 A publish writes a new generation folder and then switches the pointer, so a reader sees either the old
 model or the new one, never half of one; readers notice a switch by the pointer's stat at their next call.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from ingest.core.errors import ModelUnavailableError
 from retrieval.sentence_ranker import SentenceRanker
+from retrieval.trained_vectors import TrainedVectors
 from retrieval.training.calibration import Answerability, Platt
 
 SCORER_DIR = "scorer"
@@ -66,6 +68,8 @@ class _Generation:
     meta: dict[str, Any]
     answerability: Answerability | None
     sentence_ranker: SentenceRanker | None
+    corpus: TrainedVectors | None = None
+    corpus_loaded: bool = False
 
     @property
     def kind(self) -> str:
@@ -167,7 +171,19 @@ class OnnxTrainedScorer:
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """A bi-encoder scorer's unit vectors of `texts`: what searching a corpus re-embedded with it needs."""
+        return self._vectors(self._current(), texts)
+
+    def corpus_vectors(self) -> TrainedVectors | None:
+        """The corpus vectors published with the current generation (loaded once per generation), or None."""
         generation = self._current()
+        with self._lock:
+            if not generation.corpus_loaded:
+                generation.corpus = TrainedVectors.load(generation.folder,
+                                                        lambda texts: self._vectors(generation, texts))
+                generation.corpus_loaded = True
+            return generation.corpus
+
+    def _vectors(self, generation: _Generation, texts: list[str]) -> np.ndarray:
         if generation.kind != "bi-encoder":
             raise ModelUnavailableError(f"the scorer in {generation.folder} is a {generation.kind}, which reads "
                                         "question and passage together and gives no vectors to search")

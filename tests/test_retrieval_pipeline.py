@@ -34,6 +34,9 @@ class WordSource:
         self.bonus = bonus or {}
         self.seen: list[list[str]] = []
 
+    def warm_up(self) -> None:
+        pass
+
     def search(self, queries: list[str], k: int) -> list[Ranked]:
         self.seen.append(queries)
         out = []

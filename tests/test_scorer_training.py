@@ -195,6 +195,9 @@ class Fixed:
     def sentence_ranker(self) -> None:
         return None
 
+    def corpus_vectors(self) -> None:
+        return None
+
 
 @pytest.mark.unit
 def test_the_trained_stage_reorders_the_head_by_the_scorer() -> None:

@@ -55,6 +55,9 @@ def test_train_on_labels_publishes_a_scorer_that_search_then_uses(index_copy: Pa
     assert ranking["used"] is False and "held-out" in ranking["why"]
     meta = json.loads((current_generation(index_copy) / "meta.json").read_text())
     assert meta["evidence_ranker"]["used"] is False and len(meta["evidence_ranker"]["weights"]) == 3
+    # the corpus re-embedded and compared, but one held-out question cannot show the trained vectors rank better
+    assert summary["vectors"] == meta["vectors"] and meta["vectors"]["chunks"] > 0
+    assert meta["vectors"]["used"] is False and "not enough to tell" in meta["vectors"]["why"]
     found = run_cli("search", "What is the walrus operator?", "--index", str(index_copy), "--system",
                     "fused+trained", "-k", "2", "--json")
     assert found.returncode == 0, found.stderr

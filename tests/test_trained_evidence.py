@@ -57,6 +57,9 @@ class FakeScorer:
     def sentence_ranker(self) -> None:
         return None
 
+    def corpus_vectors(self) -> None:
+        return None
+
 
 def build(writer_replies: list[Reply], scorer: FakeScorer | None, planner_replies: list[Reply] | None = None,
           **settings: Any) -> tuple[Researcher, ListSearch, FakeGenerator, FakeGenerator | None]:

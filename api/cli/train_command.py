@@ -29,7 +29,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
-    """Train this index's scorer on questions about its own documents (and your labels, if given): it reranks (`search --system fused+trained`) and decides whether the documents answer. A run continues an interrupted one; the previous scorer stays in use until a new one is checked and published."""
+    """Train this index's scorer on questions about its own documents (and your labels, if given): it reranks (`search --system fused+trained`), and a trained bi-encoder's vectors of the corpus are searched by the dense first stage when they rank held-out questions better (train.reembed). A run continues an interrupted one; the previous scorer stays in use until a new one is checked and published."""
     from ingest.core.progress import NullProgress
     from retrieval.training.training_run import TrainingRun
 
@@ -82,6 +82,10 @@ def _print_summary(data: dict[str, Any]) -> None:
         err.print(line((f"held out: AUC within a question {within:.3f}, pooled " if within is not None else
                         "held out: AUC ") + f"{check['auc']:.3f}, accuracy {check['accuracy']:.3f} on "
                        f"{check['pairs']} pairs"))
+    vectors = data.get("vectors") or {}
+    if vectors.get("why"):
+        verdict = "searched by the dense first stage" if vectors.get("used") else "not used"
+        err.print(line(f"trained encoder vectors of the corpus: {verdict} ({vectors['why']})"))
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in data["seconds"].items())
     size = f"{data['scorer_bytes'] / 1e6:.1f} MB; " if data.get("scorer_bytes") else ""
     err.print(line(f"scorer published: {data['scorer']} ({size}{secs})"))

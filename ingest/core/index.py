@@ -24,6 +24,11 @@ class Index(Protocol):
 
     def chunk_ids(self) -> list[int]: ...
 
+    def generation(self) -> int:
+        """A number that changes whenever documents are added or removed, so copies derived from the chunks
+        (vectors kept elsewhere) know when to catch up."""
+        ...
+
     def index_texts(self) -> Iterator[tuple[int, str]]:
         """(chunk id, text BM25 indexes for it), for baselines that index the same text differently."""
         ...

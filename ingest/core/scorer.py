@@ -7,12 +7,27 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from ingest.core.index import Index
+
 
 class EvidenceRanking(Protocol):
     """A learned ordering of candidate evidence sentences from their features (`retrieval.sentence_ranker`)."""
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """One probability per row of features, that the sentence is the one answering the question."""
+        ...
+
+
+class CorpusVectors(Protocol):
+    """The corpus as a trained encoder embeds it, searched by the dense first stage in place of the embedder's
+    vectors (`citewise train` publishes them with a bi-encoder scorer when they rank better)."""
+
+    def warm_up(self, index: Index) -> None:
+        """Catch up with `index` now (encode the chunks added since the vectors were written)."""
+        ...
+
+    def search(self, index: Index, queries: list[str], k: int) -> list[list[tuple[int, float]]]:
+        """Per query, up to `k` (chunk id, cosine) of `index`'s current chunks, best first."""
         ...
 
 
@@ -36,6 +51,11 @@ class Scorer(Protocol):
     def answered(self, probabilities: list[float]) -> float:
         """The probability that the question is answered by one of the passages shown, from their
         `probabilities`: whether the documents answer at all, which decides stopping and declining."""
+        ...
+
+    def corpus_vectors(self) -> CorpusVectors | None:
+        """The corpus vectors published with the scorer, or None (a cross-encoder, or vectors that did not rank
+        held-out questions better, or `train.reembed = "never"`)."""
         ...
 
     def sentence_ranker(self) -> EvidenceRanking | None:

@@ -393,6 +393,9 @@ class LocalIndex:
     def chunk_ids(self) -> list[int]:
         return self.store.chunk_ids().tolist()
 
+    def generation(self) -> int:
+        return self.store.generation
+
     def vectors(self, ids: list[int]) -> np.ndarray:
         return self.store.vectors(ids, int(self.embedder["dim"]))
 

@@ -17,7 +17,7 @@ import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,6 +36,9 @@ MAX_AUC_LOSS = 0.01
 #: Below this many held-out pairs an AUC moves by more than that from noise alone, so it is not checked.
 AUC_CHECK_PAIRS = 200
 _GENERATION = re.compile(r"gen-(\d+)$")
+#: Given the checked int8 scorer and its generation folder (before the pointer switches), writes what is to be
+#: published with it there (the trained encoder's corpus vectors) and returns its record for meta.json.
+Extra = Callable[[OnnxTrainedScorer, Path], dict[str, Any]]
 
 
 class ScorerPublisher:
@@ -49,12 +52,12 @@ class ScorerPublisher:
         self.max_difference = max_difference
 
     def publish(self, model_dir: Path, pairs: list[tuple[str, str]], labels: np.ndarray,
-                fp32_probabilities: np.ndarray, meta: dict[str, Any]) -> Path:
+                fp32_probabilities: np.ndarray, meta: dict[str, Any], vectors: Extra | None = None) -> Path:
         """Export, quantize, check against `fp32_probabilities` on `pairs`, publish; the new generation folder.
 
         `meta` must hold the calibration ("calibration"), "max_length" and what a reader needs to score the
-        same way ("kind", "similarity_scale" for a bi-encoder); the int8 check's result,
-        the generation name and the time are added before it is written as meta.json.
+        same way ("kind", "similarity_scale" for a bi-encoder); the int8 check's result, `vectors`' record
+        (under "vectors"), the generation name and the time are added before it is written as meta.json.
         """
         previous = current_generation(self.index_path)
         try:
@@ -69,8 +72,9 @@ class ScorerPublisher:
             self.progress.advance("publish")
             int8 = self._check(tmp, pairs, labels, fp32_probabilities, meta)
             self.progress.advance("publish")
+            extra = {"vectors": vectors(OnnxTrainedScorer(folder=tmp), tmp)} if vectors is not None else {}
             name = self._next_name()
-            full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": int8}, "generation": name,
+            full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": int8}, **extra, "generation": name,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (tmp / META_FILE).write_text(json.dumps(full, indent=1, ensure_ascii=False))
             _fsync_tree(tmp)

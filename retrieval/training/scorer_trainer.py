@@ -27,7 +27,7 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import TrainSettings
 from retrieval.training.calibration import Answerability, Platt, metrics
 from retrieval.training.pairs import PairSet
-from retrieval.training.scorer_publisher import ScorerPublisher
+from retrieval.training.scorer_publisher import Extra, ScorerPublisher
 from retrieval.training.trainable_scorer import TrainableScorer, trainable_scorer
 
 BASE_MODEL = "all-MiniLM-L6-v2"
@@ -56,8 +56,8 @@ class ScorerTrainer:
         self.run_dir = self.index_path / RUN_DIR
         self.last_held_out: dict[str, Any] = {}
 
-    def run(self, pairs: PairSet, extra_meta: dict[str, Any] | None = None) -> Path:
-        """Train, calibrate on the held-out pairs, publish; the published generation folder."""
+    def run(self, pairs: PairSet, extra_meta: dict[str, Any] | None = None, vectors: Extra | None = None) -> Path:
+        """Train, calibrate on the held-out pairs, publish (with what `vectors` writes); the generation folder."""
         model, stats = self.train(pairs)
         check = [(p.question, p.passage) for p in pairs.held_out]
         labels = np.array([p.label for p in pairs.held_out])
@@ -88,7 +88,7 @@ class ScorerTrainer:
                 "training": stats, **model.meta(), "calibration": calibration.to_json(),
                 "held_out": {"fp32": held}, **(extra_meta or {}),
                 **({"answerability": answerability.to_json()} if answerability is not None else {})}
-        folder = ScorerPublisher(self.index_path, self.progress).publish(model_dir, check, labels, fp32, meta)
+        folder = ScorerPublisher(self.index_path, self.progress).publish(model_dir, check, labels, fp32, meta, vectors)
         if stats["finished"]:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         return folder

@@ -3,6 +3,7 @@ then the scorer, under one lock per index. The CLI and the evaluation's folds ru
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import ResearchSettings, SearchSettings, TrainSettings
 from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline_factory import PipelineFactory
+from retrieval.trained_scorer import META_FILE
 from retrieval.token_encoder import late_token_encoder
 from retrieval.training.data_summary import DataSummary
 from retrieval.training.item_store import ItemStore
@@ -25,6 +27,7 @@ from retrieval.training.negative_miner import NegativeMiner
 from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.question_writer import QuestionWriter
 from retrieval.training.ranker_trainer import SentenceRankerTrainer
+from retrieval.training.reembedding_trial import ReembeddingTrial
 from retrieval.training.scorer_trainer import ScorerTrainer
 
 LOCK_NAME = "train.lock"
@@ -39,12 +42,13 @@ class TrainResult:
     scorer: Path | None = None
     held_out: dict[str, Any] = field(default_factory=dict)
     evidence_ranking: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "pairs": self.pairs, "scorer": str(self.scorer) if self.scorer else None,
                 "scorer_bytes": self.scorer_bytes(),
-                "held_out": self.held_out, "evidence_ranking": self.evidence_ranking,
+                "held_out": self.held_out, "evidence_ranking": self.evidence_ranking, "vectors": self.vectors,
                 "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
 
     def scorer_bytes(self) -> int | None:
@@ -93,15 +97,18 @@ class TrainingRun:
             pairs = builder.build(mined)
             result.pairs = pairs.counts()
             t0 = time.perf_counter()
-            ranking = self.evidence_ranking(items, builder.held_out_questions(items))
+            held_out = builder.held_out_questions(items)
+            ranking = self.evidence_ranking(items, held_out)
             result.evidence_ranking = {k: v for k, v in ranking.items() if k not in ("weights", "mean", "scale")}
             result.seconds["evidence_ranking"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             trainer = ScorerTrainer(self.root, self.train, progress=self.progress)
+            trial = ReembeddingTrial(self.factory, self.search, self.train, items, held_out, self.progress)
             result.scorer = trainer.run(pairs, {"sources": {k: v.get("items", 0) for k, v in result.data.items()
-                                                            if k != "negatives"}, "evidence_ranker": ranking})
+                                                            if k != "negatives"}, "evidence_ranker": ranking}, trial)
             result.seconds["train"] = time.perf_counter() - t0
             result.held_out = trainer.last_held_out
+            result.vectors = json.loads((result.scorer / META_FILE).read_text()).get("vectors", {})
         return result
 
     def evidence_ranking(self, items: list[TrainingItem], held_out: set[str]) -> dict[str, Any]:

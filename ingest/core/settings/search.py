@@ -70,6 +70,13 @@ class SearchSettings(Section):
                                                             "busy machine: extra threads spin-wait.")
     sources: list[Literal["dense", "bm25"]] = Field(default_factory=lambda: ["dense", "bm25"],
                                                     description="First-stage retrievers.")
+    dense_vectors: Literal["auto", "embedder", "trained"] = Field(
+        default="auto",
+        description="What the dense retriever searches: 'embedder' the shipped embedder's vectors; 'trained' the "
+                    "corpus as the index's trained encoder embeds it (`citewise train` publishes those vectors "
+                    "with its scorer when they rank its held-out questions' passages at least as well); 'auto' "
+                    "the trained ones when the index has them. Evidence selection and verification keep the "
+                    "embedder's cosines either way (their cut-offs are on its scale).")
     fusion: Literal["rrf", "score"] = Field(
         default="score", description="rrf: reciprocal rank fusion; score: weighted z-score fusion, which keeps "
                                      "how far ahead a candidate is (docs/retrieval.md).")

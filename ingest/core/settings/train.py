@@ -44,6 +44,13 @@ class TrainSettings(Section):
                     "questions (in-batch and mined negatives), starting from a model that already ranks well; "
                     "'cross-encoder' reads question and passage together through a fresh head, which needs far "
                     "more data and time than a CPU budget gives (docs/training.md has both measured).")
+    reembed: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="After training a bi-encoder, encode every chunk with it and publish the vectors with the "
+                    "scorer, for the dense first stage (search.dense_vectors): 'auto' when they rank the "
+                    "held-out questions' source passages at least as well as the embedder's (the first stage "
+                    "as configured, on enough questions to tell), 'always', or 'never'. Encoding costs about "
+                    "as long as embedding the corpus did at ingest.")
     max_length: int = Field(default=128, ge=32, le=512,
                             description="Word pieces of question and passage the scorer reads together: a "
                                         "training step's cost grows with it, and a sentence pair fits well "

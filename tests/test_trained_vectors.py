@@ -1,0 +1,221 @@
+"""The corpus as the index's trained encoder embeds it: published by `citewise train` beside a bi-encoder scorer
+when it ranks held-out questions at least as well, searched by the dense first stage, kept in step with ingest
+and removal, and refused with a clear message when asked for and absent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from generate.engine import Engine
+from ingest.core.errors import ModelUnavailableError
+from ingest.core.settings import Settings
+from retrieval.dense_source import DenseSource
+from retrieval.trained_scorer import OnnxTrainedScorer, current_generation
+from retrieval.trained_vectors import VECTORS_FILE, TrainedVectors
+from retrieval.training.pair_builder import PairBuilder, chunk_passage
+from retrieval.training.reembedding_trial import MIN_QUESTIONS, ReembeddingTrial
+from retrieval.training.scorer_trainer import ScorerTrainer
+from tests.support import FAST_TRAINING, make_training_items, run_cli, run_probed
+
+#: Three one-question steps: enough to move the encoder away from the embedder, a few seconds on 2 cores.
+BI_ENCODER = FAST_TRAINING.model_copy(update={"scorer": "bi-encoder", "batch_size": 1})
+NEW_DOC = ("The quokka census of Rottnest Island counted eleven thousand quokkas in the dunes, "
+           "a record for the island's small wallabies.\n")
+
+
+class Words:
+    """A deterministic encoder: a unit vector of letter counts; records what it was asked to encode."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.seen += texts
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for ch in text.lower():
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+class Chunks:
+    """An index of chunks by id whose generation moves with every change (what TrainedVectors reads of one)."""
+
+    path = Path("fake-index")
+
+    def __init__(self, texts: dict[int, str]) -> None:
+        self.texts = dict(texts)
+        self.gen = 1
+
+    def generation(self) -> int:
+        return self.gen
+
+    def chunk_ids(self) -> list[int]:
+        return sorted(self.texts)
+
+    def chunks(self, ids: list[int]) -> dict[int, Any]:
+        return {i: SimpleNamespace(context="", text=self.texts[i]) for i in ids if i in self.texts}
+
+    def change(self, add: dict[int, str] | None = None, remove: tuple[int, ...] = ()) -> None:
+        self.texts.update(add or {})
+        for i in remove:
+            del self.texts[i]
+        self.gen += 1
+
+
+@pytest.mark.unit
+def test_trained_vectors_follow_the_index_they_were_encoded_from(tmp_path: Path) -> None:
+    index = Chunks({1: "aaaa", 2: "bbbb", 3: "abab"})
+    encode = Words()
+    vectors = TrainedVectors.encode_corpus(index, encode, save_to=tmp_path)  # type: ignore[arg-type]
+    assert [cid for cid, _ in vectors.search(index, ["aaa"], 3)[0]] == [1, 3, 2]  # type: ignore[arg-type]
+    loaded = TrainedVectors.load(tmp_path, encode)
+    assert loaded is not None and len(loaded) == 3 and not list(tmp_path.glob("*.partial*"))
+    encode.seen.clear()
+    (hit, score), = loaded.search(index, ["bbb"], 1)[0]  # type: ignore[arg-type]
+    assert hit == 2 and score == pytest.approx(1.0) and encode.seen == ["bbb"]  # nothing re-encoded
+    # a removal and an addition since: the removed chunk never comes back, only the new one is encoded
+    index.change(add={4: "zzzz"}, remove=(2,))
+    encode.seen.clear()
+    loaded.warm_up(index)  # a server catches up before its first search
+    assert encode.seen == ["zzzz"]
+    ranked = loaded.search(index, ["zzzb"], 10)[0]  # type: ignore[arg-type]
+    assert [cid for cid, _ in ranked][0] == 4 and 2 not in {cid for cid, _ in ranked} and len(ranked) == 3
+    assert encode.seen == ["zzzz", "zzzb"]
+    loaded.search(index, ["z"], 1)  # type: ignore[arg-type]
+    assert encode.seen[-1] == "z"  # the same generation: nothing encoded again
+    assert TrainedVectors.load(tmp_path / "none", encode) is None
+    (tmp_path / VECTORS_FILE).write_bytes(b"not a numpy file")
+    with pytest.raises(ModelUnavailableError, match="unreadable.*citewise train"):
+        TrainedVectors.load(tmp_path, encode)
+
+
+@pytest.mark.unit
+def test_the_dense_source_searches_trained_vectors_when_there_are_some() -> None:
+    index = Chunks({1: "aaaa", 2: "bbbb"})
+    encode = Words()
+    vectors = TrainedVectors.encode_corpus(index, encode)  # type: ignore[arg-type]
+
+    class NoEmbedder:
+        def embed(self, texts: list[str]) -> np.ndarray:
+            raise AssertionError("the embedder must not embed queries when trained vectors are searched")
+
+    published: list[TrainedVectors | None] = [vectors]
+    source = DenseSource(index, NoEmbedder(), trained=lambda: published[0])  # type: ignore[arg-type]
+    assert [cid for cid, _ in source.search(["bbb"], 1)[0]] == [2]
+
+    class Embedder:
+        def embed(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    index.search_dense = lambda q, k: [[(1, 0.5)] for _ in q]  # type: ignore[attr-defined]
+    published[0] = None  # no vectors (any more): the embedder's, asked again at each search
+    assert DenseSource(index, Embedder(), trained=lambda: published[0]).search(["x"], 1) == [[(1, 0.5)]]  # type: ignore[arg-type]
+
+
+def _engine(index: Path, shared_models: dict[str, Any], **search: Any) -> Engine:
+    settings = Settings()
+    settings.index.path = index
+    for key, value in search.items():
+        setattr(settings.search, key, value)
+    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
+
+
+def _publish(index: Path, shared_models: dict[str, Any], reembed: str, held_out: float = 0.1) -> Path:
+    engine = _engine(index, shared_models)
+    with engine.open_index() as idx:
+        items = make_training_items(idx.chunks(idx.chunk_ids()))
+        builder = PairBuilder(idx, seed=13, held_out=held_out)
+        pairs = builder.build(items)
+        settings = BI_ENCODER.model_copy(update={"reembed": reembed})
+        trial = ReembeddingTrial(engine.pipeline_factory(idx), engine.settings.search, settings, items,
+                                 builder.held_out_questions(items))
+        return ScorerTrainer(index, settings).run(pairs, vectors=trial)
+
+
+@pytest.fixture(scope="module")
+def reembedded(built_index: Path, shared_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the built index whose bi-encoder (three steps) was published with its corpus vectors."""
+    index = tmp_path_factory.mktemp("reembedded") / "index"
+    shutil.copytree(built_index, index)
+    _publish(index, shared_models, "always")
+    return index
+
+
+def test_training_publishes_the_corpus_as_its_encoder_embeds_it(reembedded: Path,
+                                                                 shared_models: dict[str, Any]) -> None:
+    folder = current_generation(reembedded)
+    assert folder is not None
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["vectors"]["used"] and meta["vectors"]["why"] == "train.reembed is 'always'"
+    scorer = OnnxTrainedScorer(folder=folder)
+    with np.load(folder / VECTORS_FILE) as saved:
+        ids, vectors = saved["ids"], saved["vectors"]
+    with _engine(reembedded, shared_models).open_index() as idx:
+        assert ids.tolist() == sorted(idx.chunk_ids()) == list(range(ids[0], ids[0] + len(ids)))
+        rows = idx.chunks([int(ids[0]), int(ids[-1])])
+    fresh = scorer.vectors([chunk_passage(rows[int(ids[0])]), chunk_passage(rows[int(ids[-1])])])
+    assert np.allclose(fresh, vectors[[0, -1]], atol=1e-5) and meta["vectors"]["chunks"] == len(ids)
+
+
+def test_dense_search_reads_the_trained_vectors_and_follows_ingest_and_removal(
+        reembedded: Path, shared_models: dict[str, Any], tmp_path: Path) -> None:
+    scorer = OnnxTrainedScorer.find(reembedded)
+    assert scorer is not None
+    question = "What does the walrus operator assign?"
+    trained = _engine(reembedded, shared_models)  # search.dense_vectors = auto: the published vectors
+    plain = _engine(reembedded, shared_models, dense_vectors="embedder")
+    with trained.open_index() as idx, plain.open_index() as idx2:
+        dense = trained.pipeline_factory(idx).searcher(trained.settings.search)
+        ((first, score),) = dense.pipelines["dense"].run(question, 1).ranked[:1]
+        want = float(scorer.vectors([question])[0] @ scorer.vectors([chunk_passage(idx.chunks([first])[first])])[0])
+        assert score == pytest.approx(want, abs=1e-4)
+        embedder_ranked = plain.pipeline_factory(idx2).searcher(plain.settings.search).pipelines["dense"].run(
+            question, 5).ranked
+        assert [round(s, 4) for _, s in embedder_ranked] != [round(s, 4) for _, s in
+                                                            dense.pipelines["dense"].run(question, 5).ranked]
+        # a document ingested after training is encoded by the reader that searches it; removed, it is gone
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "quokkas.md").write_text("# Quokkas\n\n" + NEW_DOC)
+        done = run_cli("ingest", str(docs), "--index", str(reembedded))
+        assert done.returncode == 0, done.stderr
+        ranked = dense.pipelines["dense"].run("How many quokkas live on Rottnest Island?", 3).ranked
+        added = idx.chunks([ranked[0][0]])[ranked[0][0]]
+        assert "quokka census" in added.text
+        done = run_cli("docs", "rm", added.doc_id, "--index", str(reembedded))
+        assert done.returncode == 0, done.stderr
+        again = dense.pipelines["dense"].run("How many quokkas live on Rottnest Island?", 3).ranked
+        assert ranked[0][0] not in {cid for cid, _ in again}
+
+
+def test_search_over_trained_vectors_needs_no_torch(reembedded: Path, tmp_path: Path) -> None:
+    done, imported = run_probed(tmp_path, "search", "What is the walrus operator?", "--index", str(reembedded),
+                                "--mode", "dense", "-k", "2", "--json")
+    assert len(json.loads(done.stdout)) == 2
+    assert "onnxruntime" in imported and "torch" not in imported, imported
+
+
+def test_asking_for_trained_vectors_an_index_lacks_says_how_to_make_them(index_copy: Path) -> None:
+    done = run_cli("search", "walrus", "--index", str(index_copy), env={"CITEWISE_SEARCH__DENSE_VECTORS": "trained"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"citewise train --index {index_copy}" in done.stderr and "dense_vectors" in done.stderr
+
+
+def test_auto_keeps_the_embedder_s_vectors_without_enough_held_out_questions_to_tell(
+        index_copy: Path, shared_models: dict[str, Any]) -> None:
+    folder = _publish(index_copy, shared_models, "auto", held_out=0.5)
+    meta = json.loads((folder / "meta.json").read_text())
+    record = meta["vectors"]
+    assert not record["used"] and not (folder / VECTORS_FILE).exists()
+    assert 0 < record["held_out"]["questions"] < MIN_QUESTIONS and "not enough to tell" in record["why"]
+    assert {"embedder_mrr", "trained_mrr"} <= set(record["held_out"])
+    assert OnnxTrainedScorer.find(index_copy).corpus_vectors() is None  # type: ignore[union-attr]
