@@ -19,7 +19,7 @@ from eval.environment import environment
 from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
-from eval.reembedded import PREFIX, check_reembedded, described
+from eval.reembedded import check_reembedded, described, searched_as
 from eval.run_folder import RunFolder
 from ingest.core.errors import ConfigError
 from ingest.core.progress import NullProgress, Progress
@@ -80,8 +80,8 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
                 progress.advance(label, len(mine) - len(by_id))
                 for factory_for, qids in scorers.parts(name, list(by_id), factory, fold_ids, train_folds, train,
                                                        dataset_dir, "train"):
-                    system = build_system(name.removeprefix(PREFIX), factory_for, mode_settings.search,
-                                          max(mode_settings.search.candidates, max(KS)))
+                    retrieval_name, search = searched_as(name, mode_settings.search)
+                    system = build_system(retrieval_name, factory_for, search, max(search.candidates, max(KS)))
                     for qid in qids:
                         q = by_id[qid]
                         ranked, seconds, _ = timed_run(system, q.question, max(KS))

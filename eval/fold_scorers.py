@@ -9,15 +9,16 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from eval.reembedded import PREFIX, check_reembedded, reembedded_factory
+from eval.reembedded import PREFIX, check_reembedded
 from generate.engine import Engine
 from ingest.core.errors import ConfigError
 from ingest.core.index import Index
 from ingest.core.progress import Progress
 from ingest.core.scorer import Scorer
-from ingest.core.settings import Settings
+from ingest.core.settings import Settings, TrainSettings
 from retrieval.pipeline_factory import PipelineFactory
 from retrieval.trained_scorer import OnnxTrainedScorer, current_generation
+from retrieval.trained_vectors import TrainedVectors
 from retrieval.training.labeled_data import query_folds
 from retrieval.training.training_run import TrainingRun
 
@@ -52,7 +53,7 @@ class FoldScorers:
         root = self.root / f"fold-{fold}"
         if current_generation(root) is None:
             self.progress.log(f"training the scorer of fold {fold} on {len(train_queries)} queries' labels")
-            run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), self.settings.train,
+            run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), self._train_settings(),
                               self.settings.search, None, self.progress, root=root, research=self.settings.research)
             result = run.run(labels, split, synthetic=False, only_queries=train_queries)
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
@@ -62,13 +63,18 @@ class FoldScorers:
         """The scorer trained on questions the data-preparation model wrote about the corpus, no labels."""
         root = self.root / "synthetic"
         if current_generation(root) is None:
-            s = self.settings.train
+            s = self._train_settings()
             run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), s, self.settings.search,
                               lambda: self.engine.model(s.data_model), self.progress, root=root,
                               research=self.settings.research)
             result = run.run(None, synthetic=True)
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, "synthetic")
+
+    def _train_settings(self) -> TrainSettings:
+        """The configured training, publishing no corpus vectors: a run's re-embedded systems encode the corpus
+        into the run folder when asked for (`factory`), and every other system searches the embedder's."""
+        return self.settings.train.model_copy(update={"reembed": "never"})
 
     def parts(self, system: str, todo: list[str], factory: PipelineFactory, all_queries: list[str],
               train_folds: int | None, train: TrainMode | None, labels: Path,
@@ -82,7 +88,7 @@ class FoldScorers:
             yield factory, todo  # without a run's scorer: the one published beside the index, as a user's search
             return
         if train:
-            yield self._factory(factory, self.synthetic(), "synthetic", reembedded), todo
+            yield self.factory(factory, self.synthetic(), "synthetic", reembedded), todo
             return
         folds = self.folds(all_queries, train_folds or 0)
         wanted = set(todo)
@@ -91,15 +97,21 @@ class FoldScorers:
             if mine:
                 rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
                 scorer = self.for_fold(k, rest, labels, split)
-                yield self._factory(factory, scorer, f"fold-{k}", reembedded), mine
+                yield self.factory(factory, scorer, f"fold-{k}", reembedded), mine
 
-    def _factory(self, factory: PipelineFactory, scorer: Scorer, name: str, reembedded: bool) -> PipelineFactory:
+    def factory(self, factory: PipelineFactory, scorer: Scorer, name: str, reembedded: bool) -> PipelineFactory:
         """Pipelines with the run's scorer as the trained stage and, for a re-embedded system, as the embedder."""
         if not reembedded:
             return with_scorer(factory, scorer)
         if name not in self._reembedded:  # several re-embedded systems share one scorer's vectors
             assert isinstance(scorer, OnnxTrainedScorer)
-            self._reembedded[name] = reembedded_factory(factory, scorer, self.root / name, self.progress)
+            folder = self.root / name
+            vectors = TrainedVectors.load(folder, scorer.vectors)
+            if vectors is None:
+                self.progress.log(f"re-embedding the corpus with the trained encoder of {name}")
+                vectors = TrainedVectors.encode_corpus(self.index, scorer.vectors, self.progress, save_to=folder)
+            self._reembedded[name] = PipelineFactory(factory.index, factory.embedder, factory.models,
+                                                     factory.query_cache, trained=scorer, corpus_vectors=vectors)
         return self._reembedded[name]
 
     def described(self) -> dict[str, Any]:

@@ -56,6 +56,9 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-ranked-evidence": "citewise whose evidence sentences the evidence ranking trained with the "
                                        "same held-out scorer orders (research.evidence_ranking = auto; the "
                                        "scorer's own probabilities unused); everything else as citewise",
+           "citewise-reembedded": "citewise whose searches' dense part reads the corpus as the same held-out "
+                                  "scorer embeds it (search.dense_vectors = trained); evidence, declines and "
+                                  "citations stay with the cosine thresholds",
            "stuffed": "top-5 hybrid chunks stuffed into one prompt, free-text answer with [n] citations"}
 GOLD_VERDICT = {"SUPPORT": "supports", "CONTRADICT": "contradicts"}
 #: The quality metrics a paired comparison reads (counts and seconds are not what a default is chosen by).

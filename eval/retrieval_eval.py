@@ -13,7 +13,7 @@ from eval.datasets import BeirDataset
 from eval.environment import environment
 from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
-from eval.reembedded import PREFIX, check_reembedded, described
+from eval.reembedded import check_reembedded, described, searched_as
 from eval.run_folder import RunFolder
 from eval.fold_scorers import FoldScorers, TrainMode, training_lines
 from ingest.core.errors import ConfigError
@@ -58,8 +58,8 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
             progress.advance(name, len(subsets[name]) - len(todo))
             for factory_for, queries in scorers.parts(name, todo, factory, list(ds.queries), train_folds, train,
                                                       dataset_dir, split):
-                system = build_system(name.removeprefix(PREFIX), factory_for, settings.search,
-                                      max(settings.search.candidates, CHUNK_DEPTH))
+                retrieval_name, search = searched_as(name, settings.search)
+                system = build_system(retrieval_name, factory_for, search, max(search.candidates, CHUNK_DEPTH))
                 for qid in queries:
                     ranked, seconds, cpu = timed_run(system, ds.queries[qid], CHUNK_DEPTH)
                     doc_ids = _documents(index, ranked)

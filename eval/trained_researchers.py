@@ -7,7 +7,7 @@ from typing import Any
 
 from generate.engine import Engine
 from generate.researcher import Researcher
-from eval.fold_scorers import FoldScorers, TrainMode, with_scorer
+from eval.fold_scorers import FoldScorers, TrainMode
 from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
@@ -19,7 +19,10 @@ from ingest.core.settings import Settings
 TRAINED = {"citewise-trained": {"use_trained_scorer": "auto", "evidence_ranking": "auto"},
            "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"], "evidence_ranking": "rule"},
            "citewise-scored-evidence": {"use_trained_scorer": "evidence", "evidence_ranking": "rule"},
-           "citewise-ranked-evidence": {"use_trained_scorer": "never", "evidence_ranking": "auto"}}
+           "citewise-ranked-evidence": {"use_trained_scorer": "never", "evidence_ranking": "auto"},
+           "citewise-reembedded": {"use_trained_scorer": "never", "evidence_ranking": "rule"}}
+#: Systems whose searches' dense part reads the corpus as the item's scorer embeds it (search.dense_vectors).
+REEMBEDDED = {"citewise-reembedded"}
 
 
 def check_trained_options(systems: list[str], train_folds: int | None, train: TrainMode | None) -> None:
@@ -52,6 +55,7 @@ class TrainedResearchers:
             mine = self.settings.model_copy(deep=True)
             for key, value in TRAINED[system].items():
                 setattr(mine.research, key, value)
+            mine.search.dense_vectors = "trained" if system in REEMBEDDED else "embedder"
             self._engines[system] = Engine(mine, embedder=self.comps.embedder, fast_model=self.comps.fast_model,
                                            writer_model=self.comps.writer_model)
         return self._engines[system]
@@ -64,8 +68,9 @@ class TrainedResearchers:
             else:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
                 scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
-            factory = self.comps.pipeline_factory(self.index)
-            researcher = self.engine(system).researcher_over(self.index, with_scorer(factory, scorer))
+            factory = self.scorers.factory(self.comps.pipeline_factory(self.index), scorer,
+                                           "synthetic" if self.mode else f"fold-{k}", system in REEMBEDDED)
+            researcher = self.engine(system).researcher_over(self.index, factory)
             researcher.warm_up()
             self.built[(k, system)] = researcher
         return self.built[(k, system)]

@@ -297,8 +297,10 @@ def test_trained_systems_are_scored_only_on_folds_their_scorer_never_saw(tmp_pat
     # The corpus re-embedded once per fold, by that fold's encoder, and searched for that fold's queries only.
     assert results["metrics"]["reembedded+fused"]["queries"] == 6
     assert "trained encoder" in results["systems"]["reembedded+fused"]
-    vectors = sorted((run_dir / "scorers").glob("fold-*/reembedded.npz"))
+    vectors = sorted((run_dir / "scorers").glob("fold-*/vectors.npz"))
     assert len(vectors) == 2 and not (np.load(vectors[0])["vectors"] == np.load(vectors[1])["vectors"]).all()
+    # the folds' scorers themselves publish none: every other system searches the embedder's vectors
+    assert not list((run_dir / "scorers").glob("fold-*/scorer/*/vectors.npz"))
     embedded_at = {p: p.stat().st_mtime for p in vectors}
     training = results["training"]
     assert training["folds"] == 2 and set(training["scorers"]) == {"fold-0", "fold-1"}
@@ -333,24 +335,27 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
 
 
 def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tmp_path: Path) -> None:
-    """One question each through citewise-reranked and citewise-scored-evidence (a labelled squad-wiki folder, two
-    folds): both systems' researchers are built from their TRAINED settings over the same fold's scorer, trained
-    once on the other fold's labels."""
+    """One question each through citewise-reranked, citewise-scored-evidence and citewise-reembedded (a labelled
+    squad-wiki folder, two folds): each system's researcher is built from its TRAINED settings over the same fold's
+    scorer, trained once on the other fold's labels."""
     env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
            "CITEWISE_TRAIN__BATCH_SIZE": "8", "CITEWISE_TRAIN__HARD_NEGATIVES": "2",
            "CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "64",
            "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
     done = run_cli("eval", "reports", "--dataset", str(_labelled_squad_folder(tmp_path)), "--systems",
-                   "citewise-reranked@1,citewise-scored-evidence@1", "--train-folds", "2", "--out", str(tmp_path),
+                   "citewise-reranked@1,citewise-scored-evidence@1,citewise-reembedded@1", "--train-folds", "2",
+                   "--out", str(tmp_path),
                    "--quiet", env=env)
     assert done.returncode == 0, done.stderr
     [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
     results = json.loads((run / "results.json").read_text())
     assert all(results["metrics"][name]["answerable"] + results["metrics"][name]["unanswerable"] == 1
-               for name in ("citewise-reranked", "citewise-scored-evidence"))
-    assert len(results["training"]["scorers"]) == 1  # both systems' first claim is in the same fold
+               for name in ("citewise-reranked", "citewise-scored-evidence", "citewise-reembedded"))
+    assert len(results["training"]["scorers"]) == 1  # every system's first claim is in the same fold
     rows = {row["system"]: row for row in map(json.loads, (run / "rows.jsonl").read_text().splitlines())}
     assert rows["citewise-reranked"]["query_id"] == rows["citewise-scored-evidence"]["query_id"]
+    # the fold's encoder re-embedded the corpus into the run folder for citewise-reembedded alone
+    assert [p.parent.name for p in (run / "scorers").glob("*/vectors.npz")] == list(results["training"]["scorers"])
     # The evidence a writer would read, under the same held-out scorers: found in the run folder, not retrained.
     trained_at = {p: p.stat().st_mtime for p in (run / "scorers").rglob("model-int8.onnx")}
     evidence_run = tmp_path / "evidence-run"
@@ -450,23 +455,3 @@ def test_a_resumed_run_says_which_commits_wrote_its_rows(tmp_path: Path) -> None
     assert results["resumed"] == {"rows_before": 1, "rows_by_commit": {"bbbb2222": 2, "aaaa1111": 1}}
     assert "rows by commit: bbbb2222 (2), aaaa1111 (1)." in (first.path / "report.md").read_text()
     assert again.done() == {("citewise", "1"), ("citewise", "2"), ("citewise", "3")}
-
-
-@pytest.mark.unit
-def test_a_reembedded_index_answers_dense_searches_from_its_own_vectors_and_the_rest_from_the_index() -> None:
-    from eval.reembedded import ReembeddedIndex
-
-    class Stored:
-        def document_text(self, doc_id: str) -> str:
-            return f"text of {doc_id}"
-
-        def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-            raise AssertionError("the original vectors must not be searched")
-
-    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
-    index = ReembeddedIndex(Stored(), np.array([10, 20, 30]), vectors)  # type: ignore[arg-type]
-    ranked = index.search_dense(np.array([[0.0, 1.0], [1.0, 0.1]], dtype=np.float32), 2)
-    assert [[cid for cid, _ in row] for row in ranked] == [[30, 20], [10, 20]]
-    assert math.isclose(ranked[0][1][1], 0.8, rel_tol=1e-6)
-    assert len(index.search_dense(np.array([[1.0, 0.0]], dtype=np.float32), 10)[0]) == 3
-    assert index.document_text("d1") == "text of d1"
