@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from ingest.core.settings import TrainSettings
+from ingest.core.settings import Settings, TrainSettings
 from ingest.core.types import ChunkRow
 from retrieval.training.items import TrainingItem
 
@@ -157,3 +157,16 @@ def make_training_items(rows: dict[int, ChunkRow]) -> list[TrainingItem]:
         row = holding(text)
         items.append(TrainingItem(question, row.id, row.doc_id, False, "synthetic"))
     return items
+
+
+def engine_over(index: Path, shared_models: dict[str, Any], **sections: dict[str, Any]) -> Any:
+    """An Engine over `index` with the session's loaded embedder and parser; each keyword names a settings
+    section and the values to set in it (`search={"dense_vectors": "embedder"}`)."""
+    from generate.engine import Engine
+
+    settings = Settings()
+    settings.index.path = index
+    for section, values in sections.items():
+        for key, value in values.items():
+            setattr(getattr(settings, section), key, value)
+    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])

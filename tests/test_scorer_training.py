@@ -15,7 +15,6 @@ import pytest
 
 from generate.engine import Engine
 from ingest.core.errors import IndexWriteError, ModelUnavailableError
-from ingest.core.settings import Settings
 from retrieval.trained_reranker import TrainedReranker
 from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
 from retrieval.training.calibration import Answerability, Platt, answerability_examples, metrics
@@ -23,14 +22,11 @@ from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
 from retrieval.training.scorer_trainer import ScorerTrainer
-from tests.support import ANSWERABLE, FAST_TRAINING, NEAR_MISS, make_training_items, run_cli, run_probed
+from tests.support import (ANSWERABLE, FAST_TRAINING, NEAR_MISS, engine_over, make_training_items, run_cli,
+                           run_probed)
 
 def open_engine(index: Path, shared_models: dict[str, Any], **research: Any) -> Engine:
-    settings = Settings()
-    settings.index.path = index
-    for key, value in research.items():
-        setattr(settings.research, key, value)
-    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
+    return engine_over(index, shared_models, research=research)
 
 
 #: Three steps of each kind: the cross-encoder's 8-pair batches over the training pairs, the bi-encoder's

@@ -15,14 +15,13 @@ import pytest
 
 from generate.engine import Engine
 from ingest.core.errors import ModelUnavailableError
-from ingest.core.settings import Settings
 from retrieval.dense_source import DenseSource
 from retrieval.trained_scorer import OnnxTrainedScorer, current_generation
 from retrieval.trained_vectors import VECTORS_FILE, TrainedVectors
 from retrieval.training.pair_builder import PairBuilder, chunk_passage
 from retrieval.training.reembedding_trial import MIN_QUESTIONS, ReembeddingTrial
 from retrieval.training.scorer_trainer import ScorerTrainer
-from tests.support import FAST_TRAINING, make_training_items, run_cli, run_probed
+from tests.support import FAST_TRAINING, engine_over, make_training_items, run_cli, run_probed
 
 #: Three one-question steps: enough to move the encoder away from the embedder, a few seconds on 2 cores.
 BI_ENCODER = FAST_TRAINING.model_copy(update={"scorer": "bi-encoder", "batch_size": 1})
@@ -122,11 +121,7 @@ def test_the_dense_source_searches_trained_vectors_when_there_are_some() -> None
 
 
 def _engine(index: Path, shared_models: dict[str, Any], **search: Any) -> Engine:
-    settings = Settings()
-    settings.index.path = index
-    for key, value in search.items():
-        setattr(settings.search, key, value)
-    return Engine(settings, embedder=shared_models["embedder"], parser=shared_models["parser"])
+    return engine_over(index, shared_models, search=search)
 
 
 def _publish(index: Path, shared_models: dict[str, Any], reembed: str, held_out: float = 0.1) -> Path:
