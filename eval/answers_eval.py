@@ -72,7 +72,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
             scorers = FoldScorers(comps, index, mode_settings, folder.path / "scorers" / mode, progress)
             for name, cap in specs:
                 label = f"{name}/{mode}" if context_modes else name
-                descriptions[label] = described(name, describe) + (f", context mode {mode}" if context_modes else "")
+                descriptions[label] = described(name, describe, bool(train_folds or train)) + (f", context mode {mode}" if context_modes else "")
                 mine = answerable[:cap] if cap else answerable
                 ids[label] = {q.id for q in mine}
                 by_id = {q.id: q for q in mine if (label, q.id) not in done}

@@ -13,6 +13,7 @@ from typing import Callable
 
 from ingest.core.errors import ConfigError
 from ingest.core.settings import SearchSettings
+from retrieval.systems import RERANKERS
 
 #: The eval-only first part of a system name: the rest is any retrieval system, built over the re-embedded corpus.
 PREFIX = "reembedded+"
@@ -26,12 +27,19 @@ def check_reembedded(systems: list[str], train_folds: int | None, train: str | N
                               "--train-folds K or --train synthetic")
 
 
-def described(name: str, describe: Callable[[str], str]) -> str:
-    """A system's description (`describe` names the retrieval parts), saying when the corpus was re-embedded."""
+#: What the `trained` stage reads in a run that trains its own scorers (`describe` says the index's own).
+RUN_SCORER = "the scorer this run trained (each query's fold's, or the synthetic one), never the index's own"
+
+
+def described(name: str, describe: Callable[[str], str], run_trained: bool = False) -> str:
+    """A system's description (`describe` names the retrieval parts), saying when the corpus was re-embedded and,
+    in a run that trains (`run_trained`), whose scorer the trained stage reads."""
+    text = describe(name.removeprefix(PREFIX))
+    if run_trained:
+        text = text.replace(RERANKERS["trained"], RUN_SCORER)
     if name.startswith(PREFIX):
-        return ("corpus and queries embedded with the run's trained encoder (bi-encoder scorer); "
-                + describe(name.removeprefix(PREFIX)))
-    return describe(name)
+        return "corpus and queries embedded with the run's trained encoder (bi-encoder scorer); " + text
+    return text
 
 
 def searched_as(name: str, search: SearchSettings) -> tuple[str, SearchSettings]:

@@ -68,7 +68,8 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
                     progress.advance(name)
     rows = list(folder.rows())
     names = list(subsets)
-    results = _summarise(ds, names, rows, subsets)
+    results = {"systems": {s: described(s, describe, bool(train_folds or train)) for s in names},
+               **_summarise(ds, names, rows, subsets)}
     smallest = min(subsets.values(), key=len)
     if len(smallest) < len(ds.queries):
         sub = BeirDataset(ds.name, ds.path, ds.split, ds.corpus, {q: ds.queries[q] for q in smallest},
@@ -132,8 +133,7 @@ def _summarise(ds: BeirDataset, systems: list[str], rows: list[dict[str, Any]],
         per_query[name] = {q: {m: pq[m][q] for m in RETRIEVAL_METRICS} for q in run}
         curve_means, _ = ir_metrics(ds.qrels, run, tuple(f"recall@{k}" for k in ks))
         curve[name] = {k: curve_means[f"recall@{k}"] for k in ks}
-    return {"systems": {s: described(s, describe) for s in systems}, "metrics": table, "per_query": per_query,
-            "recall_curve": curve}
+    return {"metrics": table, "per_query": per_query, "recall_curve": curve}
 
 
 def retrieval_report(results: dict[str, Any]) -> str:

@@ -297,6 +297,7 @@ def test_trained_systems_are_scored_only_on_folds_their_scorer_never_saw(tmp_pat
     # The corpus re-embedded once per fold, by that fold's encoder, and searched for that fold's queries only.
     assert results["metrics"]["reembedded+fused"]["queries"] == 6
     assert "trained encoder" in results["systems"]["reembedded+fused"]
+    assert "this run trained" in results["systems"]["fused+trained"] and "index's own scorer" not in str(results["systems"])
     vectors = sorted((run_dir / "scorers").glob("fold-*/vectors.npz"))
     assert len(vectors) == 2 and not (np.load(vectors[0])["vectors"] == np.load(vectors[1])["vectors"]).all()
     # the folds' scorers themselves publish none: every other system searches the embedder's vectors
