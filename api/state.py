@@ -145,8 +145,9 @@ class AppState:
 
     # -- callbacks ------------------------------------------------------------------------------
     def _ingest(self, paths: list[Path], progress: JobProgress) -> dict[str, Any]:
+        reader = self.reader()  # its trained vectors catch up in memory too, so its searches do not encode again
         with self.write_lock, self.engine.open_index(writable=True) as idx:
-            return self.engine.ingestor(idx, progress).ingest_paths(paths).to_dict()
+            return self.engine.ingest(idx, paths, progress, reader).to_dict()
 
     def _job_finished(self, job: Job) -> None:
         self.metrics.job(job.state, job.result)

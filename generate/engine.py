@@ -7,6 +7,7 @@ the constructor instead of reaching into it.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from functools import cached_property, partial
 from pathlib import Path
@@ -22,7 +23,7 @@ from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmb
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer, StructureContextualizer
 from ingest.core.embedder import Embedder
-from ingest.core.errors import ConfigError
+from ingest.core.errors import CitewiseError, ConfigError
 from ingest.core.executor import Executor
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
@@ -32,7 +33,7 @@ from ingest.core.parser import Parser
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
 from ingest.llm_context import ContextCache, LlmContextualizer
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, IngestSummary
 from ingest.preparer import DocumentPreparer, LocalExecutor, WorkerParts
 from ingest.store.bm25_index import Bm25Analyzer
 from ingest.store.local_index import LocalIndex
@@ -41,8 +42,11 @@ from retrieval.pipeline_factory import PipelineFactory
 from retrieval.query_cache import QueryCache
 from retrieval.rrf_fusion import RrfFusion
 from retrieval.searcher import Searcher
+from retrieval.trained_scorer import OnnxTrainedScorer
 from retrieval.token_encoder import late_token_encoder
 
+
+log = logging.getLogger("citewise.engine")
 
 #: Indexes whose searcher and researcher an engine keeps at once (a server has one).
 MAX_INDEXES = 4
@@ -161,6 +165,31 @@ class Engine:
         remote = self._executor is not None or self.settings.ingest.executor == "ray"
         executor = self.executor if remote else LocalExecutor(self.parser, preparer)
         return Ingestor(index, preparer, executor, self.embedder, self.settings.ingest, progress)
+
+    def ingest(self, index: WritableIndex, paths: list[Path], progress: Progress | None = None,
+               reader: Index | None = None) -> IngestSummary:
+        """Ingest `paths`, then store the trained encoder's vectors caught up with what was added (when the
+        index has them), so readers, each CLI search among them, do not each encode the new chunks first.
+
+        `reader`: the index a server searches; its scorer's vectors catch up in memory too, not only on disk."""
+        summary = self.ingestor(index, progress).ingest_paths(paths)
+        if summary.chunks_added or summary.ingested:
+            summary.trained_vectors = self.store_trained_vectors(index, progress, reader)
+        return summary
+
+    def store_trained_vectors(self, index: Index, progress: Progress | None = None,
+                              reader: Index | None = None) -> dict[str, Any]:
+        """The index's trained vectors brought up to date on disk; a failure is reported, not raised: the
+        ingest itself succeeded, and readers catch up (or say what is damaged) on their own."""
+        try:
+            found = (self.pipeline_factory(reader).find_trained_scorer() if reader is not None
+                     else OnnxTrainedScorer.find(index.path))
+            if not isinstance(found, OnnxTrainedScorer):
+                return {}
+            return found.store_corpus_vectors(index, progress)
+        except CitewiseError as exc:
+            log.warning("the trained encoder's vectors of %s were not stored again: %s", index.path, exc)
+            return {"error": str(exc)}
 
     def preparer(self, contextualizer: Contextualizer) -> DocumentPreparer:
         s = self.settings

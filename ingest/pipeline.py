@@ -17,7 +17,7 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer
@@ -55,6 +55,7 @@ class IngestSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     executor: str = "local"
     prepared_by: dict[str, int] = field(default_factory=dict)  # cluster worker (node:pid) -> documents prepared
+    trained_vectors: dict[str, Any] = field(default_factory=dict)  # the trained encoder's vectors stored again
 
     def timed(self, stage: str, since: float) -> None:
         self.add_seconds(stage, time.perf_counter() - since)

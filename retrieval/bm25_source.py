@@ -17,5 +17,8 @@ class Bm25Source:
     def warm_up(self) -> None:
         pass  # the index loads its BM25 files itself, on the first search of each generation
 
+    def describe(self) -> str:
+        return ""
+
     def search(self, queries: list[str], k: int) -> list[Ranked]:
         return [self.index.search_bm25(q, k) for q in queries]

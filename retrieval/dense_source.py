@@ -34,6 +34,13 @@ class DenseSource:
         if corpus is not None:
             corpus.warm_up(self.index)
 
+    def describe(self) -> str:
+        """Which vectors a search reads now: a scorer published since the last search changes it."""
+        corpus = self.trained() if self.trained is not None else None
+        if corpus is None:
+            return "the embedder's vectors"
+        return f"the trained encoder's vectors ({corpus.describe()})"
+
     def search(self, queries: list[str], k: int) -> list[Ranked]:
         if not queries:
             return []

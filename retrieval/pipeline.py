@@ -85,9 +85,10 @@ class RetrievalPipeline:
             for i, items in enumerate(source.search(queries, self.candidates)):
                 rankings.append(Ranking(source.name, i, items))
             mine = [r for r in rankings if r.source == source.name]
-            trace.append(StageTrace(source.name, f"{len(mine)} queries x {self.candidates} candidates",
-                                    time.perf_counter() - t0, mine[0].items[:TRACE_ITEMS] if mine else [],
-                                    kind="source"))
+            searched = source.describe()
+            detail = f"{len(mine)} queries x {self.candidates} candidates" + (f"; {searched}" if searched else "")
+            trace.append(StageTrace(source.name, detail, time.perf_counter() - t0,
+                                    mine[0].items[:TRACE_ITEMS] if mine else [], kind="source"))
         t0 = time.perf_counter()
         if len(rankings) == 1:
             ranked = list(rankings[0].items)

@@ -79,6 +79,10 @@ class CandidateSource(Protocol):
         """Load what the first search would (models, vectors), so it does not pay for that."""
         ...
 
+    def describe(self) -> str:
+        """What it searches now (which vectors, say), for `--explain`; empty when there is nothing to add."""
+        ...
+
     def search(self, queries: list[str], k: int) -> list[Ranked]: ...
 
 

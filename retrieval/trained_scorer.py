@@ -20,11 +20,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ingest.core.errors import ModelUnavailableError
+from ingest.core.errors import IndexBusyError, ModelUnavailableError
+from ingest.core.exclusive_lock import ExclusiveLock
+from ingest.core.index import Index
+from ingest.core.progress import Progress
 from retrieval.sentence_ranker import SentenceRanker
 from retrieval.trained_vectors import TrainedVectors
 from retrieval.training.calibration import Answerability, Platt
 
+#: Held by one `citewise train` on an index (and by an ingest storing the trained vectors again).
+TRAIN_LOCK = Path("training") / "train.lock"
 SCORER_DIR = "scorer"
 POINTER = "current.json"
 MODEL_FILE = "model-int8.onnx"
@@ -182,6 +187,29 @@ class OnnxTrainedScorer:
                                                         lambda texts: self._vectors(generation, texts))
                 generation.corpus_loaded = True
             return generation.corpus
+
+    def store_corpus_vectors(self, index: Index, progress: Progress | None = None) -> dict[str, Any]:
+        """Catch the published corpus vectors up with `index` and store them in their generation folder, so
+        that readers start from there instead of each encoding the chunks added since; {} without vectors.
+
+        Under the training lock: a running `citewise train` publishes a new generation (and its vectors)
+        anyway, and must not have a folder it is replacing written to."""
+        if self.index_path is None:
+            return {}  # a bare generation folder (an evaluation's) is not kept up with an index
+        try:
+            with ExclusiveLock(self.index_path / TRAIN_LOCK, "busy"):
+                generation = self._current()
+                vectors = self.corpus_vectors()
+                if vectors is None:
+                    return {}
+                removed, added = vectors.catch_up(index, progress)
+                if removed or added:
+                    vectors.save(generation.folder)
+                return {"added": added, "removed": removed, "stored": bool(removed or added),
+                        "generation": generation.folder.name}
+        except IndexBusyError:
+            return {"skipped": "a `citewise train` is running on this index; readers encode the new chunks "
+                               "until it publishes"}
 
     def _vectors(self, generation: _Generation, texts: list[str]) -> np.ndarray:
         if generation.kind != "bi-encoder":

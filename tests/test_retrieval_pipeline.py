@@ -37,6 +37,9 @@ class WordSource:
     def warm_up(self) -> None:
         pass
 
+    def describe(self) -> str:
+        return ""
+
     def search(self, queries: list[str], k: int) -> list[Ranked]:
         self.seen.append(queries)
         out = []

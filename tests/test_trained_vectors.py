@@ -15,8 +15,9 @@ import pytest
 
 from generate.engine import Engine
 from ingest.core.errors import ModelUnavailableError
+from ingest.core.exclusive_lock import ExclusiveLock
 from retrieval.dense_source import DenseSource
-from retrieval.trained_scorer import OnnxTrainedScorer, current_generation
+from retrieval.trained_scorer import TRAIN_LOCK, OnnxTrainedScorer, current_generation
 from retrieval.trained_vectors import VECTORS_FILE, TrainedVectors
 from retrieval.training.pair_builder import PairBuilder, chunk_passage
 from retrieval.training.reembedding_trial import MIN_QUESTIONS, ReembeddingTrial
@@ -91,6 +92,15 @@ def test_trained_vectors_follow_the_index_they_were_encoded_from(tmp_path: Path)
     assert encode.seen == ["zzzz", "zzzb"]
     loaded.search(index, ["z"], 1)  # type: ignore[arg-type]
     assert encode.seen[-1] == "z"  # the same generation: nothing encoded again
+    # stored caught up (what an ingest does), the next reader starts there: it encodes nothing but its queries
+    index.change(add={5: "yyyy"})
+    assert loaded.catch_up(index) == (0, 1)
+    loaded.save(tmp_path)
+    again = TrainedVectors.load(tmp_path, encode)
+    assert again is not None and len(again) == 4 and not list(tmp_path.glob("*.partial*"))
+    encode.seen.clear()
+    assert [cid for cid, _ in again.search(index, ["yyyy"], 10)[0]][0] == 5  # type: ignore[arg-type]
+    assert encode.seen == ["yyyy"] and again.catch_up(index) == (0, 0)  # type: ignore[arg-type]
     assert TrainedVectors.load(tmp_path / "none", encode) is None
     (tmp_path / VECTORS_FILE).write_bytes(b"not a numpy file")
     with pytest.raises(ModelUnavailableError, match="unreadable.*citewise train"):
@@ -110,6 +120,7 @@ def test_the_dense_source_searches_trained_vectors_when_there_are_some() -> None
     published: list[TrainedVectors | None] = [vectors]
     source = DenseSource(index, NoEmbedder(), trained=lambda: published[0])  # type: ignore[arg-type]
     assert [cid for cid, _ in source.search(["bbb"], 1)[0]] == [2]
+    assert source.describe() == "the trained encoder's vectors (2 chunks)"
 
     class Embedder:
         def embed(self, texts: list[str]) -> np.ndarray:
@@ -117,7 +128,8 @@ def test_the_dense_source_searches_trained_vectors_when_there_are_some() -> None
 
     index.search_dense = lambda q, k: [[(1, 0.5)] for _ in q]  # type: ignore[attr-defined]
     published[0] = None  # no vectors (any more): the embedder's, asked again at each search
-    assert DenseSource(index, Embedder(), trained=lambda: published[0]).search(["x"], 1) == [[(1, 0.5)]]  # type: ignore[arg-type]
+    plain = DenseSource(index, Embedder(), trained=lambda: published[0])  # type: ignore[arg-type]
+    assert plain.search(["x"], 1) == [[(1, 0.5)]] and plain.describe() == "the embedder's vectors"
 
 
 def _engine(index: Path, shared_models: dict[str, Any], **search: Any) -> Engine:
@@ -181,21 +193,33 @@ def test_dense_search_reads_the_trained_vectors_and_follows_ingest_and_removal(
         docs = tmp_path / "docs"
         docs.mkdir()
         (docs / "quokkas.md").write_text("# Quokkas\n\n" + NEW_DOC)
-        done = run_cli("ingest", str(docs), "--index", str(reembedded))
+        done = run_cli("ingest", str(docs), "--index", str(reembedded), "--json")
         assert done.returncode == 0, done.stderr
+        stored = json.loads(done.stdout)["trained_vectors"]  # the ingest stored them caught up
+        assert stored["stored"] and stored["added"] >= 1 and stored["removed"] == 0, stored
+        with np.load(Path(str(current_generation(reembedded))) / VECTORS_FILE) as saved:
+            saved_ids, saved_generation = saved["ids"].tolist(), int(saved["generation"])
+        assert saved_generation == idx.generation() and sorted(saved_ids) == sorted(idx.chunk_ids())
         ranked = dense.pipelines["dense"].run("How many quokkas live on Rottnest Island?", 3).ranked
         added = idx.chunks([ranked[0][0]])[ranked[0][0]]
         assert "quokka census" in added.text
+        assert ranked[0][0] in saved_ids
         done = run_cli("docs", "rm", added.doc_id, "--index", str(reembedded))
         assert done.returncode == 0, done.stderr
         again = dense.pipelines["dense"].run("How many quokkas live on Rottnest Island?", 3).ranked
         assert ranked[0][0] not in {cid for cid, _ in again}
+        with ExclusiveLock(reembedded / TRAIN_LOCK, "busy"):  # a training run publishes its own vectors
+            assert "citewise train" in trained.store_trained_vectors(idx)["skipped"]
+        assert trained.store_trained_vectors(idx)["removed"] >= 1  # the removal, stored once the lock is free
 
 
 def test_search_over_trained_vectors_needs_no_torch(reembedded: Path, tmp_path: Path) -> None:
     done, imported = run_probed(tmp_path, "search", "What is the walrus operator?", "--index", str(reembedded),
-                                "--mode", "dense", "-k", "2", "--json")
-    assert len(json.loads(done.stdout)) == 2
+                                "--mode", "dense", "-k", "2", "--json", "--explain")
+    found = json.loads(done.stdout)
+    assert len(found["hits"]) == 2
+    (stage,) = [s for s in found["stages"] if s["stage"] == "dense"]  # --explain names the vectors searched
+    assert "the trained encoder's vectors (" in stage["detail"] and str(current_generation(reembedded)) in stage["detail"]
     assert "onnxruntime" in imported and "torch" not in imported, imported
 
 

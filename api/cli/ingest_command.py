@@ -46,12 +46,12 @@ def ingest(
     try:
         with app.open_index(writable=True) as idx:
             if quiet or as_json:
-                summary = app.ingestor(idx, NullProgress()).ingest_paths(paths)
+                summary = app.ingest(idx, paths, NullProgress())
             else:
                 from ingest.console.progress_bars import RichProgress
 
                 with RichProgress(err) as progress:
-                    summary = app.ingestor(idx, progress).ingest_paths(paths)
+                    summary = app.ingest(idx, paths, progress)
             stats = idx.stats()
     finally:
         app.close()
@@ -71,6 +71,13 @@ def _print_summary(data: dict[str, Any]) -> None:
     err.print(line(f"{data['files_seen']} files: {data['ingested']} ingested, {data['unchanged']} unchanged, "
                    f"{len(data['skipped'])} skipped, {len(data['failed'])} failed; {data['chunks_added']} chunks "
                    "added" + (f" ({secs})" if secs else "")))
+    vectors = data["trained_vectors"]
+    if vectors.get("stored"):
+        err.print(line(f"trained encoder vectors: {vectors['added']} chunks encoded, {vectors['removed']} dropped, "
+                       f"stored in scorer/{vectors['generation']}"))
+    elif vectors.get("error") or vectors.get("skipped"):
+        err.print(line(("warning: ", "yellow"), "trained encoder vectors not stored again: "
+                       f"{vectors.get('error') or vectors.get('skipped')}"))
     if data["prepared_by"]:
         nodes = {worker.split(":")[0] for worker in data["prepared_by"]}
         err.print(line(f"ray: {sum(data['prepared_by'].values())} documents prepared by {len(data['prepared_by'])} "

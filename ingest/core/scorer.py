@@ -30,6 +30,10 @@ class CorpusVectors(Protocol):
         """Per query, up to `k` (chunk id, cosine) of `index`'s current chunks, best first."""
         ...
 
+    def describe(self) -> str:
+        """Where the vectors come from and how many, for `--explain`."""
+        ...
+
 
 class Scorer(Protocol):
     """Reads a question and a passage together and says how likely the passage answers it.

@@ -94,6 +94,13 @@ class FaissIndex:
         stored = np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
         return np.setdiff1d(stored, self._removed, assume_unique=True) if len(self._removed) else stored
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of `ids` (live ones), in that order: what a copy of the index is saved from."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._index.reconstruct_batch(ids), dtype=np.float32)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):

@@ -17,7 +17,7 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.settings import ResearchSettings, SearchSettings, TrainSettings
 from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline_factory import PipelineFactory
-from retrieval.trained_scorer import META_FILE
+from retrieval.trained_scorer import META_FILE, TRAIN_LOCK
 from retrieval.token_encoder import late_token_encoder
 from retrieval.training.data_summary import DataSummary
 from retrieval.training.item_store import ItemStore
@@ -29,9 +29,6 @@ from retrieval.training.question_writer import QuestionWriter
 from retrieval.training.ranker_trainer import SentenceRankerTrainer
 from retrieval.training.reembedding_trial import ReembeddingTrial
 from retrieval.training.scorer_trainer import ScorerTrainer
-
-LOCK_NAME = "train.lock"
-
 
 @dataclass
 class TrainResult:
@@ -86,7 +83,7 @@ class TrainingRun:
                               "questions (train.synthetic_chunks > 0)")
         result = TrainResult()
         busy = f"another `citewise train` is running on {self.root}"
-        with ExclusiveLock(self.root / "training" / LOCK_NAME, busy):
+        with ExclusiveLock(self.root / TRAIN_LOCK, busy):
             items = self.items(result, qrels, split, synthetic, fresh, only_queries)
             t0 = time.perf_counter()
             mined, summary = NegativeMiner.fused(self.factory, self.search, self.train.hard_negatives).mine(
