@@ -187,7 +187,7 @@ class Engine:
             if not isinstance(found, OnnxTrainedScorer):
                 return {}
             return found.store_corpus_vectors(index, progress)
-        except CitewiseError as exc:
+        except (CitewiseError, OSError) as exc:  # a full disk, say: the next reader encodes what is missing
             log.warning("the trained encoder's vectors of %s were not stored again: %s", index.path, exc)
             return {"error": str(exc)}
 
