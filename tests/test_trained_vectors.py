@@ -10,9 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
+from api.app import create_app
 from generate.engine import Engine
 from ingest.core.errors import ModelUnavailableError
 from ingest.core.exclusive_lock import ExclusiveLock
@@ -22,6 +24,7 @@ from retrieval.trained_vectors import VECTORS_FILE, TrainedVectors
 from retrieval.training.pair_builder import PairBuilder, chunk_passage
 from retrieval.training.reembedding_trial import MIN_QUESTIONS, ReembeddingTrial
 from retrieval.training.scorer_trainer import ScorerTrainer
+from tests.servers import serving, shared_engine, small_settings, wait_job, wait_ready
 from tests.support import FAST_TRAINING, engine_over, make_training_items, run_cli, run_probed
 
 #: Three one-question steps: enough to move the encoder away from the embedder, a few seconds on 2 cores.
@@ -211,6 +214,26 @@ def test_dense_search_reads_the_trained_vectors_and_follows_ingest_and_removal(
         with ExclusiveLock(reembedded / TRAIN_LOCK, "busy"):  # a training run publishes its own vectors
             assert "citewise train" in trained.store_trained_vectors(idx)["skipped"]
         assert trained.store_trained_vectors(idx)["removed"] >= 1  # the removal, stored once the lock is free
+
+
+def test_a_server_upload_stores_the_trained_vectors_its_searches_read(
+        reembedded: Path, shared_models: dict[str, Any], tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(reembedded, index)
+    settings = small_settings(index)
+    with serving(create_app(settings, shared_engine(settings, shared_models))) as base:
+        wait_ready(base)
+        with httpx.Client(base_url=base, timeout=600) as client:
+            resp = client.post("/v1/documents", files=[("files", ("quokkas.md", ("# Quokkas\n\n" + NEW_DOC).encode()))])
+            assert resp.status_code == 202, resp.text
+            job = wait_job(client, resp.json()["job"]["id"])
+            assert job["state"] == "done", job
+            stored = job["result"]["trained_vectors"]
+            assert stored["stored"] and stored["added"] >= 1 and job["progress"]["re-embed"]["done"] >= 1, job
+            hits = client.post("/v1/search", json={"query": "How many quokkas live on Rottnest Island?", "k": 1})
+            assert "quokka census" in hits.json()["hits"][0]["text"]
+    with np.load(Path(str(current_generation(index))) / VECTORS_FILE) as saved:
+        assert len(saved["ids"]) == len(saved["vectors"]) and int(saved["generation"]) >= 1
 
 
 def test_search_over_trained_vectors_needs_no_torch(reembedded: Path, tmp_path: Path) -> None:
