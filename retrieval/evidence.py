@@ -172,7 +172,8 @@ class EvidenceSelector:
         if with_features and self.tokens is not None:
             found = self.tokens.token_vectors(list(queries) + texts)
             token_match = np.max([maxsim(q, found[nq:]) for q in found[:nq]], axis=0)
-            x = features(cosine, token_match, prior)
+            position = np.array([(s - h.chunk.start) / max(len(h.chunk.text), 1) for _, h, s, _ in cands])
+            x = features(cosine, token_match, prior, position)
         return texts, to_question, cosine + self.rank_weight * prior, x
 
     def _score(self, question: str, order: list[int], cands: list[tuple[int, SearchHit, int, int]],

@@ -1,6 +1,7 @@
 """The evidence ranking `citewise train` learns for one index: how much a candidate sentence's pooled cosine,
-its token-level match (MaxSim) and its chunk's search rank each count, fitted on the index's own training
-questions instead of set by hand (`research.evidence_rank_weight`). numpy only: no torch on this path."""
+its token-level match (MaxSim), its chunk's search rank and its place in its chunk each count, fitted on the
+index's own training questions instead of set by hand (`research.evidence_rank_weight`). numpy only: no torch
+on this path."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 
 import numpy as np
 
-#: The features, in this order, of one candidate sentence.
-FEATURES = ("cosine", "maxsim", "chunk_prior")
+#: The features, in this order, of one candidate sentence. `position` is where the sentence starts in its
+#: chunk (0 first, near 1 last): abstracts state their findings last, encyclopedia paragraphs name their
+#: topic first, and which way it counts (if at all) is learned per corpus. A ranking fitted before a feature
+#: existed names the ones it uses and keeps working.
+FEATURES = ("cosine", "maxsim", "chunk_prior", "position")
 
 
 def maxsim(question_tokens: np.ndarray, sentence_tokens: list[np.ndarray]) -> np.ndarray:
@@ -25,10 +29,11 @@ def maxsim(question_tokens: np.ndarray, sentence_tokens: list[np.ndarray]) -> np
                      for s in sentence_tokens], dtype=np.float32)
 
 
-def features(cosine: np.ndarray, token_match: np.ndarray, chunk_prior: np.ndarray) -> np.ndarray:
+def features(cosine: np.ndarray, token_match: np.ndarray, chunk_prior: np.ndarray,
+             position: np.ndarray) -> np.ndarray:
     """One row per candidate sentence, columns as FEATURES."""
-    return np.stack([np.asarray(cosine, dtype=np.float64), np.asarray(token_match, dtype=np.float64),
-                     np.asarray(chunk_prior, dtype=np.float64)], axis=1)
+    return np.stack([np.asarray(v, dtype=np.float64) for v in (cosine, token_match, chunk_prior, position)],
+                    axis=1)
 
 
 @dataclass(frozen=True)
@@ -47,39 +52,44 @@ class SentenceRanker:
     scale: tuple[float, ...]
     questions: int = 0
     held_out: dict[str, Any] | None = None
+    names: tuple[str, ...] = FEATURES  # the FEATURES it was fitted on, in the order of its weights
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float64) - np.array(self.mean)) / np.array(self.scale)
+        """`x` has every column of FEATURES; the ranking reads the ones it was fitted on."""
+        columns = [FEATURES.index(n) for n in self.names]
+        z = (np.asarray(x, dtype=np.float64)[:, columns] - np.array(self.mean)) / np.array(self.scale)
         return z @ np.array(self.weights) + self.bias
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -60.0, 60.0)))).astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), "weights": list(self.weights), "bias": self.bias,
+        return {"features": list(self.names), "weights": list(self.weights), "bias": self.bias,
                 "mean": list(self.mean), "scale": list(self.scale), "questions": self.questions,
                 "held_out": self.held_out}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> SentenceRanker:
-        if list(row.get("features", [])) != list(FEATURES):
-            raise ValueError(f"the evidence ranker was fitted on features {row.get('features')}, not {list(FEATURES)}")
-        n = len(FEATURES)
+        names = tuple(str(n) for n in row.get("features") or [])
+        if not names or len(set(names)) != len(names) or not set(names) <= set(FEATURES):
+            raise ValueError(f"the evidence ranker was fitted on features {list(names)}; this version computes "
+                             f"{list(FEATURES)}")
         weights, mean, scale = (tuple(float(v) for v in row[k]) for k in ("weights", "mean", "scale"))
-        if not (len(weights) == len(mean) == len(scale) == n) or min(scale) <= 0:
+        if not (len(weights) == len(mean) == len(scale) == len(names)) or min(scale) <= 0:
             raise ValueError("the evidence ranker's weights do not match its features")
-        return cls(weights, float(row["bias"]), mean, scale, int(row.get("questions", 0)), row.get("held_out"))
+        return cls(weights, float(row["bias"]), mean, scale, int(row.get("questions", 0)), row.get("held_out"),
+                   names)
 
     @classmethod
     def fit(cls, x: np.ndarray, labels: np.ndarray, questions: int = 0, l2: float = 1.0,
-            iterations: int = 50) -> SentenceRanker:
-        """Newton's method on the L2-penalized log loss of standardized features. The penalty keeps the
-        weights finite when a corpus's positives are separable by one feature, and small when there are
-        few training questions."""
-        x = np.asarray(x, dtype=np.float64)
+            iterations: int = 50, names: tuple[str, ...] = FEATURES) -> SentenceRanker:
+        """Newton's method on the L2-penalized log loss of standardized features (`x` has every column of
+        FEATURES; `names` picks the ones to fit). The penalty keeps the weights finite when a corpus's positives
+        are separable by one feature, and small when there are few training questions."""
+        x = np.asarray(x, dtype=np.float64)[:, [FEATURES.index(n) for n in names]]
         y = (np.asarray(labels) > 0.5).astype(np.float64)
-        mean = x.mean(axis=0) if len(x) else np.zeros(len(FEATURES))
-        scale = x.std(axis=0) if len(x) else np.ones(len(FEATURES))
+        mean = x.mean(axis=0) if len(x) else np.zeros(len(names))
+        scale = x.std(axis=0) if len(x) else np.ones(len(names))
         scale = np.where(scale > 1e-9, scale, 1.0)
         z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
         w = np.zeros(z.shape[1])
@@ -93,4 +103,4 @@ class SentenceRanker:
             if np.max(np.abs(step)) < 1e-9:
                 break
         return cls(tuple(float(v) for v in w[:-1]), float(w[-1]), tuple(float(v) for v in mean),
-                   tuple(float(v) for v in scale), questions)
+                   tuple(float(v) for v in scale), questions, names=tuple(names))

@@ -1,5 +1,5 @@
 """The evidence ranking `citewise train` learns per index: a logistic model over a candidate sentence's cosine,
-token-level match and chunk rank, fitted on the index's training questions, checked on held-out ones against
+token-level match, chunk rank and place in its chunk, fitted on the index's training questions, checked on held-out ones against
 the hand-set rule, and used by the research loop only when it was not worse."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def separable(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Candidates whose answer has the best token match while its cosine says little (as on squad-wiki)."""
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.2).astype(float)
-    x = np.stack([rng.normal(0.5, 0.1, n), rng.normal(0.4, 0.05, n) + 0.2 * y, rng.random(n)], axis=1)
+    x = np.stack([rng.normal(0.5, 0.1, n), rng.normal(0.4, 0.05, n) + 0.2 * y, rng.random(n), rng.random(n)],
+                 axis=1)
     return x, y
 
 
@@ -49,7 +50,34 @@ def test_a_ranker_fitted_on_other_features_is_refused() -> None:
 def test_maxsim_is_the_share_of_question_words_a_sentence_matches_with_one_hot_tokens() -> None:
     q, a, b = HashingTokenEncoder().token_vectors(["old harbour built", "the harbour was built", "cheese"])
     assert np.allclose(maxsim(q, [a, b]), [2 / 3, 0.0])
-    assert features(np.array([0.1]), np.array([0.2]), np.array([0.3])).shape == (1, len(FEATURES))
+    assert features(*(np.array([v]) for v in (0.1, 0.2, 0.3, 0.4))).shape == (1, len(FEATURES))
+
+
+@pytest.mark.unit
+def test_a_ranking_fitted_before_a_feature_existed_reads_only_its_own_columns() -> None:
+    """An index trained by an older version keeps its ranking: the stored row names its three features."""
+    x, y = separable(400)
+    old = SentenceRanker.fit(x, y, questions=40, names=("cosine", "maxsim", "chunk_prior"))
+    row = old.to_json()
+    assert row["features"] == ["cosine", "maxsim", "chunk_prior"] and len(row["weights"]) == 3
+    again = SentenceRanker.from_json(row)
+    assert again.names == old.names and np.allclose(again.logits(x), old.logits(x))
+    shuffled = x.copy()
+    shuffled[:, FEATURES.index("position")] = np.random.default_rng(3).random(len(x))
+    assert np.allclose(again.logits(shuffled), old.logits(x))
+
+
+@pytest.mark.unit
+def test_the_fit_learns_where_in_its_chunk_the_answer_stands() -> None:
+    """A corpus whose passages state their findings last (abstracts): the place in the chunk is what separates."""
+    rng = np.random.default_rng(5)
+    n = 600
+    y = (rng.random(n) < 0.15).astype(float)
+    place = np.where(y > 0, rng.uniform(0.6, 1.0, n), rng.uniform(0.0, 0.9, n))
+    x = np.stack([rng.normal(0.5, 0.1, n), rng.normal(0.4, 0.05, n), rng.random(n), place], axis=1)
+    ranker = SentenceRanker.fit(x, y, questions=60)
+    w = dict(zip(ranker.names, ranker.weights))
+    assert w["position"] > 0 and w["position"] > 3 * max(abs(w["cosine"]), abs(w["maxsim"]), abs(w["chunk_prior"]))
 
 
 @pytest.mark.unit
@@ -83,6 +111,20 @@ def test_a_learned_ranking_orders_the_evidence_and_without_one_the_rule_applies(
     unpublished = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
                                    learned=lambda: None).select([QUESTION], hits)
     assert [ev.text for ev in unpublished] == [ev.text for ev in plain] != [ev.text for ev in ranked]
+
+
+@pytest.mark.unit
+def test_the_place_of_a_sentence_in_its_chunk_reaches_the_ranking() -> None:
+    """A ranking that prefers the last sentence of a chunk puts each chunk's closing sentence before its opening."""
+    hits = [h for h in ListSearch(DOCS).search("harbour built 1820", 8) if "1820" in h.chunk.text][:1]
+    selector = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
+                                learned=lambda: Preferring("position", sign=5.0))
+    ranked = selector.select([QUESTION], hits)
+    starts = [c[2] for c in selector.candidates(hits)]
+    assert len(starts) >= 2 and [ev.start for ev in ranked] == sorted(starts, reverse=True)
+    column = Preferring("position").column
+    x = selector.weigh([QUESTION], selector.candidates(hits), 1, with_features=True)[3]
+    assert x is not None and x[0, column] == 0.0 < x[-1, column] < 1.0
 
 
 def items() -> list[TrainingItem]:
