@@ -276,19 +276,24 @@ class Engine:
         # A learned evidence ranking comes with the scorer; without one the hand-set rule applies unchanged.
         trained = found or (factory.find_trained_scorer() if r.evidence_ranking == "auto" else None)
         learned = trained.sentence_ranker if trained is not None and r.evidence_ranking == "auto" else None
-        tokens = late_token_encoder(self.embedder, s.rerank.late_tokens, s.query_threads) if learned else None
+        if r.corroboration == "auto" and trained is None:
+            trained = factory.find_trained_scorer()
+        corroboration = trained.corroboration if trained is not None and r.corroboration == "auto" else None
+        tokens = (late_token_encoder(self.embedder, s.rerank.late_tokens, s.query_threads)
+                  if learned or corroboration else None)
         selector = EvidenceSelector(self.embedder, r.evidence_sentences, r.evidence_tokens,
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
                                     document_margin=r.evidence_document_margin, scorer=scorer, ranker=ranker,
                                     scored_sentences=r.scored_sentences, document_probability=r.answer_probability,
-                                    tokens=tokens, learned=learned)
+                                    tokens=tokens, learned=learned, corroboration=corroboration)
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)
         verifier = CitationVerifier(index.document_text, self.embedder, r.support_similarity, r.relevance_floor,
                                     lambda name: index.documents_with_word(name, r.common_name_documents)
                                     >= r.common_name_documents, r.citation_probability, r.relevance_scope,
-                                    r.citation_choice, r.enough_similarity, r.answer_probability)
+                                    r.citation_choice, r.enough_similarity, r.answer_probability,
+                                    corroboration_probability=r.corroboration_probability if corroboration else None)
         return Researcher(gatherer, writer, verifier, r)
 
     def close(self) -> None:

@@ -23,6 +23,9 @@ class Citation:
     quote: str
     support: float
     number: int = 0  # the report's source number, shared by every citation of the same quote
+    #: Added by verification, not chosen by the writer: another sentence of a cited passage that the index's
+    #: corroboration model finds to be evidence too (research.corroboration).
+    corroborating: bool = False
 
 
 @dataclass

@@ -86,7 +86,7 @@ class CitationVerifier:
                  common_name: Callable[[str], bool] | None = None, citation_probability: float = 0.2,
                  relevance_scope: Literal["passage", "sentence"] = "sentence",
                  citation_choice: Literal["writer", "passage"] = "writer", passage_similarity: float | None = None,
-                 passage_probability: float | None = None) -> None:
+                 passage_probability: float | None = None, corroboration_probability: float | None = None) -> None:
         """`relevance_floor` (cosine) decides whether a quote bears on the question, unless the evidence
         carries the index's trained scorer's probability: then `citation_probability` does. With
         `relevance_scope` "passage" a quote under that bound still bears on the question when a sentence of
@@ -99,7 +99,11 @@ class CitationVerifier:
 
         `common_name` says whether a name is the collection's common vocabulary (in many of its documents,
         as "Python" is in every PEP): such a name is no claim a citation must carry. An injected name lives
-        in the one document that carries the injection, so it stays a name the citation must contain."""
+        in the one document that carries the injection, so it stays a name the citation must contain.
+
+        With `corroboration_probability` (None: off), a cited statement also cites the other sentences of its
+        cited passages, among the evidence, whose `corroboration` (the index's trained model) reaches it, each
+        through the same checks (see `corroborate`)."""
         self.document_text = document_text
         self.embedder = embedder
         self.support_similarity = support_similarity
@@ -110,6 +114,7 @@ class CitationVerifier:
         self.passage_similarity = relevance_floor if passage_similarity is None else passage_similarity
         self.passage_probability = citation_probability if passage_probability is None else passage_probability
         self.common_name = common_name
+        self.corroboration_probability = corroboration_probability
         self._common: dict[str, bool] = {}
 
     def verify_draft(self, draft: Draft, evidence: list[Evidence], question: str, task: Task) -> Verified:
@@ -323,8 +328,37 @@ class CitationVerifier:
                                        "an instruction says")
                 if missing or taint:
                     st.citations = []
+            if st.citations and vectors is not None:
+                st.citations += self.corroborate(st, evidence, instructions, lambda n: float(
+                    np.dot(vectors[i], vectors[ev_row[n]])))
             st.status = "cited" if st.citations else "unsupported"
             out.append(st)
+        return out
+
+
+    def corroborate(self, statement: Statement, evidence: list[Evidence], instructions: set[int],
+                    support: Callable[[int], float]) -> list[Citation]:
+        """Corroborating citations of a statement whose own citations passed: the other sentences of its cited
+        passages (shown to the writer) that the corroboration model finds at least `corroboration_probability`
+        likely to be evidence too, each verbatim, bearing on the question, not an instruction and supporting the
+        statement, as the writer's citations must. A small writer cites the one sentence it read first where a
+        passage states the finding in two or three; which of the neighbours are evidence too is what the model
+        learned from the index's own labelled passages, rather than a similarity cut-off set by hand."""
+        if self.corroboration_probability is None:
+            return []
+        cited = {c.evidence for c in statement.citations}
+        passages = {_passage(ev) for ev in evidence if ev.number in cited}
+        out: list[Citation] = []
+        for ev in evidence:
+            if (ev.number in cited or _passage(ev) not in passages or ev.number in instructions
+                    or ev.corroboration is None or ev.corroboration < self.corroboration_probability
+                    or self.quote_problem(ev) or self.irrelevant(ev, evidence)):
+                continue
+            score = support(ev.number)
+            if score >= self.support_similarity:
+                out.append(Citation(evidence=ev.number, doc_id=ev.doc_id, source=ev.source, title=ev.title,
+                                    section=list(ev.headings), page=ev.page, start=ev.start, end=ev.end,
+                                    quote=ev.text, support=round(score, 3), corroborating=True))
         return out
 
 

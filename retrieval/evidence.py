@@ -41,6 +41,9 @@ class Evidence:
     similarity: float = 0.0  # cosine to the question itself
     found_by: list[str] = field(default_factory=list)
     probability: float | None = None  # the index's trained scorer: chance it answers the question (None: no scorer)
+    #: The index's corroboration model: chance that this sentence is evidence for the question too when another
+    #: sentence of its passage is cited (None: no such model).
+    corroboration: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,13 +71,16 @@ class EvidenceSelector:
     ordered by its probability instead of the cosine plus `rank_weight` times the rank prior: the same
     signals and the sentence's token-level match (MaxSim over `tokens`), weighed as the index's training
     questions taught. Documents still join by the cosine margin, and the cosine still decides stopping.
+    A `corroboration` model (also from `citewise train`) marks each chosen sentence with its chance of being
+    evidence too when a sentence of its passage is cited; the verifier adds it as a corroborating citation.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
                  rank_weight: float = 0.1, max_documents: int = 0, document_margin: float | None = None,
                  scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5,
                  ranker: Scorer | None = None, tokens: TokenEncoder | None = None,
-                 learned: Callable[[], EvidenceRanking | None] | None = None) -> None:
+                 learned: Callable[[], EvidenceRanking | None] | None = None,
+                 corroboration: Callable[[], EvidenceRanking | None] | None = None) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
@@ -88,6 +94,7 @@ class EvidenceSelector:
         self.document_probability = document_probability
         self.tokens = tokens
         self.learned = learned if tokens is not None else None
+        self.corroboration = corroboration if tokens is not None else None
 
     def candidates(self, hits: list[SearchHit]) -> list[tuple[int, SearchHit, int, int]]:
         """(chunk rank, hit, start, end) for each usable sentence, offsets into the document text."""
@@ -112,8 +119,11 @@ class EvidenceSelector:
         if not cands:
             return []
         ranking = self.learned() if self.learned is not None else None
-        texts, to_question, scores, x = self.weigh(queries, cands, len(hits), with_features=ranking is not None)
+        corroborating = self.corroboration() if self.corroboration is not None else None
+        texts, to_question, scores, x = self.weigh(queries, cands, len(hits),
+                                                   with_features=ranking is not None or corroborating is not None)
         ordering = ranking.probabilities(x) if ranking is not None and x is not None else scores
+        corroborates = corroborating.probabilities(x) if corroborating is not None and x is not None else None
         order = [int(i) for i in np.argsort(-ordering, kind="stable")]
         probability: dict[int, float] = {}
         if self.scorer is not None or self.ranker is not None:
@@ -147,6 +157,7 @@ class EvidenceSelector:
                 headings=list(c.headings), page=c.page, start=s, end=e, text=texts[i], score=float(scores[i]),
                 similarity=float(to_question[i]),
                 found_by=list((found_by or {}).get(c.id, [])), probability=probability.get(i),
+                corroboration=float(corroborates[i]) if corroborates is not None else None,
             ))
             if len(chosen) >= self.max_sentences:
                 break

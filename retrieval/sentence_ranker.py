@@ -15,6 +15,9 @@ import numpy as np
 #: topic first, and which way it counts (if at all) is learned per corpus. A ranking fitted before a feature
 #: existed names the ones it uses and keeps working.
 FEATURES = ("cosine", "maxsim", "chunk_prior", "position")
+#: What says which other sentences of a cited passage are evidence too (a corroboration model): within one chunk
+#: the chunk's rank is the same for every sentence, so it is left out.
+CORROBORATION_FEATURES = ("cosine", "maxsim", "position")
 
 
 def maxsim(question_tokens: np.ndarray, sentence_tokens: list[np.ndarray]) -> np.ndarray:

@@ -73,6 +73,7 @@ class _Generation:
     meta: dict[str, Any]
     answerability: Answerability | None
     sentence_ranker: SentenceRanker | None
+    corroboration: SentenceRanker | None = None
     corpus: TrainedVectors | None = None
     corpus_loaded: bool = False
 
@@ -92,6 +93,8 @@ class _Generation:
             learned = meta.get("evidence_ranker") or {}
             # Published only as a record when it did not beat the hand-set ranking on held-out questions.
             sentence_ranker = SentenceRanker.from_json(learned) if learned.get("used") else None
+            corroborating = learned.get("corroboration") or {}
+            corroboration = SentenceRanker.from_json(corroborating) if corroborating.get("used") else None
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1  # one pair per run, pairs spread over the cores (see logits)
@@ -103,7 +106,7 @@ class _Generation:
                                         "`citewise train` again to publish a new one") from exc
         tokenizer.enable_truncation(max_length=int(meta.get("max_length", 256)))
         tokenizer.no_padding()
-        return cls(folder, session, tokenizer, calibration, meta, answerability, sentence_ranker)
+        return cls(folder, session, tokenizer, calibration, meta, answerability, sentence_ranker, corroboration)
 
     def logit(self, question: str, passage: str) -> float:
         enc = self.tokenizer.encode(question, passage)
@@ -173,6 +176,11 @@ class OnnxTrainedScorer:
         """The evidence ranking trained with this scorer, when it ranked held-out questions' sentences at least
         as well as the hand-set one (None otherwise, and for scorers published before it existed)."""
         return self._current().sentence_ranker
+
+    def corroboration(self) -> SentenceRanker | None:
+        """The corroboration model trained with this scorer, when what it added on held-out questions' passages
+        was mostly evidence (None otherwise, and for scorers published before it existed)."""
+        return self._current().corroboration
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """A bi-encoder scorer's unit vectors of `texts`: what searching a corpus re-embedded with it needs."""

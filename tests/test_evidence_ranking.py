@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from retrieval.evidence import EvidenceSelector
-from retrieval.sentence_ranker import FEATURES, SentenceRanker, features, maxsim
+from retrieval.sentence_ranker import CORROBORATION_FEATURES, FEATURES, SentenceRanker, features, maxsim
 from retrieval.training.items import TrainingItem
-from retrieval.training.ranker_trainer import MIN_HELD_OUT, SentenceRankerTrainer, ranking_quality
+from retrieval.training.ranker_trainer import MIN_HELD_OUT, Examples, SentenceRankerTrainer, ranking_quality
 from tests.fakes import HARBOUR_DOCS as DOCS, HashingEmbedder, HashingTokenEncoder, ListSearch
 
 QUESTION = "When was the old harbour built?"
@@ -148,6 +148,7 @@ def test_the_trainer_labels_candidates_by_the_answer_and_checks_the_fit_on_held_
     assert ranker is not None and report["held_out_questions"] == MIN_HELD_OUT
     assert report["questions"] == len(every) - 1 - MIN_HELD_OUT  # the near miss has no answer to rank
     assert set(report["held_out"]) == {"learned", "rule"} and isinstance(report["used"], bool) and report["why"]
+    assert isinstance(report["corroboration"]["used"], bool) and report["corroboration"]["why"]
     _, few = trainer.fit(every, set())
     assert few["used"] is False and "held-out" in few["why"]
 
@@ -159,13 +160,51 @@ def test_every_evidence_sentence_the_labels_name_is_a_positive() -> None:
     question = "What happened to the old harbour?"
     built, rebuilt = "The old harbour was built in 1820 by the town council.", \
         "It was rebuilt in 1910 after a storm destroyed the pier."
-    one = TrainingItem(question, 0, "harbour", True, "qrels", sentence=built)
+    one = TrainingItem(question, 1, "harbour", True, "qrels", sentence=built)
     found = trainer._examples(question, [one])
     assert found is not None and found[1].sum() == 1  # the other sentence of the gold document is left out...
-    both = trainer._examples(question, [TrainingItem(question, 0, "harbour", True, "qrels", sentence=built,
+    both = trainer._examples(question, [TrainingItem(question, 1, "harbour", True, "qrels", sentence=built,
                                                      more_evidence=(rebuilt,))])
     assert both is not None and both[1].sum() == 2  # ...unless the labels name it too
     assert len(both[1]) == len(found[1]) + 1
+    # The source passage's own sentences are all labelled, for the corroboration model: there the unnamed
+    # sibling is a negative, as what it learns is which of a passage's sentences the labels call evidence.
+    assert found[3] is not None and list(found[3][1]) == [1.0, 0.0] and found[3][0].shape == (2, len(FEATURES))
+    assert both[3] is not None and list(both[3][1]) == [1.0, 1.0]
+
+
+def passages(n: int, seed: int, evidence_last: bool) -> Examples:
+    """Passages of six sentences; with `evidence_last` the last two are evidence (abstracts' findings), else
+    only one sentence, anywhere, is (one answer per question)."""
+    rng = np.random.default_rng(seed)
+    out = Examples()
+    for _ in range(n):
+        place = np.linspace(0, 0.9, 6)
+        y = np.zeros(6)
+        if evidence_last:
+            y[-2:] = 1.0
+        else:
+            y[rng.integers(6)] = 1.0
+        x = np.stack([rng.normal(0.5, 0.1, 6), rng.normal(0.4, 0.05, 6) + 0.05 * y, rng.random(6), place], axis=1)
+        out.passage_x.append(x)
+        out.passage_labels.append(y)
+    return out
+
+
+@pytest.mark.unit
+def test_the_corroboration_model_is_used_only_when_what_it_adds_on_held_out_passages_is_evidence() -> None:
+    findings_last = SentenceRankerTrainer._corroboration(passages(60, 0, True), passages(20, 1, True))
+    assert findings_last["used"] is True and findings_last["features"] == list(CORROBORATION_FEATURES)
+    held = findings_last["held_out"]
+    assert held["questions"] == 20 and held["would_add"] >= 10 and held["evidence"] >= 0.5 * held["would_add"]
+    model = SentenceRanker.from_json(findings_last)
+    assert model.probabilities(passages(1, 2, True).passage_x[0])[-1] > 0.5
+    one_answer = SentenceRankerTrainer._corroboration(passages(60, 0, False), passages(20, 1, False))
+    assert one_answer["used"] is False and one_answer["why"]
+    nothing = SentenceRankerTrainer._corroboration(Examples(), Examples())
+    assert nothing["used"] is False and "passage" in nothing["why"]
+    few = SentenceRankerTrainer._corroboration(passages(60, 0, True), passages(2, 1, True))
+    assert few["used"] is False and "held-out" in few["why"]
 
 
 @pytest.mark.unit

@@ -191,6 +191,9 @@ class Fixed:
     def sentence_ranker(self) -> None:
         return None
 
+    def corroboration(self) -> None:
+        return None
+
     def corpus_vectors(self) -> None:
         return None
 

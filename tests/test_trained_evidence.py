@@ -57,6 +57,9 @@ class FakeScorer:
     def sentence_ranker(self) -> None:
         return None
 
+    def corroboration(self) -> None:
+        return None
+
     def corpus_vectors(self) -> None:
         return None
 
@@ -326,7 +329,7 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
     """The real path: the ranking fitted on the index's items (its searches, int8 token vectors), published with
     a scorer, read by the research loop; 'rule' leaves it unread. A handful of items cannot be held to the gate
     (too few held-out questions), so the test publishes the fit as used."""
-    from retrieval.sentence_ranker import SentenceRanker
+    from retrieval.sentence_ranker import CORROBORATION_FEATURES, SentenceRanker
     from retrieval.training.training_run import TrainingRun
 
     index = tmp_path / "index"
@@ -338,7 +341,11 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         run = TrainingRun(idx, e.pipeline_factory(idx), FAST_TRAINING, e.settings.search, research=e.settings.research)
         ranking = run.evidence_ranking(items, held_out=set())
     assert ranking["questions"] >= 3 and ranking["used"] is False and "held-out" in ranking["why"]
-    ScorerTrainer(index, FAST_TRAINING).run(pairs, {"evidence_ranker": {**ranking, "used": True}})
+    assert ranking["corroboration"]["used"] is False and ranking["corroboration"]["why"]
+    # A corroboration model that finds every sentence likely evidence: what the loop does with one, not its fit.
+    every = SentenceRanker((0.0, 0.0, 0.0), 4.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 3, names=CORROBORATION_FEATURES)
+    ScorerTrainer(index, FAST_TRAINING).run(pairs, {"evidence_ranker": {
+        **ranking, "used": True, "corroboration": {**every.to_json(), "used": True}}})
 
     learned = engine(index, shared_models)
     with learned.open_index() as idx:
@@ -347,6 +354,12 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         assert isinstance(ranker, SentenceRanker) and "evidence ranking" in learned.warm_up_parts(idx)
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
         assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
-    rule = engine(index, shared_models, evidence_ranking="rule")
+        assert all(ev.corroboration is not None and ev.corroboration > 0.98 for ev in gathered.evidence)
+        assert r.verifier.corroboration_probability == 0.5
+    rule = engine(index, shared_models, evidence_ranking="rule", corroboration="never")
     with rule.open_index() as idx:
-        assert rule.researcher(idx).gatherer.selector.learned is None
+        r = rule.researcher(idx)
+        assert r.gatherer.selector.learned is None and r.gatherer.selector.corroboration is None
+        assert r.verifier.corroboration_probability is None
+        gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
+        assert gathered.evidence and all(ev.corroboration is None for ev in gathered.evidence)

@@ -66,3 +66,8 @@ class Scorer(Protocol):
         """The evidence ranking trained beside the scorer (`citewise train`), or None when there is none or it
         did not beat the hand-set ranking on held-out questions."""
         ...
+
+    def corroboration(self) -> EvidenceRanking | None:
+        """Which other sentences of a cited passage are evidence too (trained beside the evidence ranking), or
+        None when there is none or what it added on held-out questions' passages was not mostly evidence."""
+        ...

@@ -1,9 +1,16 @@
-"""Fits the index's evidence ranking (`SentenceRanker`) on its training questions.
+"""Fits the index's evidence ranking (`SentenceRanker`) on its training questions, and beside it the
+corroboration model: which other sentences of a passage are evidence too.
 
 Each answerable question is searched as the research loop searches it, its candidate sentences are weighed
 by the same `EvidenceSelector` the loop uses (so the features are the ones the ranking will see), and each
 candidate is labelled by whether it holds the item's answer or is its evidence sentence. The fit is checked
 on the held-out questions against the hand-set rule it would replace, and kept only where it is not worse.
+
+The corroboration model reads only the sentences of the question's source chunk (the passage a report would
+cite): there every sentence the labels do not name is a negative, since what it learns is which sentences
+of a passage the labels call evidence. With one answer sentence per question (synthetic questions, SQuAD)
+it learns that a passage's other sentences are not evidence, and its check on held-out questions keeps it
+unused; labels naming several sentences per question (SciFact's rationales) are what teach it.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
 from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline import PipelineResult
-from retrieval.sentence_ranker import SentenceRanker
+from retrieval.sentence_ranker import CORROBORATION_FEATURES, SentenceRanker
 from retrieval.stages import SearchHit
 from retrieval.training.items import TrainingItem
 
 #: Fewer held-out questions than this cannot say whether the learned ranking is better.
 MIN_HELD_OUT = 5
+#: A corroborating citation is added when the model finds it at least this likely to be evidence too; its check
+#: on held-out questions asks that what it would add there be evidence at least this often.
+CORROBORATION_CUT = 0.5
 
 
 class Search(Protocol):
@@ -37,6 +47,8 @@ class Examples:
     x: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
     rule: list[np.ndarray] = field(default_factory=list)
+    passage_x: list[np.ndarray] = field(default_factory=list)  # the source chunk's sentences (corroboration)
+    passage_labels: list[np.ndarray] = field(default_factory=list)
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate(self.x), np.concatenate(self.labels)
@@ -78,16 +90,20 @@ class SentenceRankerTrainer:
         self.progress.stage("evidence ranking", len(by_question))
         for question, its in by_question.items():
             found = self._examples(question, its)
+            into = test if question in held_out else train
             if found is None:
                 skipped += 1
             else:
-                into = test if question in held_out else train
                 into.x.append(found[0])
                 into.labels.append(found[1])
                 into.rule.append(found[2])
+                if found[3] is not None:
+                    into.passage_x.append(found[3][0])
+                    into.passage_labels.append(found[3][1])
             self.progress.advance("evidence ranking")
         report: dict[str, Any] = {"questions": len(train.x), "held_out_questions": len(test.x),
-                                  "no_answer_among_candidates": skipped}
+                                  "no_answer_among_candidates": skipped,
+                                  "corroboration": self._corroboration(train, test)}
         if not train.x or not any(y.any() for y in train.labels):
             return None, {**report, "used": False, "why": "no training question has its answer among the candidates"}
         x, y = train.stacked()
@@ -104,10 +120,38 @@ class SentenceRankerTrainer:
         report["seconds"] = round(time.perf_counter() - started, 1)
         return ranker, report
 
-    def _examples(self, question: str, items: list[TrainingItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    @staticmethod
+    def _corroboration(train: Examples, test: Examples) -> dict[str, Any]:
+        """The corroboration model (weights, and what it would add on held-out questions' passages): used when
+        what it adds there is evidence at least CORROBORATION_CUT of the time, so that a corroborating citation
+        is more likely rationale than not."""
+        if not train.passage_x or not any(y.any() for y in train.passage_labels):
+            return {"used": False, "why": "no training question's passage holds its evidence"}
+        x, y = np.concatenate(train.passage_x), np.concatenate(train.passage_labels)
+        model = SentenceRanker.fit(x, y, questions=len(train.passage_x), names=CORROBORATION_FEATURES)
+        out: dict[str, Any] = {**model.to_json(), "cut": CORROBORATION_CUT}
+        if len(test.passage_x) < MIN_HELD_OUT:
+            return {**out, "used": False, "why": f"fewer than {MIN_HELD_OUT} held-out questions' passages to check it on"}
+        added = evidence = 0
+        for px, py in zip(test.passage_x, test.passage_labels):
+            p = model.probabilities(px)
+            cited = int(np.argmax(p))  # the sentence a report would cite first; the others may corroborate it
+            extra = [i for i in range(len(p)) if i != cited and p[i] >= CORROBORATION_CUT]
+            added += len(extra)
+            evidence += int(sum(py[i] > 0.5 for i in extra))
+        used = added > 0 and evidence >= CORROBORATION_CUT * added
+        out["held_out"] = {"questions": len(test.passage_x), "would_add": added, "evidence": evidence}
+        why = ("on held-out passages it added no sentence" if not added else
+               f"on held-out passages {evidence} of the {added} sentences it would add are evidence")
+        return {**out, "used": used, "why": why}
+
+    def _examples(self, question: str, items: list[TrainingItem]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None] | None:
         """Features, labels and rule scores of the question's distinct candidate sentences; None when none holds
         its answer (nothing to rank). Every evidence sentence the labels name is a positive; a labelled item's
-        other sentences of its gold document are left out, as labels may miss some evidence (no negatives)."""
+        other sentences of its gold document are left out, as labels may miss some evidence (no negatives).
+        Last, the features and labels of the source chunk's sentences alone (all labelled), when that chunk is
+        among the candidates with at least two sentences and one of them evidence."""
         hits, _ = self.search.explain(question, self.chunks_per_query)
         hits = hits[: self.pool_chunks]
         cands, seen = [], set()
@@ -124,10 +168,13 @@ class SentenceRankerTrainer:
         answers = [_key(it.answer) for it in items if it.answer]
         sentences = [_key(t) for it in items for t in (it.sentence, *it.more_evidence) if t]
         partial_docs = {it.doc_id for it in items if it.origin == "qrels"}
-        labels, keep = [], []
+        sources = {it.chunk_id for it in items}
+        labels, keep, every, in_source = [], [], [], []
         for (_, hit, _, _), text in zip(cands, texts):
             t = _key(text)
             positive = any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
+            every.append(1.0 if positive else 0.0)
+            in_source.append(hit.chunk.id in sources)
             if positive or hit.chunk.doc_id not in partial_docs:
                 labels.append(1.0 if positive else 0.0)
                 keep.append(True)
@@ -136,5 +183,7 @@ class SentenceRankerTrainer:
         y = np.array(labels)
         if not y.any():
             return None
-        mask = np.array(keep)
-        return x[mask], y, rule[mask]
+        mask, source = np.array(keep), np.array(in_source)
+        passage_y = np.array(every)[source]
+        passage = (x[source], passage_y) if len(passage_y) >= 2 and passage_y.any() else None
+        return x[mask], y, rule[mask], passage

@@ -128,6 +128,21 @@ class ResearchSettings(Section):
                     "that keeps the passage it meant but takes a neighbour's number. Pair with relevance_scope "
                     "'passage', which alone would let such a number through. See docs/research-loop.md.",
     )
+    corroboration: Literal["auto", "never"] = Field(
+        default="auto",
+        description="'auto': when `citewise train` published, with the index's scorer, a corroboration model whose "
+                    "additions on held-out questions' passages were mostly evidence, a cited statement also cites "
+                    "the other sentences of its cited passage (shown to the writer) that the model finds likely to "
+                    "be evidence too (corroboration_probability), each passing the same checks as the writer's "
+                    "citations. A small writer cites one sentence where the documents give two or three. 'never': "
+                    "only what the writer cited. An index without such a model cites as 'never'.",
+    )
+    corroboration_probability: float = Field(
+        default=0.5, ge=0.05, le=0.99,
+        description="A passage's sentence corroborates a cited one when the corroboration model finds it at least "
+                    "this likely to be evidence too. Calibrated on the index's own training passages, so 0.5 means "
+                    "'more likely than not'.",
+    )
 
 
 #: Longest question (or claim, or search query) accepted, by the CLI and the HTTP API alike.
