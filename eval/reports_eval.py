@@ -56,6 +56,10 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-ranked-evidence": "citewise whose evidence sentences the evidence ranking trained with the "
                                        "same held-out scorer orders (research.evidence_ranking = auto; the "
                                        "scorer's own probabilities unused); everything else as citewise",
+           "citewise-corroborated": "citewise whose cited statements also cite the other sentences of their "
+                                    "cited passages that the corroboration model trained with the same held-out "
+                                    "scorer finds to be evidence too (research.corroboration = auto); everything "
+                                    "else as citewise",
            "citewise-reembedded": "citewise whose searches' dense part reads the corpus as the same held-out "
                                   "scorer embeds it (search.dense_vectors = trained); evidence, declines and "
                                   "citations stay with the cosine thresholds",

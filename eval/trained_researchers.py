@@ -16,11 +16,16 @@ from ingest.core.settings import Settings
 #: Each one's research settings: how it uses the scorer.
 #: Each but citewise-trained (everything the run trained) keeps the hand-set evidence ranking unless it is
 #: the thing measured, so each measures one use.
-TRAINED = {"citewise-trained": {"use_trained_scorer": "auto", "evidence_ranking": "auto"},
-           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"], "evidence_ranking": "rule"},
-           "citewise-scored-evidence": {"use_trained_scorer": "evidence", "evidence_ranking": "rule"},
-           "citewise-ranked-evidence": {"use_trained_scorer": "never", "evidence_ranking": "auto"},
-           "citewise-reembedded": {"use_trained_scorer": "never", "evidence_ranking": "rule"}}
+TRAINED = {"citewise-trained": {"use_trained_scorer": "auto", "evidence_ranking": "auto", "corroboration": "auto"},
+           "citewise-reranked": {"use_trained_scorer": "never", "rerank": ["trained"], "evidence_ranking": "rule",
+                                 "corroboration": "never"},
+           "citewise-scored-evidence": {"use_trained_scorer": "evidence", "evidence_ranking": "rule",
+                                        "corroboration": "never"},
+           "citewise-ranked-evidence": {"use_trained_scorer": "never", "evidence_ranking": "auto",
+                                        "corroboration": "never"},
+           "citewise-corroborated": {"use_trained_scorer": "never", "evidence_ranking": "rule",
+                                     "corroboration": "auto"},
+           "citewise-reembedded": {"use_trained_scorer": "never", "evidence_ranking": "rule", "corroboration": "never"}}
 #: Systems whose searches' dense part reads the corpus as the item's scorer embeds it (search.dense_vectors).
 REEMBEDDED = {"citewise-reembedded"}
 

@@ -53,7 +53,8 @@ def render_markdown(report: Report, literal: bool = False) -> str:
         for c in report.cited:
             where = _where(c.section, c.page, esc)
             lines.append(f"{c.number}. **{esc(c.title)}** — {_code(c.source, literal)}" + (f", {where}" if where else "")
-                         + f", chars {c.start}–{c.end}")
+                         + f", chars {c.start}–{c.end}"
+                         + (" (corroborates: same passage, added by verification)" if c.corroborating else ""))
             lines.append(f"   > {esc(normalize_ws(c.quote))}")
         lines.append("")
     elif not report.answered and report.evidence:
