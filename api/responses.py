@@ -86,6 +86,9 @@ class CitationOut(BaseModel):
     end: int
     quote: str = Field(description="Verified verbatim against the stored document at start:end.")
     support: float
+    corroborating: bool = Field(
+        default=False, description="Added by verification, not chosen by the writer: another sentence of a cited "
+                                   "passage that the index's corroboration model finds to be evidence too.")
 
 
 class StatementOut(BaseModel):
@@ -112,6 +115,9 @@ class EvidenceOut(BaseModel):
     probability: float | None = Field(
         default=None, description="The index's trained scorer: probability the sentence answers the question "
                                   "(null when the index has no trained scorer).")
+    corroboration: float | None = Field(
+        default=None, description="The index's corroboration model: probability the sentence is evidence too when "
+                                  "another sentence of its passage is cited (null without such a model).")
 
 
 class TraceStepOut(BaseModel):
