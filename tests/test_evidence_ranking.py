@@ -175,7 +175,7 @@ def test_every_evidence_sentence_the_labels_name_is_a_positive() -> None:
 
 def passages(n: int, seed: int, evidence_last: bool) -> Examples:
     """Passages of six sentences; with `evidence_last` the last two are evidence (abstracts' findings), else
-    only one sentence, anywhere, is (one answer per question)."""
+    only one sentence, anywhere, is (one answer per question), and it is the one closest to the question."""
     rng = np.random.default_rng(seed)
     out = Examples()
     for _ in range(n):
@@ -185,7 +185,8 @@ def passages(n: int, seed: int, evidence_last: bool) -> Examples:
             y[-2:] = 1.0
         else:
             y[rng.integers(6)] = 1.0
-        x = np.stack([rng.normal(0.5, 0.1, 6), rng.normal(0.4, 0.05, 6) + 0.05 * y, rng.random(6), place], axis=1)
+        cosine = rng.normal(0.5, 0.1, 6) + (0.0 if evidence_last else 0.5 * y)
+        x = np.stack([cosine, rng.normal(0.4, 0.05, 6) + 0.05 * y, rng.random(6), place], axis=1)
         out.passage_x.append(x)
         out.passage_labels.append(y)
     return out

@@ -8,9 +8,9 @@ on the held-out questions against the hand-set rule it would replace, and kept o
 
 The corroboration model reads only the sentences of the question's source chunk (the passage a report would
 cite): there every sentence the labels do not name is a negative, since what it learns is which sentences
-of a passage the labels call evidence. With one answer sentence per question (synthetic questions, SQuAD)
-it learns that a passage's other sentences are not evidence, and its check on held-out questions keeps it
-unused; labels naming several sentences per question (SciFact's rationales) are what teach it.
+of a passage the labels call evidence. It helps where a report cites a sentence of the right passage that is
+not the evidence (one sharing the question's words) or only one of several (SciFact names two or three per
+claim); whether what it would add is evidence is checked on held-out questions before it is used.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
 from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline import PipelineResult
-from retrieval.sentence_ranker import CORROBORATION_FEATURES, SentenceRanker
+from retrieval.sentence_ranker import CORROBORATION_FEATURES, FEATURES, SentenceRanker
 from retrieval.stages import SearchHit
 from retrieval.training.items import TrainingItem
 
@@ -124,7 +124,9 @@ class SentenceRankerTrainer:
     def _corroboration(train: Examples, test: Examples) -> dict[str, Any]:
         """The corroboration model (weights, and what it would add on held-out questions' passages): used when
         what it adds there is evidence at least CORROBORATION_CUT of the time, so that a corroborating citation
-        is more likely rationale than not."""
+        is more likely rationale than not. In each held-out passage the report is taken to cite the sentence
+        closest to the question (the writer mostly cites the first evidence sentence it reads, and within one
+        passage the loop's order is that cosine), and the model adds the others it finds likely evidence."""
         if not train.passage_x or not any(y.any() for y in train.passage_labels):
             return {"used": False, "why": "no training question's passage holds its evidence"}
         x, y = np.concatenate(train.passage_x), np.concatenate(train.passage_labels)
@@ -135,7 +137,7 @@ class SentenceRankerTrainer:
         added = evidence = 0
         for px, py in zip(test.passage_x, test.passage_labels):
             p = model.probabilities(px)
-            cited = int(np.argmax(p))  # the sentence a report would cite first; the others may corroborate it
+            cited = int(np.argmax(px[:, FEATURES.index("cosine")]))
             extra = [i for i in range(len(p)) if i != cited and p[i] >= CORROBORATION_CUT]
             added += len(extra)
             evidence += int(sum(py[i] > 0.5 for i in extra))
