@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.sentence_ranker import FEATURES
 from retrieval.trained_scorer import current_generation
 from tests.support import ANSWERABLE, run_cli
 
@@ -54,7 +55,10 @@ def test_train_on_labels_publishes_a_scorer_that_search_then_uses(index_copy: Pa
     assert ranking["questions"] + ranking["held_out_questions"] + ranking["no_answer_among_candidates"] == len(ANSWERABLE)
     assert ranking["used"] is False and "held-out" in ranking["why"]
     meta = json.loads((current_generation(index_copy) / "meta.json").read_text())
-    assert meta["evidence_ranker"]["used"] is False and len(meta["evidence_ranker"]["weights"]) == 3
+    assert meta["evidence_ranker"]["used"] is False and meta["evidence_ranker"]["features"] == list(FEATURES)
+    assert len(meta["evidence_ranker"]["weights"]) == len(FEATURES)
+    corroboration = meta["evidence_ranker"]["corroboration"]  # fitted beside it, checked the same way
+    assert corroboration["used"] is False and corroboration["why"]
     # the corpus re-embedded and compared, but one held-out question cannot show the trained vectors rank better
     assert summary["vectors"] == meta["vectors"] and meta["vectors"]["chunks"] > 0
     assert meta["vectors"]["used"] is False and "not enough to tell" in meta["vectors"]["why"]
