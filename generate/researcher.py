@@ -41,7 +41,7 @@ class Researcher:
         scorer = self.gatherer.selector.scorer or self.gatherer.selector.ranker
         if scorer is not None:
             parts["scorer"] = scorer.warm_up
-        learned = self.gatherer.selector.learned
+        learned = self.gatherer.selector.learned or self.gatherer.selector.corroboration
         if learned is not None:  # reading it loads the scorer generation it was published with
 
             def load_ranking() -> None:

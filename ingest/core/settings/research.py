@@ -42,9 +42,9 @@ class ResearchSettings(Section):
         description="'auto': when `citewise train` published a scorer for the index and, with it, an evidence "
                     "ranking that ranked its held-out training questions' sentences at least as well as the "
                     "hand-set rule, candidate sentences are ordered by that learned ranking (cosine, token-level "
-                    "match, chunk rank and place in the chunk, weighed as the corpus's own questions taught). 'rule': the cosine plus "
-                    "evidence_rank_weight times the chunk-rank prior. An index without a trained scorer uses the "
-                    "rule either way.",
+                    "match, chunk rank and place in the chunk, weighed as the corpus's own questions taught). "
+                    "'rule': the cosine plus evidence_rank_weight times the chunk-rank prior. An index without a "
+                    "trained scorer uses the rule either way.",
     )
     evidence_document_margin: float | None = Field(
         default=0.1, ge=0,
