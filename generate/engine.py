@@ -274,10 +274,9 @@ class Engine:
         scorer = found if r.use_trained_scorer == "auto" else None
         ranker = found if r.use_trained_scorer == "evidence" else None
         # A learned evidence ranking comes with the scorer; without one the hand-set rule applies unchanged.
-        trained = found or (factory.find_trained_scorer() if r.evidence_ranking == "auto" else None)
+        trained = found or (factory.find_trained_scorer() if "auto" in (r.evidence_ranking, r.corroboration)
+                            else None)
         learned = trained.sentence_ranker if trained is not None and r.evidence_ranking == "auto" else None
-        if r.corroboration == "auto" and trained is None:
-            trained = factory.find_trained_scorer()
         corroboration = trained.corroboration if trained is not None and r.corroboration == "auto" else None
         tokens = (late_token_encoder(self.embedder, s.rerank.late_tokens, s.query_threads)
                   if learned or corroboration else None)

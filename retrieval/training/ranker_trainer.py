@@ -171,21 +171,17 @@ class SentenceRankerTrainer:
         sentences = [_key(t) for it in items for t in (it.sentence, *it.more_evidence) if t]
         partial_docs = {it.doc_id for it in items if it.origin == "qrels"}
         sources = {it.chunk_id for it in items}
-        labels, keep, every, in_source = [], [], [], []
+        every, keep, in_source = [], [], []
         for (_, hit, _, _), text in zip(cands, texts):
             t = _key(text)
             positive = any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
             every.append(1.0 if positive else 0.0)
+            keep.append(positive or hit.chunk.doc_id not in partial_docs)
             in_source.append(hit.chunk.id in sources)
-            if positive or hit.chunk.doc_id not in partial_docs:
-                labels.append(1.0 if positive else 0.0)
-                keep.append(True)
-            else:
-                keep.append(False)
-        y = np.array(labels)
+        mask, source, labelled = np.array(keep), np.array(in_source), np.array(every)
+        y = labelled[mask]
         if not y.any():
             return None
-        mask, source = np.array(keep), np.array(in_source)
-        passage_y = np.array(every)[source]
+        passage_y = labelled[source]
         passage = (x[source], passage_y) if len(passage_y) >= 2 and passage_y.any() else None
         return x[mask], y, rule[mask], passage
