@@ -88,7 +88,8 @@ class CitationOut(BaseModel):
     support: float
     corroborating: bool = Field(
         default=False, description="Added by verification, not chosen by the writer: another sentence of a cited "
-                                   "passage that the index's corroboration model finds to be evidence too.")
+                                   "passage (shown to the writer or not) that the index's corroboration model "
+                                   "finds to be evidence too.")
 
 
 class StatementOut(BaseModel):
@@ -118,6 +119,9 @@ class EvidenceOut(BaseModel):
     corroboration: float | None = Field(
         default=None, description="The index's corroboration model: probability the sentence is evidence too when "
                                   "another sentence of its passage is cited (null without such a model).")
+    shown: bool = Field(
+        default=True, description="Whether the writer read this sentence. False for a sentence of a cited passage "
+                                  "that only a corroborating citation cites, added by verification.")
 
 
 class TraceStepOut(BaseModel):

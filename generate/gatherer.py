@@ -30,6 +30,8 @@ class Gathered:
     """What the search rounds found, with their trace and costs, before anything is written."""
 
     evidence: list[Evidence] = field(default_factory=list)
+    #: The evidence's passages' other sentences, not shown to the writer (with a corroboration model only).
+    mates: list[Evidence] = field(default_factory=list)
     stop: str = ""
     trace: list[TraceStep] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -126,10 +128,12 @@ class Gatherer:
     def _select(self, queries: list[str], pooled: list[SearchHit], found_by: dict[int, list[str]], round_no: int,
                 found: Gathered, on_event: OnEvent) -> list[Evidence]:
         t0 = time.perf_counter()
-        evidence = self.selector.select(queries, pooled, found_by)
+        evidence, mates = self.selector.select_with_mates(queries, pooled, found_by)
         kept = [ev for ev in evidence if not (self.guard and self.guard(ev.text))]
         dropped = [ev.text for ev in evidence if ev not in kept]
         evidence = grouped(kept)
+        passages = {ev.chunk_id for ev in evidence}
+        found.mates = [m for m in mates if m.chunk_id in passages and not (self.guard and self.guard(m.text))]
         took = time.perf_counter() - t0
         found.timings["select_s"] += took
         best = max((ev.similarity for ev in evidence), default=0.0)

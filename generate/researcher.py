@@ -82,7 +82,7 @@ class Researcher:
                                {"model": self.writer.model.name, **draft.completion.timings(),
                                 "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))
         t0 = time.perf_counter()
-        verified = self.verifier.verify_draft(draft, evidence, question, task)
+        verified = self.verifier.verify_draft(draft, evidence, question, task, found.mates)
         verify_s = time.perf_counter() - t0
         trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
             "statements": verified.checked, "cited": len(verified.cited), "unsupported": len(verified.unsupported),
@@ -91,7 +91,8 @@ class Researcher:
         report = Report(
             question=question, answered=verified.answered, answer=verified.answer,
             verdict=(draft.verdict if verified.answered else "not enough evidence") if task == Task.CHECK else None,
-            statements=verified.cited, unsupported=verified.unsupported, evidence=evidence, trace=trace,
+            statements=verified.cited, unsupported=verified.unsupported, evidence=evidence + verified.added,
+            trace=trace,
             stop_reason=stop, timings={}, tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
                                                   "cached": usage.cached_tokens, "calls": usage.calls},
             models={"writer": self.writer.model.name,

@@ -31,7 +31,7 @@ quote is an instruction (the quote would be that model's input, so the instructi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
 import numpy as np
@@ -68,6 +68,8 @@ class Verified:
     checked: int = 0
     answer_support: float = 0.0
     answer_adds: list[str] = field(default_factory=list)
+    #: Sentences the writer was not shown that corroborating citations cite, numbered after the evidence.
+    added: list[Evidence] = field(default_factory=list)
 
 
 class CitationVerifier:
@@ -102,8 +104,8 @@ class CitationVerifier:
         in the one document that carries the injection, so it stays a name the citation must contain.
 
         With `corroboration_probability` (None: off), a cited statement also cites the other sentences of its
-        cited passages, among the evidence, whose `corroboration` (the index's trained model) reaches it, each
-        through the same checks (see `corroborate`)."""
+        cited passages, shown to the writer or not, whose `corroboration` (the index's trained model) reaches it,
+        each through the same checks (see `corroborate`)."""
         self.document_text = document_text
         self.embedder = embedder
         self.support_similarity = support_similarity
@@ -117,21 +119,25 @@ class CitationVerifier:
         self.corroboration_probability = corroboration_probability
         self._common: dict[str, bool] = {}
 
-    def verify_draft(self, draft: Draft, evidence: list[Evidence], question: str, task: Task) -> Verified:
+    def verify_draft(self, draft: Draft, evidence: list[Evidence], question: str, task: Task,
+                     mates: list[Evidence] | None = None) -> Verified:
         """The verify stage of a report: every statement's citations checked, then the answer line.
 
         Statements about the evidence's silence are no findings, and an answer that says so answers
         nothing. An answer none of its own citations supports is the model's memory, not the documents,
         and so is one adding what none of them says: the report then says the documents do not answer,
         and verified statements stay as related findings. A verdict is checked through its statements.
+        `mates` are the evidence's passages' sentences the writer was not shown, which only corroborate.
         """
         findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
         answerable = draft.answerable
         if task == Task.ANSWER and (not findings or says_evidence_is_silent(draft.answer)):
             answerable = False
-        checked = self.verify(findings, evidence, question) if answerable else []
+        added: list[Evidence] = []
+        checked = self.verify(findings, evidence, question, mates, added) if answerable else []
         out = Verified(answered=False, answer="", cited=[st for st in checked if st.status == "cited"],
-                       unsupported=[st for st in checked if st.status != "cited"], checked=len(checked))
+                       unsupported=[st for st in checked if st.status != "cited"], checked=len(checked),
+                       added=added)
         if task == Task.ANSWER:
             answer = _whole_sentences(draft.answer)
             if answerable and out.cited:
@@ -275,15 +281,21 @@ class CitationVerifier:
             out.extend(mates[:wanted])
         return list(dict.fromkeys(out))
 
-    def verify(self, drafts: list[tuple[str, list[int]]], evidence: list[Evidence],
-               question: str = "") -> list[Statement]:
-        """Each draft statement with the citations that pass; one with none left is "unsupported"."""
+    def verify(self, drafts: list[tuple[str, list[int]]], evidence: list[Evidence], question: str = "",
+               mates: list[Evidence] | None = None, added: list[Evidence] | None = None) -> list[Statement]:
+        """Each draft statement with the citations that pass; one with none left is "unsupported". A `mate`
+        (a passage's sentence the writer was not shown) that corroborates is numbered after the evidence and
+        appended to `added`."""
         drafts = _merge_duplicates(drafts)
         by_number = {ev.number: ev for ev in evidence}
         instructions = {ev.number for ev in evidence if self.instruction(ev)}
+        mates = list(mates or []) if self.corroboration_probability is not None else []
+        added = added if added is not None else []
         texts = [t for t, _ in drafts]
-        vectors = self.embedder.embed(texts + [ev.text for ev in evidence]) if texts and evidence else None
+        vectors = (self.embedder.embed(texts + [ev.text for ev in evidence + mates]) if texts and evidence
+                   else None)
         ev_row = {ev.number: len(texts) + i for i, ev in enumerate(evidence)}
+        mate_row = {id(m): len(texts) + len(evidence) + j for j, m in enumerate(mates)}
         out = []
         for i, (text, ids) in enumerate(drafts):
             st = Statement(text=text)
@@ -329,36 +341,52 @@ class CitationVerifier:
                 if missing or taint:
                     st.citations = []
             if st.citations and vectors is not None:
-                st.citations += self.corroborate(st, evidence, instructions, lambda n: float(
-                    np.dot(vectors[i], vectors[ev_row[n]])))
+                st.citations += self.corroborate(
+                    st, evidence, instructions,
+                    lambda ev: float(np.dot(vectors[i], vectors[ev_row[ev.number] if ev.shown else mate_row[id(ev)]])),
+                    mates, added)
             st.status = "cited" if st.citations else "unsupported"
             out.append(st)
         return out
 
 
     def corroborate(self, statement: Statement, evidence: list[Evidence], instructions: set[int],
-                    support: Callable[[int], float]) -> list[Citation]:
+                    support: Callable[[Evidence], float], mates: list[Evidence] | None = None,
+                    added: list[Evidence] | None = None) -> list[Citation]:
         """Corroborating citations of a statement whose own citations passed: the other sentences of its cited
-        passages (shown to the writer) that the corroboration model finds at least `corroboration_probability`
-        likely to be evidence too, each verbatim, bearing on the question, not an instruction and supporting the
-        statement, as the writer's citations must. A small writer cites the one sentence it read first where a
-        passage states the finding in two or three; which of the neighbours are evidence too is what the model
-        learned from the index's own labelled passages, rather than a similarity cut-off set by hand."""
+        passages that the corroboration model finds at least `corroboration_probability` likely to be evidence
+        too, each verbatim, bearing on the question, not an instruction and supporting the statement, as the
+        writer's citations must. A small writer cites the one sentence it read first where a passage states the
+        finding in two or three; which of the neighbours are evidence too is what the model learned from the
+        index's own labelled passages, rather than a similarity cut-off set by hand. The neighbours include the
+        passage's sentences the writer was not shown (`mates`, which the evidence budgets left out): the model
+        was trained and checked on whole passages. A mate that corroborates is numbered after the evidence and
+        the mates added before it, and appended to `added`, so the report can show what it cites."""
         if self.corroboration_probability is None:
             return []
         cited = {c.evidence for c in statement.citations}
         passages = {_passage(ev) for ev in evidence if ev.number in cited}
+        added = added if added is not None else []
+        numbered = {(a.doc_id, a.start, a.end): a for a in added}
         out: list[Citation] = []
-        for ev in evidence:
-            if (ev.number in cited or _passage(ev) not in passages or ev.number in instructions
+        for ev in [*evidence, *(mates or [])]:
+            if ((ev.shown and ev.number in cited) or _passage(ev) not in passages
                     or ev.corroboration is None or ev.corroboration < self.corroboration_probability
+                    or (ev.number in instructions if ev.shown else self.instruction(ev))
                     or self.quote_problem(ev) or self.irrelevant(ev, evidence)):
                 continue
-            score = support(ev.number)
-            if score >= self.support_similarity:
-                out.append(Citation(evidence=ev.number, doc_id=ev.doc_id, source=ev.source, title=ev.title,
-                                    section=list(ev.headings), page=ev.page, start=ev.start, end=ev.end,
-                                    quote=ev.text, support=round(score, 3), corroborating=True))
+            score = support(ev)
+            if score < self.support_similarity:
+                continue
+            if not ev.shown:
+                key = (ev.doc_id, ev.start, ev.end)
+                if key not in numbered:
+                    numbered[key] = replace(ev, number=max((e.number for e in evidence), default=0) + len(added) + 1)
+                    added.append(numbered[key])
+                ev = numbered[key]
+            out.append(Citation(evidence=ev.number, doc_id=ev.doc_id, source=ev.source, title=ev.title,
+                                section=list(ev.headings), page=ev.page, start=ev.start, end=ev.end,
+                                quote=ev.text, support=round(score, 3), corroborating=True))
         return out
 
 

@@ -44,6 +44,9 @@ class Evidence:
     #: The index's corroboration model: chance that this sentence is evidence for the question too when another
     #: sentence of its passage is cited (None: no such model).
     corroboration: float | None = None
+    #: False for a sentence of a cited passage that the writer was not shown, which verification added as a
+    #: corroborating citation (see `EvidenceSelector.select_with_mates`).
+    shown: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +111,16 @@ class EvidenceSelector:
 
     def select(self, queries: list[str], hits: list[SearchHit], found_by: dict[int, list[str]] | None = None,
                exclude: set[tuple[str, int, int]] | None = None) -> list[Evidence]:
-        """The best sentences within the sentence and token budgets, best first, numbered from 1.
+        """The best sentences within the sentence and token budgets, best first, numbered from 1."""
+        return self.select_with_mates(queries, hits, found_by, exclude)[0]
+
+    def select_with_mates(self, queries: list[str], hits: list[SearchHit],
+                          found_by: dict[int, list[str]] | None = None,
+                          exclude: set[tuple[str, int, int]] | None = None) -> tuple[list[Evidence], list[Evidence]]:
+        """The evidence (as `select`), and with a corroboration model its passages' other sentences, not shown
+        to the writer (`shown` False, numbered 0, each with its corroboration probability): a passage often
+        states its finding in sentences the budgets leave out, and the verifier may add them as corroborating
+        citations of a statement that cites the passage.
 
         `queries[0]` is the question; a sentence scores by its best match over all queries, so a
         sentence answering one part of a multi-part question is not drowned by the whole. The scorer,
@@ -117,7 +129,7 @@ class EvidenceSelector:
         """
         cands = [c for c in self.candidates(hits) if not exclude or (c[1].chunk.doc_id, c[2], c[3]) not in exclude]
         if not cands:
-            return []
+            return [], []
         ranking = self.learned() if self.learned is not None else None
         corroborating = self.corroboration() if self.corroboration is not None else None
         texts, to_question, scores, x = self.weigh(queries, cands, len(hits),
@@ -135,7 +147,7 @@ class EvidenceSelector:
         docs: set[str] = set()
         used = 0
         for i in order:
-            rank, hit, s, e = cands[i]
+            hit = cands[i][1]
             key = normalize_ws(texts[i]).lower()
             if key in seen:
                 continue
@@ -151,17 +163,32 @@ class EvidenceSelector:
             seen.add(key)
             docs.add(hit.chunk.doc_id)
             used += cost
-            c = hit.chunk
-            chosen.append(Evidence(
-                number=len(chosen) + 1, chunk_id=c.id, doc_id=c.doc_id, source=c.source, title=c.title,
-                headings=list(c.headings), page=c.page, start=s, end=e, text=texts[i], score=float(scores[i]),
-                similarity=float(to_question[i]),
-                found_by=list((found_by or {}).get(c.id, [])), probability=probability.get(i),
-                corroboration=float(corroborates[i]) if corroborates is not None else None,
-            ))
+            chosen.append(self._evidence(len(chosen) + 1, cands[i], texts[i], float(scores[i]),
+                                         float(to_question[i]), found_by, probability.get(i),
+                                         float(corroborates[i]) if corroborates is not None else None))
             if len(chosen) >= self.max_sentences:
                 break
-        return chosen
+        mates: list[Evidence] = []
+        if corroborates is not None:
+            passages = {ev.chunk_id for ev in chosen}
+            for i, cand in enumerate(cands):
+                key = normalize_ws(texts[i]).lower()
+                if cand[1].chunk.id in passages and key not in seen:  # seen: the chosen and earlier mates
+                    seen.add(key)
+                    mates.append(self._evidence(0, cand, texts[i], float(scores[i]), float(to_question[i]),
+                                                found_by, probability.get(i), float(corroborates[i]), shown=False))
+        return chosen, mates
+
+    @staticmethod
+    def _evidence(number: int, cand: tuple[int, SearchHit, int, int], text: str, score: float, similarity: float,
+                  found_by: dict[int, list[str]] | None, probability: float | None, corroboration: float | None,
+                  shown: bool = True) -> Evidence:
+        _, hit, s, e = cand
+        c = hit.chunk
+        return Evidence(number=number, chunk_id=c.id, doc_id=c.doc_id, source=c.source, title=c.title,
+                        headings=list(c.headings), page=c.page, start=s, end=e, text=text, score=score,
+                        similarity=similarity, found_by=list((found_by or {}).get(c.id, [])),
+                        probability=probability, corroboration=corroboration, shown=shown)
 
     def weigh(self, queries: list[str], cands: list[tuple[int, SearchHit, int, int]],
               hits: int, with_features: bool = False) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]:

@@ -355,6 +355,11 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
         assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
         assert all(ev.corroboration is not None and ev.corroboration > 0.98 for ev in gathered.evidence)
+        # The passages' sentences the budgets left out come along, unshown, for the verifier to corroborate with.
+        shown_texts = {ev.text for ev in gathered.evidence}
+        assert gathered.mates and all(not m.shown and m.number == 0 and m.text not in shown_texts
+                                      and m.corroboration is not None for m in gathered.mates)
+        assert {m.chunk_id for m in gathered.mates} <= {ev.chunk_id for ev in gathered.evidence}
         assert r.verifier.corroboration_probability == 0.5
     rule = engine(index, shared_models, evidence_ranking="rule", corroboration="never")
     with rule.open_index() as idx:
@@ -363,3 +368,4 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         assert r.verifier.corroboration_probability is None
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
         assert gathered.evidence and all(ev.corroboration is None for ev in gathered.evidence)
+        assert gathered.mates == []

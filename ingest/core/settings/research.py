@@ -132,9 +132,10 @@ class ResearchSettings(Section):
         default="auto",
         description="'auto': when `citewise train` published, with the index's scorer, a corroboration model whose "
                     "additions on held-out questions' passages were mostly evidence, a cited statement also cites "
-                    "the other sentences of its cited passage (shown to the writer) that the model finds likely to "
-                    "be evidence too (corroboration_probability), each passing the same checks as the writer's "
-                    "citations. A small writer cites one sentence where the documents give two or three. 'never': "
+                    "the other sentences of its cited passage (whether or not the evidence budgets showed them to "
+                    "the writer) that the model finds likely to be evidence too (corroboration_probability), each "
+                    "passing the same checks as the writer's citations. A small writer cites one sentence where "
+                    "the documents give two or three. 'never': "
                     "only what the writer cited. An index without such a model cites as 'never'.",
     )
     corroboration_probability: float = Field(
