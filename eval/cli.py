@@ -295,7 +295,7 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 SplitOpt = typer.Option("train", "--split", help="qrels/<split>.tsv of a BEIR-layout dataset to evaluate.")
 
 
-TrainFoldsOpt = typer.Option(None, "--train-folds", help="Trained systems (fused+trained, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded): "
+TrainFoldsOpt = typer.Option(None, "--train-folds", help="Trained systems (fused+trained, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded, citewise-as-trained): "
                              "split the queries into K "
                              "folds, train a scorer on K-1 folds' labels, rank the held-out fold with it; "
                              "metrics pooled over the held-out folds.")
@@ -378,7 +378,7 @@ def reports_cmd(
     dataset: Path = DatasetOpt,
     split: str = ItemsSplitOpt,
     limit: int = LimitOpt,
-    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-exact, citewise-exact-no-lookup, citewise-passage, citewise-repoint, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded, citewise-server."),
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-exact, citewise-exact-no-lookup, citewise-passage, citewise-repoint, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded, citewise-as-trained, citewise-server."),
     model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving "
                                      "the same models (e.g. http://127.0.0.1:8080/v1): system citewise-server."),
     off_topic: Path = typer.Option(
@@ -411,7 +411,7 @@ def evidence_cmd(
     limit: int = LimitOpt,
     systems: str = typer.Option("citewise", "--systems", help="citewise, citewise-trained, citewise-reranked, "
                                                               "citewise-scored-evidence, citewise-ranked-evidence, "
-                                                              "citewise-reembedded."),
+                                                              "citewise-reembedded, citewise-as-trained."),
     off_topic: Path = typer.Option(None, "--off-topic", help="Another dataset folder whose questions are also "
                                    "asked of this index: how often each system declines before writing."),
     off_topic_limit: int = OffTopicLimitOpt,

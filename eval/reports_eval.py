@@ -60,6 +60,11 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
                                     "cited passages that the corroboration model trained with the same held-out "
                                     "scorer finds to be evidence too (research.corroboration = auto); everything "
                                     "else as citewise",
+           "citewise-as-trained": "citewise as an index answers after `citewise train` with default settings, each "
+                                  "use from the same held-out scorer: searches over the corpus as it embeds it, "
+                                  "the evidence ranking and corroborating citations where their held-out checks "
+                                  "passed; stopping and declines on the cosine thresholds (the run's vectors are "
+                                  "used without the publish-time comparison that decides whether an index keeps them)",
            "citewise-reembedded": "citewise whose searches' dense part reads the corpus as the same held-out "
                                   "scorer embeds it (search.dense_vectors = trained); evidence, declines and "
                                   "citations stay with the cosine thresholds",

@@ -25,9 +25,11 @@ TRAINED = {"citewise-trained": {"use_trained_scorer": "auto", "evidence_ranking"
                                         "corroboration": "never"},
            "citewise-corroborated": {"use_trained_scorer": "never", "evidence_ranking": "rule",
                                      "corroboration": "auto"},
-           "citewise-reembedded": {"use_trained_scorer": "never", "evidence_ranking": "rule", "corroboration": "never"}}
+           "citewise-reembedded": {"use_trained_scorer": "never", "evidence_ranking": "rule", "corroboration": "never"},
+           # What an index answers with after `citewise train` with the default settings, all uses together.
+           "citewise-as-trained": {"use_trained_scorer": "never", "evidence_ranking": "auto", "corroboration": "auto"}}
 #: Systems whose searches' dense part reads the corpus as the item's scorer embeds it (search.dense_vectors).
-REEMBEDDED = {"citewise-reembedded"}
+REEMBEDDED = {"citewise-reembedded", "citewise-as-trained"}
 
 
 def check_trained_options(systems: list[str], train_folds: int | None, train: TrainMode | None) -> None:

@@ -336,7 +336,8 @@ def test_trained_systems_need_a_way_to_train_that_never_sees_the_queries(tmp_pat
 
 
 def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tmp_path: Path) -> None:
-    """One question each through citewise-reranked, citewise-scored-evidence and citewise-reembedded (a labelled
+    """One question each through citewise-reranked, citewise-scored-evidence, citewise-reembedded and
+    citewise-as-trained (a labelled
     squad-wiki folder, two folds): each system's researcher is built from its TRAINED settings over the same fold's
     scorer, trained once on the other fold's labels."""
     env = {"CITEWISE_TRAIN__MIN_HELD_OUT_AUC": "0", "CITEWISE_TRAIN__EPOCHS": "1", "CITEWISE_TRAIN__MAX_LENGTH": "64",
@@ -344,18 +345,20 @@ def test_each_trained_report_system_uses_its_folds_scorer_as_its_settings_say(tm
            "CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "64",
            "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
     done = run_cli("eval", "reports", "--dataset", str(_labelled_squad_folder(tmp_path)), "--systems",
-                   "citewise-reranked@1,citewise-scored-evidence@1,citewise-reembedded@1", "--train-folds", "2",
+                   "citewise-reranked@1,citewise-scored-evidence@1,citewise-reembedded@1,citewise-as-trained@1",
+                   "--train-folds", "2",
                    "--out", str(tmp_path),
                    "--quiet", env=env)
     assert done.returncode == 0, done.stderr
     [run] = [p for p in tmp_path.iterdir() if "-reports-" in p.name]
     results = json.loads((run / "results.json").read_text())
     assert all(results["metrics"][name]["answerable"] + results["metrics"][name]["unanswerable"] == 1
-               for name in ("citewise-reranked", "citewise-scored-evidence", "citewise-reembedded"))
+               for name in ("citewise-reranked", "citewise-scored-evidence", "citewise-reembedded",
+                            "citewise-as-trained"))
     assert len(results["training"]["scorers"]) == 1  # every system's first claim is in the same fold
     rows = {row["system"]: row for row in map(json.loads, (run / "rows.jsonl").read_text().splitlines())}
     assert rows["citewise-reranked"]["query_id"] == rows["citewise-scored-evidence"]["query_id"]
-    # the fold's encoder re-embedded the corpus into the run folder for citewise-reembedded alone
+    # the fold's encoder re-embedded the corpus into the run folder once, for the two systems searching it
     assert [p.parent.name for p in (run / "scorers").glob("*/vectors.npz")] == list(results["training"]["scorers"])
     # The evidence a writer would read, under the same held-out scorers: found in the run folder, not retrained.
     trained_at = {p: p.stat().st_mtime for p in (run / "scorers").rglob("model-int8.onnx")}
