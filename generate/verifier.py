@@ -201,8 +201,9 @@ class CitationVerifier:
                     question: str) -> list[str]:
         """What the answer line says beyond its verified citations: names and numbers none of their
         sentences (nor the question) has, and words only instructions among the evidence use. An answer
-        that adds one is not the documents' answer, whatever its similarity to them."""
-        numbers = {c.evidence for st in statements for c in st.citations}
+        that adds one is not the documents' answer, whatever its similarity to them. Only the writer's own
+        citations count: a corroborating one was added after the writer, so it may not carry the answer."""
+        numbers = {c.evidence for st in statements for c in st.citations if not c.corroborating}
         cited = [ev for ev in evidence if ev.number in numbers]
         missing = self._uncommon(ungrounded(answer, grounds(cited, question)))
         said = {m.lower() for m in missing}
@@ -246,8 +247,9 @@ class CitationVerifier:
 
     def answer_support(self, answer: str, statements: list[Statement]) -> float:
         """How close the free-text answer is to the best verified quote: an answer with no
-        support among the citations is a claim from the model's memory, not from the documents."""
-        quotes = [c.quote for st in statements for c in st.citations]
+        support among the citations is a claim from the model's memory, not from the documents. As in
+        `answer_adds`, corroborating citations do not count."""
+        quotes = [c.quote for st in statements for c in st.citations if not c.corroborating]
         if not answer or not quotes:
             return 0.0
         vectors = self.embedder.embed([answer] + quotes)

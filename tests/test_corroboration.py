@@ -106,3 +106,23 @@ def test_a_likely_sentence_of_the_cited_passage_the_writer_was_not_shown_corrobo
     none: list[Evidence] = []
     assert [c.evidence for c in off.verify(STATEMENT, ev, question, mates, none)[0].citations] == [1]
     assert none == []
+
+
+def test_a_corroborating_citation_never_carries_the_answer_line() -> None:
+    """The answer line must rest on the writer's own citations: a fact only a corroborating sentence states (a
+    number here) does not turn a report the writer's citation cannot carry into an answered one."""
+    from generate.task import Task
+    from generate.writer import Draft
+    from ingest.core.generator import Completion
+
+    docs = {"a": ABSTRACT}
+    question = "Do statins lower stroke risk in older adults?"
+    ev = [shown(ABSTRACT, "a", 1, 1, "Statins lowered stroke risk in older adults by a third.", 0.9),
+          shown(ABSTRACT, "a", 1, 2, "We enrolled 400 older adults in a statin trial.", 0.9)]
+    draft = Draft(True, "Statins lowered stroke risk in 400 older adults.", STATEMENT, Completion(""), "")
+    for cut in (0.5, None):
+        v = CitationVerifier(docs.get, HashingEmbedder(), support_similarity=0.3, relevance_floor=0.35,
+                             corroboration_probability=cut)
+        out = v.verify_draft(draft, ev, question, Task.ANSWER)
+        assert [c.corroborating for c in out.cited[0].citations] == ([False, True] if cut else [False])
+        assert not out.answered and out.answer_adds == ["400"]
