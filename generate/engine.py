@@ -284,7 +284,8 @@ class Engine:
                                     rank_weight=r.evidence_rank_weight, max_documents=r.evidence_documents,
                                     document_margin=r.evidence_document_margin, scorer=scorer, ranker=ranker,
                                     scored_sentences=r.scored_sentences, document_probability=r.answer_probability,
-                                    tokens=tokens, learned=learned, corroboration=corroboration)
+                                    tokens=tokens, learned=learned, corroboration=corroboration,
+                                    neighbours=index.chunks, passage_chunks=r.corroboration_chunks)
         planner = factory.query_writer("fast") if r.plan != "never" else None
         gatherer = Gatherer(search, selector, planner, RrfFusion(s.rrf_k), guard=self.guard)
         writer = ReportWriter(self.writer_model, r.writer_max_tokens, r.max_statements)

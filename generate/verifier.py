@@ -367,12 +367,12 @@ class CitationVerifier:
         if self.corroboration_probability is None:
             return []
         cited = {c.evidence for c in statement.citations}
-        passages = {_passage(ev) for ev in evidence if ev.number in cited}
+        passages = {_section(ev) for ev in evidence if ev.number in cited}
         added = added if added is not None else []
         numbered = {(a.doc_id, a.start, a.end): a for a in added}
         out: list[Citation] = []
         for ev in [*evidence, *(mates or [])]:
-            if ((ev.shown and ev.number in cited) or _passage(ev) not in passages
+            if ((ev.shown and ev.number in cited) or _section(ev) not in passages
                     or ev.corroboration is None or ev.corroboration < self.corroboration_probability
                     or (ev.number in instructions if ev.shown else self.instruction(ev))
                     or self.quote_problem(ev) or self.irrelevant(ev, evidence)):
@@ -395,6 +395,12 @@ class CitationVerifier:
 def _passage(ev: Evidence) -> tuple[str, int]:
     """The chunk a sentence was shown from: the unit whose sentences name each other's subjects."""
     return ev.doc_id, ev.chunk_id
+
+
+def _section(ev: Evidence) -> tuple[str, tuple[str, ...]]:
+    """What a corroborating citation must share with the cited sentence: its document and headings (the
+    research loop gives it only sentences of the chunks around the cited one, see `EvidenceSelector.passages`)."""
+    return ev.doc_id, tuple(ev.headings)
 
 
 def _merge_duplicates(drafts: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:

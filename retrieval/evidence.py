@@ -6,7 +6,7 @@ offsets in the stored document, instead of whole chunks.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -14,7 +14,8 @@ import numpy as np
 from ingest.core.embedder import Embedder
 from ingest.core.scorer import EvidenceRanking, Scorer
 from ingest.core.text import normalize_ws
-from retrieval.sentence_ranker import features, maxsim
+from ingest.core.types import ChunkRow
+from retrieval.sentence_ranker import FEATURES, features, maxsim
 from retrieval.sentences import sentence_spans
 from retrieval.stages import SearchHit
 from retrieval.training.pair_builder import sentence_passage
@@ -76,6 +77,10 @@ class EvidenceSelector:
     questions taught. Documents still join by the cosine margin, and the cosine still decides stopping.
     A `corroboration` model (also from `citewise train`) marks each chosen sentence with its chance of being
     evidence too when a sentence of its passage is cited; the verifier adds it as a corroborating citation.
+    A passage is a chosen chunk with up to `passage_chunks` chunks on each side of its document under the same
+    headings (read through `neighbours`, the index's chunks by id): chunks are cut to a size, not to what a
+    document says in one place, and an abstract's findings often sit in the chunk after the one that names
+    its subject.
     """
 
     def __init__(self, embedder: Embedder, max_sentences: int = 8, max_tokens: int = 350, min_words: int = 4,
@@ -83,7 +88,9 @@ class EvidenceSelector:
                  scorer: Scorer | None = None, scored_sentences: int = 24, document_probability: float = 0.5,
                  ranker: Scorer | None = None, tokens: TokenEncoder | None = None,
                  learned: Callable[[], EvidenceRanking | None] | None = None,
-                 corroboration: Callable[[], EvidenceRanking | None] | None = None) -> None:
+                 corroboration: Callable[[], EvidenceRanking | None] | None = None,
+                 neighbours: Callable[[list[int]], dict[int, ChunkRow]] | None = None,
+                 passage_chunks: int = 0) -> None:
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
@@ -98,6 +105,8 @@ class EvidenceSelector:
         self.tokens = tokens
         self.learned = learned if tokens is not None else None
         self.corroboration = corroboration if tokens is not None else None
+        self.neighbours = neighbours
+        self.passage_chunks = passage_chunks if neighbours is not None else 0
 
     def candidates(self, hits: list[SearchHit]) -> list[tuple[int, SearchHit, int, int]]:
         """(chunk rank, hit, start, end) for each usable sentence, offsets into the document text."""
@@ -132,10 +141,8 @@ class EvidenceSelector:
             return [], []
         ranking = self.learned() if self.learned is not None else None
         corroborating = self.corroboration() if self.corroboration is not None else None
-        texts, to_question, scores, x = self.weigh(queries, cands, len(hits),
-                                                   with_features=ranking is not None or corroborating is not None)
+        texts, to_question, scores, x = self.weigh(queries, cands, len(hits), with_features=ranking is not None)
         ordering = ranking.probabilities(x) if ranking is not None and x is not None else scores
-        corroborates = corroborating.probabilities(x) if corroborating is not None and x is not None else None
         order = [int(i) for i in np.argsort(-ordering, kind="stable")]
         probability: dict[int, float] = {}
         if self.scorer is not None or self.ranker is not None:
@@ -164,20 +171,61 @@ class EvidenceSelector:
             docs.add(hit.chunk.doc_id)
             used += cost
             chosen.append(self._evidence(len(chosen) + 1, cands[i], texts[i], float(scores[i]),
-                                         float(to_question[i]), found_by, probability.get(i),
-                                         float(corroborates[i]) if corroborates is not None else None))
+                                         float(to_question[i]), found_by, probability.get(i), None))
             if len(chosen) >= self.max_sentences:
                 break
+        if corroborating is None or not chosen:
+            return chosen, []
+        # Corroboration reads each chosen sentence's whole passage, as the model was fitted on.
+        by_id = {cand[1].chunk.id: cand[1].chunk for cand in cands}
+        passages = self.passages([by_id[cid] for cid in dict.fromkeys(ev.chunk_id for ev in chosen)])
+        pcands, ptexts, pto, pscores, px = self.passage_features(queries, passages)
+        likely = corroborating.probabilities(px)
+        at = {(pc[1].chunk.doc_id, pc[2], pc[3]): float(p) for pc, p in zip(pcands, likely)}
+        chosen = [replace(ev, corroboration=at.get((ev.doc_id, ev.start, ev.end))) for ev in chosen]
         mates: list[Evidence] = []
-        if corroborates is not None:
-            passages = {ev.chunk_id for ev in chosen}
-            for i, cand in enumerate(cands):
-                key = normalize_ws(texts[i]).lower()
-                if cand[1].chunk.id in passages and key not in seen:  # seen: the chosen and earlier mates
-                    seen.add(key)
-                    mates.append(self._evidence(0, cand, texts[i], float(scores[i]), float(to_question[i]),
-                                                found_by, probability.get(i), float(corroborates[i]), shown=False))
+        for i, cand in enumerate(pcands):
+            key = normalize_ws(ptexts[i]).lower()
+            if key not in seen:  # seen: the chosen and earlier mates
+                seen.add(key)
+                mates.append(self._evidence(0, cand, ptexts[i], float(pscores[i]), float(pto[i]), found_by, None,
+                                            float(likely[i]), shown=False))
         return chosen, mates
+
+    def passages(self, chunks: list[ChunkRow]) -> list[list[ChunkRow]]:
+        """The passages of these chunks, each once and in document order: a chunk with up to `passage_chunks`
+        chunks on each side of its document under the same headings (one passage per document and headings).
+        A document's chunks are stored together, so its neighbours by ordinal are its neighbours by id."""
+        w = self.passage_chunks
+        rows = self.neighbours(sorted({c.id + d for c in chunks for d in range(-w, w + 1)})) if w else {}
+        grouped: dict[tuple[str, tuple[str, ...]], dict[int, ChunkRow]] = {}
+        for c in chunks:
+            members = grouped.setdefault((c.doc_id, tuple(c.headings)), {})
+            members[c.id] = c
+            for step in (-1, 1):
+                for d in range(1, w + 1):
+                    r = rows.get(c.id + step * d)
+                    if r is None or r.doc_id != c.doc_id or r.ordinal != c.ordinal + step * d or r.headings != c.headings:
+                        break
+                    members[r.id] = r
+        return [sorted(m.values(), key=lambda r: r.ordinal) for m in grouped.values()]
+
+    def passage_features(self, queries: list[str], passages: list[list[ChunkRow]]
+                         ) -> tuple[list[tuple[int, SearchHit, int, int]], list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """Every usable sentence of the passages as a candidate, with its texts, cosine to the question, hand-set
+        score and features, the `position` being its place in its passage rather than in its chunk."""
+        cands = [(0, hit, s, e) for p in passages
+                 for _, hit, s, e in self.candidates([SearchHit(chunk=c, score=0.0) for c in p])]
+        spans = {(p[0].doc_id, tuple(p[0].headings)): (p[0].start, p[-1].end) for p in passages}
+        if not cands:
+            return [], [], np.zeros(0), np.zeros(0), np.zeros((0, len(FEATURES)))
+        texts, to_question, scores, x = self.weigh(queries, cands, 1, with_features=True)
+        assert x is not None
+        x = x.copy()
+        for i, (_, hit, s, _) in enumerate(cands):
+            lo, hi = spans[(hit.chunk.doc_id, tuple(hit.chunk.headings))]
+            x[i, FEATURES.index("position")] = (s - lo) / max(hi - lo, 1)
+        return cands, texts, to_question, scores, x
 
     @staticmethod
     def _evidence(number: int, cand: tuple[int, SearchHit, int, int], text: str, score: float, similarity: float,

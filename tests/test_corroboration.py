@@ -126,3 +126,21 @@ def test_a_corroborating_citation_never_carries_the_answer_line() -> None:
         out = v.verify_draft(draft, ev, question, Task.ANSWER)
         assert [c.corroborating for c in out.cited[0].citations] == ([False, True] if cut else [False])
         assert not out.answered and out.answer_adds == ["400"]
+
+
+def test_a_likely_sentence_of_the_next_chunk_under_the_same_headings_corroborates_and_another_section_does_not(
+        ) -> None:
+    """Chunks are cut to a size: the research loop hands over sentences of the chunks around a cited one, and
+    such a sentence corroborates as one of the cited chunk would; one under other headings does not."""
+    text = ABSTRACT + "\n\nStatins lowered stroke deaths in older adults as well."
+    docs = {"a": text, "b": OTHER}
+    v = CitationVerifier(docs.get, HashingEmbedder(), support_similarity=0.3, relevance_floor=0.35,
+                         corroboration_probability=0.5)
+    ev = [shown(text, "a", 1, 1, "Statins lowered stroke risk in older adults by a third.", 0.9)]
+    nxt = mate(text, "a", 2, "Statins lowered stroke deaths in older adults as well.", 0.9)
+    other = mate(text, "a", 2, "Statins lowered stroke deaths in older adults as well.", 0.9)
+    other.headings = ["Methods"]
+    st = v.verify(STATEMENT, ev, "Do statins lower stroke risk in older adults?", [nxt])[0]
+    assert [(c.quote, c.corroborating) for c in st.citations][1:] == [(nxt.text, True)]
+    alone = v.verify(STATEMENT, ev, "Do statins lower stroke risk in older adults?", [other])[0]
+    assert [c.corroborating for c in alone.citations] == [False]

@@ -212,3 +212,43 @@ def test_the_corroboration_model_is_used_only_when_what_it_adds_on_held_out_pass
 def test_the_trainer_needs_token_vectors() -> None:
     with pytest.raises(ValueError, match="token encoder"):
         SentenceRankerTrainer(ListSearch(DOCS), EvidenceSelector(HashingEmbedder()), 8, 12)
+
+
+@pytest.mark.unit
+def test_corroboration_reads_the_cited_chunks_passage_across_chunk_boundaries() -> None:
+    """A chunk is cut to a size, so a cited sentence's passage takes in the chunks around it of the same document
+    and headings: their sentences come as unshown mates, every sentence's place is its place in the passage, and
+    the evidence's own corroboration is read the same way. Another document never joins."""
+    search = ListSearch(DOCS)
+    hits = [h for h in search.search("harbour built 1820", 8) if "1820" in h.chunk.text]
+    late = Preferring("position", sign=5.0)
+    selector = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
+                                corroboration=lambda: late, passage_chunks=4,
+                                neighbours=lambda ids: {c.id: c for c in search.chunks if c.id in ids})
+    chosen, mates = selector.select_with_mates([QUESTION], hits)
+    assert {ev.chunk_id for ev in chosen} == {hits[0].chunk.id}
+    assert [m.text for m in mates] == ["Fishing boats still use the harbour every morning."]
+    assert mates[0].chunk_id == hits[0].chunk.id + 1 and not mates[0].shown and mates[0].number == 0
+    passage = selector.passages([hits[0].chunk])
+    assert len(passage) == 1 and {c.doc_id for c in passage[0]} == {"harbour"} and len(passage[0]) == 3
+    _, _, _, _, x = selector.passage_features([QUESTION], passage)
+    place = x[:, FEATURES.index("position")]
+    assert list(place) == sorted(place) and place[-1] > place[0] > 0.0  # the first chunk is a heading only
+    # The last sentence of the passage is the likeliest; the chosen sentences' probabilities are read in it.
+    assert mates[0].corroboration > max(ev.corroboration for ev in chosen)
+    one_chunk = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
+                                 corroboration=lambda: late)
+    assert one_chunk.select_with_mates([QUESTION], hits)[1] == []
+
+
+@pytest.mark.unit
+def test_the_corroboration_examples_take_the_source_chunks_whole_passage() -> None:
+    search = ListSearch(DOCS)
+    selector = EvidenceSelector(HashingEmbedder(), tokens=HashingTokenEncoder(), passage_chunks=4,
+                                neighbours=lambda ids: {c.id: c for c in search.chunks if c.id in ids})
+    trainer = SentenceRankerTrainer(search, selector, chunks_per_query=8, pool_chunks=12)
+    question = "What happened to the old harbour?"
+    one = TrainingItem(question, 1, "harbour", True, "qrels",
+                       sentence="The old harbour was built in 1820 by the town council.")
+    found = trainer._examples(question, [one])
+    assert found is not None and found[3] is not None and list(found[3][1]) == [1.0, 0.0, 0.0]

@@ -359,7 +359,10 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         shown_texts = {ev.text for ev in gathered.evidence}
         assert gathered.mates and all(not m.shown and m.number == 0 and m.text not in shown_texts
                                       and m.corroboration is not None for m in gathered.mates)
-        assert {m.chunk_id for m in gathered.mates} <= {ev.chunk_id for ev in gathered.evidence}
+        # ...from the evidence's passages: its chunks and those around them of the same document and headings.
+        reach = learned.settings.research.corroboration_chunks
+        assert all(any(m.doc_id == ev.doc_id and m.headings == ev.headings and abs(m.chunk_id - ev.chunk_id) <= reach
+                       for ev in gathered.evidence) for m in gathered.mates)
         assert r.verifier.corroboration_probability == 0.5
     rule = engine(index, shared_models, evidence_ranking="rule", corroboration="never")
     with rule.open_index() as idx:

@@ -6,8 +6,8 @@ by the same `EvidenceSelector` the loop uses (so the features are the ones the r
 candidate is labelled by whether it holds the item's answer or is its evidence sentence. The fit is checked
 on the held-out questions against the hand-set rule it would replace, and kept only where it is not worse.
 
-The corroboration model reads only the sentences of the question's source chunk (the passage a report would
-cite): there every sentence the labels do not name is a negative, since what it learns is which sentences
+The corroboration model reads only the sentences of the passage around the question's source chunk (what a
+report citing it would read, `EvidenceSelector.passages`): there every sentence the labels do not name is a negative, since what it learns is which sentences
 of a passage the labels call evidence. It helps where a report cites a sentence of the right passage that is
 not the evidence (one sharing the question's words) or only one of several (SciFact names two or three per
 claim); whether what it would add is evidence is checked on held-out questions before it is used.
@@ -47,7 +47,7 @@ class Examples:
     x: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
     rule: list[np.ndarray] = field(default_factory=list)
-    passage_x: list[np.ndarray] = field(default_factory=list)  # the source chunk's sentences (corroboration)
+    passage_x: list[np.ndarray] = field(default_factory=list)  # the source passage's sentences (corroboration)
     passage_labels: list[np.ndarray] = field(default_factory=list)
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +152,7 @@ class SentenceRankerTrainer:
         """Features, labels and rule scores of the question's distinct candidate sentences; None when none holds
         its answer (nothing to rank). Every evidence sentence the labels name is a positive; a labelled item's
         other sentences of its gold document are left out, as labels may miss some evidence (no negatives).
-        Last, the features and labels of the source chunk's sentences alone (all labelled), when that chunk is
+        Last, the features and labels of the source passage's sentences alone (all labelled), when its chunk is
         among the candidates with at least two sentences and one of them evidence."""
         hits, _ = self.search.explain(question, self.chunks_per_query)
         hits = hits[: self.pool_chunks]
@@ -171,17 +171,27 @@ class SentenceRankerTrainer:
         sentences = [_key(t) for it in items for t in (it.sentence, *it.more_evidence) if t]
         partial_docs = {it.doc_id for it in items if it.origin == "qrels"}
         sources = {it.chunk_id for it in items}
-        every, keep, in_source = [], [], []
+        every, keep = [], []
         for (_, hit, _, _), text in zip(cands, texts):
             t = _key(text)
             positive = any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
             every.append(1.0 if positive else 0.0)
             keep.append(positive or hit.chunk.doc_id not in partial_docs)
-            in_source.append(hit.chunk.id in sources)
-        mask, source, labelled = np.array(keep), np.array(in_source), np.array(every)
+        mask, labelled = np.array(keep), np.array(every)
         y = labelled[mask]
         if not y.any():
             return None
-        passage_y = labelled[source]
-        passage = (x[source], passage_y) if len(passage_y) >= 2 and passage_y.any() else None
-        return x[mask], y, rule[mask], passage
+        return x[mask], y, rule[mask], self._passage(question, [hit.chunk for _, hit, _, _ in cands
+                                                               if hit.chunk.id in sources], answers, sentences)
+
+    def _passage(self, question: str, chunks: list, answers: list[str], sentences: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Features and labels of every sentence of the source chunks' passages (as the research loop reads a
+        cited sentence's passage), when there are at least two and one of them is evidence."""
+        if not chunks:
+            return None
+        passages = self.selector.passages(list({c.id: c for c in chunks}.values()))
+        _, texts, _, _, x = self.selector.passage_features([question], passages)
+        y = np.array([1.0 if any(a and a in _key(t) for a in answers)
+                      or any(s and (s in _key(t) or _key(t) in s) for s in sentences) else 0.0 for t in texts])
+        return (x, y) if len(y) >= 2 and y.any() else None

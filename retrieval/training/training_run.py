@@ -117,7 +117,8 @@ class TrainingRun:
         s = self.search.model_copy(update={"rerank": self.search.rerank.model_copy(update={"stages": stages})})
         embedder = self.factory.embedder
         selector = EvidenceSelector(embedder, rank_weight=r.evidence_rank_weight,
-                                    tokens=late_token_encoder(embedder, s.rerank.late_tokens, s.query_threads))
+                                    tokens=late_token_encoder(embedder, s.rerank.late_tokens, s.query_threads),
+                                    neighbours=self.index.chunks, passage_chunks=r.corroboration_chunks)
         trainer = SentenceRankerTrainer(self.factory.searcher(s), selector, r.chunks_per_query, r.pool_chunks,
                                         self.progress)
         ranker, report = trainer.fit(items, held_out)

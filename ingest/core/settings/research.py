@@ -144,6 +144,14 @@ class ResearchSettings(Section):
                     "this likely to be evidence too. Calibrated on the index's own training passages, so 0.5 means "
                     "'more likely than not'.",
     )
+    corroboration_chunks: int = Field(
+        default=4, ge=0, le=16,
+        description="A cited sentence's passage, for corroboration: its chunk and up to this many chunks on each "
+                    "side of the same document under the same headings. Chunks are cut to a size, not to what a "
+                    "document says in one place (an abstract's findings often sit in the chunk after the one naming "
+                    "its subject). `citewise train` fits the corroboration model on passages of this reach, so "
+                    "change it before training; 0 keeps a passage to one chunk.",
+    )
 
 
 #: Longest question (or claim, or search query) accepted, by the CLI and the HTTP API alike.
