@@ -132,8 +132,10 @@ class Gatherer:
         kept = [ev for ev in evidence if not (self.guard and self.guard(ev.text))]
         dropped = [ev.text for ev in evidence if ev not in kept]
         evidence = grouped(kept)
-        passages = {ev.chunk_id for ev in evidence}
-        found.mates = [m for m in mates if m.chunk_id in passages and not (self.guard and self.guard(m.text))]
+        # Mates of a passage only the guard's dropped sentences came from stay out: it was never shown.
+        passages = {(ev.doc_id, tuple(ev.headings)) for ev in evidence}
+        found.mates = [m for m in mates if (m.doc_id, tuple(m.headings)) in passages
+                       and not (self.guard and self.guard(m.text))]
         took = time.perf_counter() - t0
         found.timings["select_s"] += took
         best = max((ev.similarity for ev in evidence), default=0.0)

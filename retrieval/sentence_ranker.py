@@ -15,8 +15,9 @@ import numpy as np
 #: topic first, and which way it counts (if at all) is learned per corpus. A ranking fitted before a feature
 #: existed names the ones it uses and keeps working.
 FEATURES = ("cosine", "maxsim", "chunk_prior", "position")
-#: What says which other sentences of a cited passage are evidence too (a corroboration model): within one chunk
-#: the chunk's rank is the same for every sentence, so it is left out.
+#: What says which other sentences of a cited passage are evidence too (a corroboration model). Its `position` is
+#: the place in the passage (the cited chunk and the chunks around it, `EvidenceSelector.passages`), not in one
+#: chunk; the chunks around a cited one were never ranked, so the chunk's rank is left out.
 CORROBORATION_FEATURES = ("cosine", "maxsim", "position")
 
 
