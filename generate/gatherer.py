@@ -5,7 +5,7 @@ scorer) or a limit stops it."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 from generate.events import EvidenceSelected, OnEvent, Planning, Searched
@@ -13,6 +13,8 @@ from generate.report import TraceStep
 from generate.writer import grouped
 from ingest.core.generator import Usage
 from ingest.core.settings import ResearchSettings
+from ingest.core.text import normalize_ws
+from ingest.core.types import ChunkRow
 from retrieval.evidence import Evidence, EvidenceSelector
 from retrieval.pipeline import PipelineResult
 from retrieval.query_writer import QueryWriter
@@ -30,8 +32,9 @@ class Gathered:
     """What the search rounds found, with their trace and costs, before anything is written."""
 
     evidence: list[Evidence] = field(default_factory=list)
-    #: The evidence's passages' other sentences, not shown to the writer (with a corroboration model only).
-    mates: list[Evidence] = field(default_factory=list)
+    #: The queries searched and the evidence's chunks: what reading a cited passage needs after writing.
+    queries: list[str] = field(default_factory=list)
+    chunks: dict[int, ChunkRow] = field(default_factory=dict)
     stop: str = ""
     trace: list[TraceStep] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -94,8 +97,29 @@ class Gatherer:
                 stop = f"the planner found no new queries; {best}"
                 break
             queries += pending
-        found.evidence, found.stop = evidence, stop
+        found.evidence, found.stop, found.queries = evidence, stop, queries
+        found.chunks = {ev.chunk_id: hits_by_id[ev.chunk_id].chunk for ev in evidence}
         return found
+
+    def passages(self, found: Gathered, cited: set[int]) -> tuple[list[Evidence], list[Evidence]]:
+        """The evidence with the corroboration model's probabilities on the sentences of the passages `cited`
+        (evidence numbers) belong to, and those passages' sentences the writer was not shown ("mates", which the
+        guard's test must pass too); the evidence unchanged and no mates without a model. Read after writing,
+        so a passage nobody cites costs nothing."""
+        chunks = [found.chunks[ev.chunk_id] for ev in found.evidence if ev.number in cited]
+        sentences = self.selector.passage_sentences(found.queries, list({c.id: c for c in chunks}.values()))
+        if not sentences:
+            return found.evidence, []
+        likely = {(m.doc_id, m.start, m.end): m.corroboration for m in sentences}
+        evidence = [replace(ev, corroboration=likely.get((ev.doc_id, ev.start, ev.end))) for ev in found.evidence]
+        seen = {normalize_ws(ev.text).lower() for ev in evidence}
+        mates = []
+        for m in sentences:
+            key = normalize_ws(m.text).lower()
+            if key not in seen and not (self.guard and self.guard(m.text)):
+                seen.add(key)
+                mates.append(m)
+        return evidence, mates
 
     def _enough(self, evidence: list[Evidence], s: ResearchSettings) -> tuple[bool, str]:
         """Whether the evidence is good enough to stop searching, and the best sentence's figure as the stop
@@ -128,14 +152,10 @@ class Gatherer:
     def _select(self, queries: list[str], pooled: list[SearchHit], found_by: dict[int, list[str]], round_no: int,
                 found: Gathered, on_event: OnEvent) -> list[Evidence]:
         t0 = time.perf_counter()
-        evidence, mates = self.selector.select_with_mates(queries, pooled, found_by)
+        evidence = self.selector.select(queries, pooled, found_by)
         kept = [ev for ev in evidence if not (self.guard and self.guard(ev.text))]
         dropped = [ev.text for ev in evidence if ev not in kept]
         evidence = grouped(kept)
-        # Mates of a passage only the guard's dropped sentences came from stay out: it was never shown.
-        passages = {(ev.doc_id, tuple(ev.headings)) for ev in evidence}
-        found.mates = [m for m in mates if (m.doc_id, tuple(m.headings)) in passages
-                       and not (self.guard and self.guard(m.text))]
         took = time.perf_counter() - t0
         found.timings["select_s"] += took
         best = max((ev.similarity for ev in evidence), default=0.0)

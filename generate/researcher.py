@@ -82,7 +82,10 @@ class Researcher:
                                {"model": self.writer.model.name, **draft.completion.timings(),
                                 "finish_reason": draft.completion.finish_reason, "raw": draft.raw}))
         t0 = time.perf_counter()
-        verified = self.verifier.verify_draft(draft, evidence, question, task, found.mates)
+        mates: list[Evidence] = []
+        if citable and self.verifier.corroboration_probability is not None:
+            evidence, mates = self.gatherer.passages(found, {n for _, ids in draft.statements for n in ids})
+        verified = self.verifier.verify_draft(draft, evidence, question, task, mates)
         verify_s = time.perf_counter() - t0
         trace.append(TraceStep("verify", last_round, round(verify_s, 3), {
             "statements": verified.checked, "cited": len(verified.cited), "unsupported": len(verified.unsupported),

@@ -6,7 +6,7 @@ offsets in the stored document, instead of whole chunks.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -46,7 +46,7 @@ class Evidence:
     #: sentence of its passage is cited (None: no such model).
     corroboration: float | None = None
     #: False for a sentence of a cited passage that the writer was not shown, which verification added as a
-    #: corroborating citation (see `EvidenceSelector.select_with_mates`).
+    #: corroborating citation (see `EvidenceSelector.passage_sentences`).
     shown: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,16 +120,7 @@ class EvidenceSelector:
 
     def select(self, queries: list[str], hits: list[SearchHit], found_by: dict[int, list[str]] | None = None,
                exclude: set[tuple[str, int, int]] | None = None) -> list[Evidence]:
-        """The best sentences within the sentence and token budgets, best first, numbered from 1."""
-        return self.select_with_mates(queries, hits, found_by, exclude)[0]
-
-    def select_with_mates(self, queries: list[str], hits: list[SearchHit],
-                          found_by: dict[int, list[str]] | None = None,
-                          exclude: set[tuple[str, int, int]] | None = None) -> tuple[list[Evidence], list[Evidence]]:
-        """The evidence (as `select`), and with a corroboration model its passages' other sentences, not shown
-        to the writer (`shown` False, numbered 0, each with its corroboration probability): a passage often
-        states its finding in sentences the budgets leave out, and the verifier may add them as corroborating
-        citations of a statement that cites the passage.
+        """The best sentences within the sentence and token budgets, best first, numbered from 1.
 
         `queries[0]` is the question; a sentence scores by its best match over all queries, so a
         sentence answering one part of a multi-part question is not drowned by the whole. The scorer,
@@ -138,9 +129,8 @@ class EvidenceSelector:
         """
         cands = [c for c in self.candidates(hits) if not exclude or (c[1].chunk.doc_id, c[2], c[3]) not in exclude]
         if not cands:
-            return [], []
+            return []
         ranking = self.learned() if self.learned is not None else None
-        corroborating = self.corroboration() if self.corroboration is not None else None
         texts, to_question, scores, x = self.weigh(queries, cands, len(hits), with_features=ranking is not None)
         ordering = ranking.probabilities(x) if ranking is not None and x is not None else scores
         order = [int(i) for i in np.argsort(-ordering, kind="stable")]
@@ -174,23 +164,20 @@ class EvidenceSelector:
                                          float(to_question[i]), found_by, probability.get(i), None))
             if len(chosen) >= self.max_sentences:
                 break
-        if corroborating is None or not chosen:
-            return chosen, []
-        # Corroboration reads each chosen sentence's whole passage, as the model was fitted on.
-        by_id = {cand[1].chunk.id: cand[1].chunk for cand in cands}
-        passages = self.passages([by_id[cid] for cid in dict.fromkeys(ev.chunk_id for ev in chosen)])
-        pcands, ptexts, pto, pscores, px = self.passage_features(queries, passages)
-        likely = corroborating.probabilities(px)
-        at = {(pc[1].chunk.doc_id, pc[2], pc[3]): float(p) for pc, p in zip(pcands, likely)}
-        chosen = [replace(ev, corroboration=at.get((ev.doc_id, ev.start, ev.end))) for ev in chosen]
-        mates: list[Evidence] = []
-        for i, cand in enumerate(pcands):
-            key = normalize_ws(ptexts[i]).lower()
-            if key not in seen:  # seen: the chosen and earlier mates
-                seen.add(key)
-                mates.append(self._evidence(0, cand, ptexts[i], float(pscores[i]), float(pto[i]), found_by, None,
-                                            float(likely[i]), shown=False))
-        return chosen, mates
+        return chosen
+
+    def passage_sentences(self, queries: list[str], chunks: list[ChunkRow]) -> list[Evidence]:
+        """Every sentence of these chunks' passages, numbered 0 and not shown, each with the corroboration model's
+        probability that it is evidence too (none without a model): what the verifier may add beside a cited
+        sentence of the passage. Asked after writing, for the cited chunks only: a passage is read only when a
+        report cites it, and the model reads it whole, as it was fitted."""
+        corroborating = self.corroboration() if self.corroboration is not None else None
+        if corroborating is None or not chunks:
+            return []
+        cands, texts, to_question, scores, x = self.passage_features(queries, self.passages(chunks))
+        likely = corroborating.probabilities(x) if len(cands) else np.zeros(0)
+        return [self._evidence(0, cand, texts[i], float(scores[i]), float(to_question[i]), None, None,
+                               float(likely[i]), shown=False) for i, cand in enumerate(cands)]
 
     def passages(self, chunks: list[ChunkRow]) -> list[list[ChunkRow]]:
         """The passages of these chunks, each once and in document order: a chunk with up to `passage_chunks`

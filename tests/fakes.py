@@ -18,6 +18,7 @@ from generate.verifier import CitationVerifier
 from generate.writer import ReportWriter
 from ingest.core.errors import GenerationError
 from ingest.core.generator import Completion, Message
+from ingest.core.scorer import EvidenceRanking
 from ingest.core.settings import ResearchSettings, SearchSettings
 from ingest.core.types import ChunkRow
 from retrieval.evidence import EvidenceSelector
@@ -195,21 +196,27 @@ class ListSearch:
 
 def fake_researcher(docs: dict[str, str], writer_replies: list[Reply], planner_replies: list[Reply] | None = None,
                     guard: Callable[[str], bool] | None = addresses_the_model,
+                    corroboration: EvidenceRanking | None = None,
                     **settings: Any) -> tuple[Researcher, ListSearch, FakeGenerator]:
     """The real research loop (gather, write, verify) over `docs`, with scripted writer and planner models.
 
-    Built as the engine builds it; no planner when `planner_replies` is None. `settings` are `research.*`.
+    Built as the engine builds it; no planner when `planner_replies` is None. `settings` are `research.*`;
+    `corroboration` stands in for an index's trained corroboration model.
     """
     search = ListSearch(docs)
     embedder = HashingEmbedder()
     writer_model = FakeGenerator(writer_replies, name="writer")
     planner = None if planner_replies is None else QueryWriter(FakeGenerator(planner_replies, name="planner"))
     s = ResearchSettings(**settings)
-    gatherer = Gatherer(search, EvidenceSelector(embedder, 6, 300), planner, RrfFusion(SearchSettings().rrf_k),
-                        guard=guard)
+    selector = EvidenceSelector(embedder, 6, 300, tokens=HashingTokenEncoder() if corroboration else None,
+                                corroboration=(lambda: corroboration) if corroboration else None,
+                                neighbours=lambda ids: {c.id: c for c in search.chunks if c.id in ids},
+                                passage_chunks=s.corroboration_chunks)
+    gatherer = Gatherer(search, selector, planner, RrfFusion(SearchSettings().rrf_k), guard=guard)
     verifier = CitationVerifier(search.document_text, embedder, s.support_similarity, s.relevance_floor,
                                 relevance_scope=s.relevance_scope, citation_choice=s.citation_choice,
-                                passage_similarity=s.enough_similarity, passage_probability=s.answer_probability)
+                                passage_similarity=s.enough_similarity, passage_probability=s.answer_probability,
+                                corroboration_probability=s.corroboration_probability if corroboration else None)
     return Researcher(gatherer, ReportWriter(writer_model), verifier, s), search, writer_model
 
 

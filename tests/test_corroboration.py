@@ -3,11 +3,14 @@ trained corroboration model finds to be evidence too, each through the writer's 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from generate.verifier import CitationVerifier
 from retrieval.evidence import Evidence
-from tests.fakes import HashingEmbedder
+from retrieval.sentence_ranker import CORROBORATION_FEATURES, SentenceRanker
+from tests.fakes import HashingEmbedder, fake_researcher, number_of
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +147,36 @@ def test_a_likely_sentence_of_the_next_chunk_under_the_same_headings_corroborate
     assert [(c.quote, c.corroborating) for c in st.citations][1:] == [(nxt.text, True)]
     alone = v.verify(STATEMENT, ev, "Do statins lower stroke risk in older adults?", [other])[0]
     assert [c.corroborating for c in alone.citations] == [False]
+
+
+TRIAL = {"trial": "Statin trial\n\nWe enrolled 400 older adults in a statin trial. "
+                  "Statins lowered stroke risk in older adults by a third.\n\n"
+                  "Statins also lowered stroke deaths among older adults."}
+
+
+def _cites_the_finding(messages: list[dict[str, str]]) -> str:
+    n = number_of(messages, "by a third")
+    return json.dumps({"answerable": True, "answer": "Yes: statins lowered stroke risk in older adults.",
+                       "statements": [{"text": "Statins lowered stroke risk in older adults.", "evidence": [n]}]})
+
+
+def test_the_research_loop_reads_the_cited_passage_past_its_chunk_only_after_the_writer_cites_it() -> None:
+    """The next chunk's sentence was never retrieved nor shown; the cited sentence's passage takes it in, so it
+    corroborates, numbered after the evidence and listed in the report's evidence as not shown."""
+    every = SentenceRanker((0.0, 0.0, 0.0), 4.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 3, names=CORROBORATION_FEATURES)
+    r, search, writer = fake_researcher(TRIAL, [_cites_the_finding], corroboration=every, max_rounds=1,
+                                        chunks_per_query=1, pool_chunks=1, relevance_floor=0.3)
+    report = r.run("Do statins lower stroke risk in older adults?")
+    shown_texts = [ev.text for ev in report.evidence if ev.shown]
+    assert "Statins also lowered stroke deaths among older adults." not in shown_texts
+    assert report.answered
+    [st] = report.statements
+    [deaths] = [c for c in st.citations if c.corroborating and c.quote not in shown_texts]
+    assert deaths.quote == "Statins also lowered stroke deaths among older adults."
+    assert deaths.evidence == len(shown_texts) + 1 and report.evidence[-1].shown is False
+    assert TRIAL["trial"][deaths.start:deaths.end] == deaths.quote
+    # Within one chunk (a reach of 0) the next chunk's sentence is out of the passage.
+    one, _, _ = fake_researcher(TRIAL, [_cites_the_finding], corroboration=every, max_rounds=1, chunks_per_query=1,
+                                pool_chunks=1, relevance_floor=0.3, corroboration_chunks=0)
+    [alone] = one.run("Do statins lower stroke risk in older adults?").statements
+    assert not any(c.corroborating and "deaths" in c.quote for c in alone.citations)

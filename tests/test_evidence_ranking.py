@@ -217,28 +217,31 @@ def test_the_trainer_needs_token_vectors() -> None:
 @pytest.mark.unit
 def test_corroboration_reads_the_cited_chunks_passage_across_chunk_boundaries() -> None:
     """A chunk is cut to a size, so a cited sentence's passage takes in the chunks around it of the same document
-    and headings: their sentences come as unshown mates, every sentence's place is its place in the passage, and
-    the evidence's own corroboration is read the same way. Another document never joins."""
+    and headings: all their sentences come back, unshown, each with its probability read at its place in the
+    passage. Another document never joins; without a model, or with a reach of 0, nothing or one chunk does."""
     search = ListSearch(DOCS)
     hits = [h for h in search.search("harbour built 1820", 8) if "1820" in h.chunk.text]
     late = Preferring("position", sign=5.0)
     selector = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
                                 corroboration=lambda: late, passage_chunks=4,
                                 neighbours=lambda ids: {c.id: c for c in search.chunks if c.id in ids})
-    chosen, mates = selector.select_with_mates([QUESTION], hits)
-    assert {ev.chunk_id for ev in chosen} == {hits[0].chunk.id}
-    assert [m.text for m in mates] == ["Fishing boats still use the harbour every morning."]
-    assert mates[0].chunk_id == hits[0].chunk.id + 1 and not mates[0].shown and mates[0].number == 0
+    chosen = selector.select([QUESTION], hits)
+    assert {ev.chunk_id for ev in chosen} == {hits[0].chunk.id} and all(ev.corroboration is None for ev in chosen)
+    sentences = selector.passage_sentences([QUESTION], [hits[0].chunk])
+    assert [m.text for m in sentences][-1] == "Fishing boats still use the harbour every morning."
+    assert {m.chunk_id for m in sentences} == {hits[0].chunk.id, hits[0].chunk.id + 1}
+    assert all(not m.shown and m.number == 0 and m.doc_id == "harbour" for m in sentences)
     passage = selector.passages([hits[0].chunk])
     assert len(passage) == 1 and {c.doc_id for c in passage[0]} == {"harbour"} and len(passage[0]) == 3
-    _, _, _, _, x = selector.passage_features([QUESTION], passage)
-    place = x[:, FEATURES.index("position")]
+    place = selector.passage_features([QUESTION], passage)[4][:, FEATURES.index("position")]
     assert list(place) == sorted(place) and place[-1] > place[0] > 0.0  # the first chunk is a heading only
-    # The last sentence of the passage is the likeliest; the chosen sentences' probabilities are read in it.
-    assert mates[0].corroboration > max(ev.corroboration for ev in chosen)
+    likely = [m.corroboration for m in sentences]
+    assert likely == sorted(likely) and likely[0] < likely[-1]  # read at the place in the passage
     one_chunk = EvidenceSelector(HashingEmbedder(), 6, 300, tokens=HashingTokenEncoder(), document_margin=None,
                                  corroboration=lambda: late)
-    assert one_chunk.select_with_mates([QUESTION], hits)[1] == []
+    assert {m.chunk_id for m in one_chunk.passage_sentences([QUESTION], [hits[0].chunk])} == {hits[0].chunk.id}
+    assert EvidenceSelector(HashingEmbedder(), tokens=HashingTokenEncoder()).passage_sentences(
+        [QUESTION], [hits[0].chunk]) == []
 
 
 @pytest.mark.unit

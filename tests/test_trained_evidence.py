@@ -354,15 +354,21 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         assert isinstance(ranker, SentenceRanker) and "evidence ranking" in learned.warm_up_parts(idx)
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
         assert gathered.evidence and all(ev.probability is None for ev in gathered.evidence)
-        assert all(ev.corroboration is not None and ev.corroboration > 0.98 for ev in gathered.evidence)
-        # The passages' sentences the budgets left out come along, unshown, for the verifier to corroborate with.
+        # A cited sentence's passage is read after writing: the evidence gets the model's probabilities, and the
+        # passage's sentences the budgets left out come along, unshown, for the verifier to corroborate with.
+        first = gathered.evidence[0]
+        evidence, mates = r.gatherer.passages(gathered, {first.number})
+        assert [ev.text for ev in evidence] == [ev.text for ev in gathered.evidence]
+        assert all(ev.corroboration is not None and ev.corroboration > 0.98
+                   for ev in evidence if (ev.doc_id, ev.headings) == (first.doc_id, first.headings))
         shown_texts = {ev.text for ev in gathered.evidence}
-        assert gathered.mates and all(not m.shown and m.number == 0 and m.text not in shown_texts
-                                      and m.corroboration is not None for m in gathered.mates)
-        # ...from the evidence's passages: its chunks and those around them of the same document and headings.
+        assert mates and all(not m.shown and m.number == 0 and m.text not in shown_texts
+                             and m.corroboration is not None for m in mates)
+        # ...from the cited sentence's passage: its chunk and those around it of the same document and headings.
         reach = learned.settings.research.corroboration_chunks
-        assert all(any(m.doc_id == ev.doc_id and m.headings == ev.headings and abs(m.chunk_id - ev.chunk_id) <= reach
-                       for ev in gathered.evidence) for m in gathered.mates)
+        assert all(m.doc_id == first.doc_id and m.headings == first.headings
+                   and abs(m.chunk_id - first.chunk_id) <= reach for m in mates)
+        assert r.gatherer.passages(gathered, set()) == (gathered.evidence, [])
         assert r.verifier.corroboration_probability == 0.5
     rule = engine(index, shared_models, evidence_ranking="rule", corroboration="never")
     with rule.open_index() as idx:
@@ -371,4 +377,4 @@ def test_an_evidence_ranking_trained_on_the_index_orders_its_evidence_when_publi
         assert r.verifier.corroboration_probability is None
         gathered = r.gatherer.gather("What is the informal name of the := operator?", r.settings, lambda _: None, 0.0)
         assert gathered.evidence and all(ev.corroboration is None for ev in gathered.evidence)
-        assert gathered.mates == []
+        assert r.gatherer.passages(gathered, {ev.number for ev in gathered.evidence}) == (gathered.evidence, [])
