@@ -118,7 +118,8 @@ class EvidenceOut(BaseModel):
                                   "(null when the index has no trained scorer).")
     corroboration: float | None = Field(
         default=None, description="The index's corroboration model: probability the sentence is evidence too when "
-                                  "another sentence of its passage is cited (null without such a model).")
+                                  "another sentence of its passage is cited (null without such a model, or when no "
+                                  "sentence of its passage was cited).")
     shown: bool = Field(
         default=True, description="Whether the writer read this sentence. False for a sentence of a cited passage "
                                   "that only a corroborating citation cites, added by verification.")

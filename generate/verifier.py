@@ -127,7 +127,7 @@ class CitationVerifier:
         nothing. An answer none of its own citations supports is the model's memory, not the documents,
         and so is one adding what none of them says: the report then says the documents do not answer,
         and verified statements stay as related findings. A verdict is checked through its statements.
-        `mates` are the evidence's passages' sentences the writer was not shown, which only corroborate.
+        `mates` are the cited passages' sentences the writer was not shown, which only corroborate.
         """
         findings = [(text, ids) for text, ids in draft.statements if not says_evidence_is_silent(text)]
         answerable = draft.answerable

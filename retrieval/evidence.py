@@ -43,7 +43,7 @@ class Evidence:
     found_by: list[str] = field(default_factory=list)
     probability: float | None = None  # the index's trained scorer: chance it answers the question (None: no scorer)
     #: The index's corroboration model: chance that this sentence is evidence for the question too when another
-    #: sentence of its passage is cited (None: no such model).
+    #: sentence of its passage is cited (None: no such model, or no sentence of its passage was cited).
     corroboration: float | None = None
     #: False for a sentence of a cited passage that the writer was not shown, which verification added as a
     #: corroborating citation (see `EvidenceSelector.passage_sentences`).
@@ -75,11 +75,11 @@ class EvidenceSelector:
     ordered by its probability instead of the cosine plus `rank_weight` times the rank prior: the same
     signals and the sentence's token-level match (MaxSim over `tokens`), weighed as the index's training
     questions taught. Documents still join by the cosine margin, and the cosine still decides stopping.
-    A `corroboration` model (also from `citewise train`) marks each chosen sentence with its chance of being
-    evidence too when a sentence of its passage is cited; the verifier adds it as a corroborating citation.
-    A passage is a chosen chunk with up to `passage_chunks` chunks on each side of its document under the same
-    headings (read through `neighbours`, the index's chunks by id): chunks are cut to a size, not to what a
-    document says in one place, and an abstract's findings often sit in the chunk after the one that names
+    A `corroboration` model (also from `citewise train`) gives each sentence of a cited sentence's passage its
+    chance of being evidence too (`passage_sentences`); the verifier adds the likely ones as corroborating
+    citations. A passage is a chunk with up to `passage_chunks` chunks on each side of its document under the
+    same headings (read through `neighbours`, the index's chunks by id): chunks are cut to a size, not to what
+    a document says in one place, and an abstract's findings often sit in the chunk after the one that names
     its subject.
     """
 
