@@ -7,10 +7,11 @@ candidate is labelled by whether it holds the item's answer or is its evidence s
 on the held-out questions against the hand-set rule it would replace, and kept only where it is not worse.
 
 The corroboration model reads only the sentences of the passage around the question's source chunk (what a
-report citing it would read, `EvidenceSelector.passages`): there every sentence the labels do not name is a negative, since what it learns is which sentences
-of a passage the labels call evidence. It helps where a report cites a sentence of the right passage that is
-not the evidence (one sharing the question's words) or only one of several (SciFact names two or three per
-claim); whether what it would add is evidence is checked on held-out questions before it is used.
+report citing it would read, `EvidenceSelector.passages`): there every sentence the labels do not name is a
+negative, since what it learns is which sentences of a passage the labels call evidence. It helps where a
+report cites a sentence of the right passage that is not the evidence (one sharing the question's words) or
+only one of several (SciFact names two or three per claim); whether what it would add is evidence is checked,
+on passages it was not fitted on, before it is used.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ MIN_HELD_OUT = 5
 #: fitted on the others.
 CROSS_FITS = 5
 #: A corroborating citation is added when the model finds it at least this likely to be evidence too; its check
-#: on held-out questions asks that what it would add there be evidence at least this often.
+#: asks that what it would add on passages it was not fitted on be evidence at least this often.
 CORROBORATION_CUT = 0.5
 
 
