@@ -24,6 +24,7 @@ import numpy as np
 
 from ingest.core.progress import NullProgress, Progress
 from ingest.core.text import normalize_ws
+from ingest.core.types import ChunkRow
 from retrieval.evidence import EvidenceSelector
 from retrieval.pipeline import PipelineResult
 from retrieval.sentence_ranker import CORROBORATION_FEATURES, FEATURES, SentenceRanker
@@ -193,8 +194,7 @@ class SentenceRankerTrainer:
         sources = {it.chunk_id for it in items}
         every, keep = [], []
         for (_, hit, _, _), text in zip(cands, texts):
-            t = _key(text)
-            positive = any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
+            positive = _holds(text, answers, sentences)
             every.append(1.0 if positive else 0.0)
             keep.append(positive or hit.chunk.doc_id not in partial_docs)
         mask, labelled = np.array(keep), np.array(every)
@@ -204,7 +204,7 @@ class SentenceRankerTrainer:
         return x[mask], y, rule[mask], self._passage(question, [hit.chunk for _, hit, _, _ in cands
                                                                if hit.chunk.id in sources], answers, sentences)
 
-    def _passage(self, question: str, chunks: list, answers: list[str], sentences: list[str]
+    def _passage(self, question: str, chunks: list[ChunkRow], answers: list[str], sentences: list[str]
                  ) -> tuple[np.ndarray, np.ndarray] | None:
         """Features and labels of every sentence of the source chunks' passages (as the research loop reads a
         cited sentence's passage), when there are at least two and one of them is evidence."""
@@ -212,9 +212,14 @@ class SentenceRankerTrainer:
             return None
         passages = self.selector.passages(list({c.id: c for c in chunks}.values()))
         _, texts, _, _, x = self.selector.passage_features([question], passages)
-        y = np.array([1.0 if any(a and a in _key(t) for a in answers)
-                      or any(s and (s in _key(t) or _key(t) in s) for s in sentences) else 0.0 for t in texts])
+        y = np.array([1.0 if _holds(t, answers, sentences) else 0.0 for t in texts])
         return (x, y) if len(y) >= 2 and y.any() else None
+
+
+def _holds(text: str, answers: list[str], sentences: list[str]) -> bool:
+    """Whether a candidate holds one of the item's answers or is one of its evidence sentences (keys, `_key`)."""
+    t = _key(text)
+    return any(a and a in t for a in answers) or any(s and (s in t or t in s) for s in sentences)
 
 
 def _additions(model: SentenceRanker, xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[int, int]:
