@@ -51,6 +51,8 @@ class Removed(BaseModel):
     removed: str = Field(description="The id of the removed document.")
     source: str
     chunks: int
+    warnings: list[str] = Field(default_factory=list, description="What training kept of the document and could "
+                                "not be updated now (the trained encoder's vectors, the training questions), and why.")
 
 
 class JobOut(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from generate.gatherer import Gatherer
 from generate.guard import addresses_the_model
+from generate.removal import Removal
 from generate.researcher import Researcher
 from generate.verifier import CitationVerifier
 from generate.writer import ReportWriter
@@ -23,7 +24,7 @@ from ingest.backends.sentence_transformer_embedder import SentenceTransformerEmb
 from ingest.chunker import StructureChunker
 from ingest.context import Contextualizer, StructureContextualizer
 from ingest.core.embedder import Embedder
-from ingest.core.errors import CitewiseError, ConfigError
+from ingest.core.errors import CitewiseError, ConfigError, IndexBusyError
 from ingest.core.executor import Executor
 from ingest.core.generator import Generator
 from ingest.core.index import Index, WritableIndex
@@ -44,6 +45,7 @@ from retrieval.rrf_fusion import RrfFusion
 from retrieval.searcher import Searcher
 from retrieval.trained_scorer import OnnxTrainedScorer
 from retrieval.token_encoder import late_token_encoder
+from retrieval.training.item_store import ItemStore
 
 
 log = logging.getLogger("citewise.engine")
@@ -175,7 +177,28 @@ class Engine:
         summary = self.ingestor(index, progress).ingest_paths(paths)
         if summary.chunks_added or summary.ingested:
             summary.trained_vectors = self.store_trained_vectors(index, progress, reader)
+            summary.training_items = self.forget_training_items(index)  # a re-ingested file's old chunks
         return summary
+
+    def remove_document(self, index: WritableIndex, doc_id: str, reader: Index | None = None) -> Removal:
+        """Remove a document from the store, FAISS and BM25, and what training kept of it: its chunks'
+        vectors from the trained encoder's stored ones and the training questions written about it (with the
+        sentences they copied), so no text of a removed document stays in the index folder."""
+        chunks = index.remove_document(doc_id)
+        index.flush()
+        return Removal(chunks, self.store_trained_vectors(index, reader=reader), self.forget_training_items(index))
+
+    def forget_training_items(self, index: Index) -> dict[str, Any]:
+        """Drop the training questions about chunks the index no longer holds; reported, not raised, like the
+        vectors: the write itself succeeded, and the next `citewise train` drops them before anything else."""
+        try:
+            gone = ItemStore.for_index(index.path).forget(set(index.chunk_ids()))
+        except IndexBusyError:
+            return {"skipped": "a `citewise train` is writing the training set; it drops them when it next starts"}
+        except (CitewiseError, OSError) as exc:
+            log.warning("training questions about removed chunks of %s were not dropped: %s", index.path, exc)
+            return {"error": str(exc)}
+        return {"forgotten": gone} if gone else {}
 
     def store_trained_vectors(self, index: Index, progress: Progress | None = None,
                               reader: Index | None = None) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class IngestSummary:
     executor: str = "local"
     prepared_by: dict[str, int] = field(default_factory=dict)  # cluster worker (node:pid) -> documents prepared
     trained_vectors: dict[str, Any] = field(default_factory=dict)  # the trained encoder's vectors stored again
+    training_items: dict[str, Any] = field(default_factory=dict)  # training questions about removed chunks dropped
 
     def timed(self, stage: str, since: float) -> None:
         self.add_seconds(stage, time.perf_counter() - since)

@@ -211,8 +211,17 @@ def test_dense_search_reads_the_trained_vectors_and_follows_ingest_and_removal(
         assert done.returncode == 0, done.stderr
         again = dense.pipelines["dense"].run("How many quokkas live on Rottnest Island?", 3).ranked
         assert ranked[0][0] not in {cid for cid, _ in again}
+        with np.load(Path(str(current_generation(reembedded))) / VECTORS_FILE) as saved:  # nothing of it is kept
+            assert ranked[0][0] not in saved["ids"].tolist() and sorted(saved["ids"].tolist()) == sorted(idx.chunk_ids())
+        (docs / "quokkas.md").write_text("# Quokkas again\n\n" + NEW_DOC)
+        assert run_cli("ingest", str(docs), "--index", str(reembedded)).returncode == 0
+        readded = idx.find_document(str((docs / "quokkas.md").resolve()))
+        assert readded is not None
         with ExclusiveLock(reembedded / TRAIN_LOCK, "busy"):  # a training run publishes its own vectors
             assert "citewise train" in trained.store_trained_vectors(idx)["skipped"]
+            with trained.open_index(writable=True) as writable:
+                removal = trained.remove_document(writable, readded.id)
+        assert "citewise train" in removal.trained_vectors["skipped"] and removal.warnings()
         assert trained.store_trained_vectors(idx)["removed"] >= 1  # the removal, stored once the lock is free
 
 
@@ -231,9 +240,18 @@ def test_a_server_upload_stores_the_trained_vectors_its_searches_read(
             stored = job["result"]["trained_vectors"]
             assert stored["stored"] and stored["added"] >= 1 and job["progress"]["re-embed"]["done"] >= 1, job
             hits = client.post("/v1/search", json={"query": "How many quokkas live on Rottnest Island?", "k": 1})
-            assert "quokka census" in hits.json()["hits"][0]["text"]
-    with np.load(Path(str(current_generation(index))) / VECTORS_FILE) as saved:
-        assert len(saved["ids"]) == len(saved["vectors"]) and int(saved["generation"]) >= 1
+            hit = hits.json()["hits"][0]
+            assert "quokka census" in hit["text"]
+            with np.load(Path(str(current_generation(index))) / VECTORS_FILE) as saved:
+                assert len(saved["ids"]) == len(saved["vectors"]) and int(saved["generation"]) >= 1
+                with_quokkas = set(saved["ids"].tolist())
+            gone = client.delete(f"/v1/documents/{hit['doc_id']}")
+            assert gone.status_code == 200 and gone.json()["warnings"] == [], gone.text
+            again = client.post("/v1/search", json={"query": "How many quokkas live on Rottnest Island?", "k": 3})
+            assert all(h["doc_id"] != hit["doc_id"] for h in again.json()["hits"])
+    with np.load(Path(str(current_generation(index))) / VECTORS_FILE) as saved, \
+            _engine(index, shared_models).open_index() as idx:  # the removal is stored too
+        assert set(saved["ids"].tolist()) == set(idx.chunk_ids()) < with_quokkas
 
 
 def test_search_over_trained_vectors_needs_no_torch(reembedded: Path, tmp_path: Path) -> None:

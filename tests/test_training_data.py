@@ -179,6 +179,46 @@ def test_a_damaged_or_foreign_training_set_is_a_clear_error(tmp_path: Path) -> N
 
 
 @pytest.mark.unit
+def test_removing_a_document_drops_the_training_questions_written_about_it(tmp_path: Path) -> None:
+    """The questions copy sentences of their chunk verbatim: `docs rm` must not leave them in the index folder.
+    While a training run holds the set, the removal says so, and that run's next start drops them first."""
+    docs = [_doc("/d/harbour.md", "Harbour", HARBOUR), _doc("/d/orchard.md", "Orchard", ORCHARD)]
+    settings = TrainSettings(synthetic_chunks=6, questions_per_chunk=1, near_misses_per_chunk=0)
+    model = FakeGenerator(reply=copy_first_words(4))
+    engine, path = tiny_index(tmp_path, docs)
+    with engine.open_index(path) as index, ItemStore.for_index(path) as store:
+        QuestionWriter(model, settings, min_chars=5).write(index, store)
+        harbour = index.find_document("/d/harbour.md")
+        assert harbour is not None
+    written = ItemStore.for_index(path).items()
+    kept = [it for it in written if it.doc_id != harbour.id]
+    assert kept and len(kept) < len(written)
+    with engine.open_index(path, writable=True) as index:
+        removal = engine.remove_document(index, harbour.id)
+    gone = len(written) - len(kept)
+    assert removal.chunks == gone and removal.training_items == {"forgotten": gone} and removal.warnings() == []
+    store = ItemStore.for_index(path)
+    assert store.items() == kept
+    assert "harbour" not in store.items_path.read_text().lower() and "1842" not in store.items_path.read_text()
+    meta = store.meta()
+    assert meta is not None and meta["counts"]["items"] == len(kept) and meta["forgotten"] == gone
+
+    engine, path = tiny_index(tmp_path / "busy", docs)
+    with engine.open_index(path) as index, ItemStore.for_index(path) as store:
+        QuestionWriter(model, settings, min_chars=5).write(index, store)
+        harbour = index.find_document("/d/harbour.md")
+        assert harbour is not None
+        with engine.open_index(path, writable=True) as writable:  # while a run holds the set
+            removal = engine.remove_document(writable, harbour.id)
+    assert "citewise train" in removal.training_items["skipped"]
+    assert removal.warnings() == ["training questions not updated: " + removal.training_items["skipped"]]
+    assert any(it.doc_id == harbour.id for it in ItemStore.for_index(path).items())
+    with engine.open_index(path) as index, ItemStore.for_index(path) as store:
+        QuestionWriter(model, settings, min_chars=5).write(index, store)
+    assert [it for it in ItemStore.for_index(path).items() if it.doc_id == harbour.id] == []
+
+
+@pytest.mark.unit
 def test_beir_labels_map_to_the_chunk_holding_their_evidence(tmp_path: Path) -> None:
     engine, path = tiny_index(tmp_path, [_doc("beir://tiny/h1", "Harbour", HARBOUR),
                                          _doc("beir://tiny/o1", "Orchard", ORCHARD)])

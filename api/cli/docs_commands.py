@@ -32,14 +32,18 @@ def docs_list(index: Optional[Path] = IndexOpt,
 @docs_app.command("rm")
 def docs_rm(id_or_path: str = typer.Argument(..., help="Document id or source path."),
             index: Optional[Path] = IndexOpt) -> None:
-    """Remove a document from the store, FAISS and BM25."""
-    with engine(cli_settings(index)).open_index(writable=True) as idx:
+    """Remove a document from the store, FAISS and BM25, and what `citewise train` kept of it."""
+    eng = engine(cli_settings(index))
+    with eng.open_index(writable=True) as idx:
         wanted = id_or_path
         if Path(id_or_path).exists():
             wanted = str(Path(id_or_path).resolve())
         doc = idx.find_document(wanted)
         if doc is None:
             raise NotFoundError(f"no document {id_or_path!r} in {idx.path} (see `citewise docs list`)")
-        n = idx.remove_document(doc.id)
-        idx.flush()
-    out.print(line(f"removed {doc.id} ({doc.source}) and its {n} chunks"))
+        removed = eng.remove_document(idx, doc.id)
+    out.print(line(f"removed {doc.id} ({doc.source}) and its {removed.chunks} chunks"))
+    for warning in removed.warnings():
+        err.print(line(("warning: ", "yellow"), warning))
+    if removed.training_items.get("forgotten"):
+        err.print(line(f"training questions about the document: {removed.training_items['forgotten']} dropped"))

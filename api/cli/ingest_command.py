@@ -78,6 +78,12 @@ def _print_summary(data: dict[str, Any]) -> None:
     elif vectors.get("error") or vectors.get("skipped"):
         err.print(line(("warning: ", "yellow"), "trained encoder vectors not stored again: "
                        f"{vectors.get('error') or vectors.get('skipped')}"))
+    items = data["training_items"]
+    if items.get("forgotten"):
+        err.print(line(f"training questions about replaced chunks: {items['forgotten']} dropped"))
+    elif items.get("error") or items.get("skipped"):
+        err.print(line(("warning: ", "yellow"), "training questions about replaced chunks not dropped: "
+                       f"{items.get('error') or items.get('skipped')}"))
     if data["prepared_by"]:
         nodes = {worker.split(":")[0] for worker in data["prepared_by"]}
         err.print(line(f"ray: {sum(data['prepared_by'].values())} documents prepared by {len(data['prepared_by'])} "

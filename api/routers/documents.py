@@ -73,13 +73,12 @@ async def delete(doc_id: str, state: State) -> Removed:
             doc = idx.find_document(doc_id)
             if doc is None:
                 raise NotFoundError(f"no document {doc_id!r} in the index")
-            removed = idx.remove_document(doc.id)
-            idx.flush()
+            removal = state.engine.remove_document(idx, doc.id, reader=state.reader())
         uploads = (state.index_dir / "uploads").resolve()
         source = Path(doc.source).resolve()
         if source.parent == uploads:
             source.unlink(missing_ok=True)
-        return Removed(removed=doc.id, source=doc.source, chunks=removed)
+        return Removed(removed=doc.id, source=doc.source, chunks=removal.chunks, warnings=removal.warnings())
 
     return await run_in_threadpool(work)
 

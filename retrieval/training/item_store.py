@@ -127,6 +127,36 @@ class ItemStore:
         meta.update(note or {})
         self._write_meta()
 
+    def forget(self, live_chunks: set[int]) -> int:
+        """Drop the items of chunks the index no longer holds (a removed or re-ingested document), so no text
+        of a removed document stays in the set; returns how many went. Takes the set's lock for the rewrite
+        unless this store already holds it (IndexBusyError while another run writes the set).
+
+        Their chunks stay marked done: an id is never reused, so nothing would sample them again."""
+        if not self.items_path.exists():
+            return 0
+        held = self._lock is not None
+        self._acquire()
+        try:
+            items = list(self._read(repair=True))
+            kept = [it for it in items if it.chunk_id in live_chunks]
+            gone = len(items) - len(kept)
+            if gone:
+                self._replace(kept)
+                meta = self._meta if held else self.meta()
+                if meta is not None:
+                    counts = meta["counts"]
+                    counts["items"] = len(kept)
+                    counts["answerable"] = sum(1 for it in kept if it.answerable)
+                    counts["unanswerable"] = len(kept) - counts["answerable"]
+                    meta["forgotten"] = int(meta.get("forgotten", 0)) + gone
+                    self._meta = meta
+                    self._write_meta()
+            return gone
+        finally:
+            if not held:
+                self.close()
+
     def close(self) -> None:
         if self._lock is not None:
             os.close(self._lock)
