@@ -183,7 +183,7 @@ class Engine:
     def remove_document(self, index: WritableIndex, doc_id: str, reader: Index | None = None) -> Removal:
         """Remove a document from the store, FAISS and BM25, and what training kept of it: its chunks'
         vectors from the trained encoder's stored ones and the training questions written about it (with the
-        sentences they copied), so no text of a removed document stays in the index folder."""
+        sentences they copied), so training keeps no copy of a removed document."""
         chunks = index.remove_document(doc_id)
         index.flush()
         return Removal(chunks, self.store_trained_vectors(index, reader=reader), self.forget_training_items(index))

@@ -38,8 +38,13 @@ def test_ingest_search_list_and_remove_on_the_demo_corpus(tmp_path: Path) -> Non
     listed = json.loads(run_cli("docs", "list", "--index", index, "--json").stdout)
     pep20 = next(d for d in listed if d["source"].endswith("pep-0020.rst"))
     assert pep20["title"] == "The Zen of Python"
+    def holding(text: bytes) -> list[Path]:
+        return [f for f in Path(index).rglob("*") if f.is_file() and text in f.read_bytes()]
+
+    assert holding(b"Namespaces are one honking")
     removed = run_cli("docs", "rm", pep20["id"], "--index", index)
     assert removed.returncode == 0 and "removed" in removed.stdout
+    assert holding(b"Namespaces are one honking") == []  # not left in the store's free pages either
     again = run_cli("docs", "rm", pep20["id"], "--index", index)
     assert again.returncode == 2 and "no document" in again.stderr
     hits = json.loads(run_cli("search", "Zen of Python beautiful is better than ugly", "--index", index, "--json").stdout)

@@ -81,6 +81,8 @@ class SqliteDocStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # a removed document's text is overwritten, not left in free pages (not every build's default)
+            conn.execute("PRAGMA secure_delete=ON")
             conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             if conn is not None:
