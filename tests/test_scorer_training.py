@@ -17,7 +17,7 @@ from generate.engine import Engine
 from ingest.core.errors import IndexWriteError, ModelUnavailableError
 from retrieval.trained_reranker import TrainedReranker
 from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generation, scorer_root
-from retrieval.training.calibration import Answerability, Platt, answerability_examples, metrics
+from retrieval.training.calibration import Answerability, Platt, answerability_examples, auc, metrics
 from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
@@ -234,6 +234,28 @@ def test_calibration_does_not_depend_on_where_the_scores_sit() -> None:
         assert np.allclose(fit.probabilities(centred * scale + shift), Platt.fit(centred, labels).probabilities(centred),
                            atol=1e-5)
     assert Platt.fit(-centred, labels).a == 0  # worse than chance: the base rate, not an upside-down ranking
+
+
+@pytest.mark.unit
+def test_calibration_converges_with_few_positives_and_scores_far_apart() -> None:
+    """Few answering pairs among many, and a few scores far out: a full Newton step there overshot to slopes
+    of 1e10, which made every probability 0 or 1 and a model that ranks well read as chance (AUC 0.5).
+    The fit must reach the smoothed log loss's minimum, where its gradient vanishes."""
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        npos, nneg = int(rng.integers(3, 40)), int(rng.integers(50, 400))
+        scores = np.concatenate([rng.normal(rng.uniform(0, 3), rng.uniform(0.05, 2), npos),
+                                 rng.normal(0, rng.uniform(0.05, 2), nneg)])
+        scores[:3] += rng.uniform(5, 30) * (case % 3 == 0)
+        labels = np.concatenate([np.ones(npos), np.zeros(nneg)])
+        fit = Platt.fit(scores, labels)
+        p = fit.probabilities(scores).astype(np.float64)
+        t = np.where(labels > 0.5, (npos + 1.0) / (npos + 2.0), 1.0 / (nneg + 2.0))
+        assert np.isfinite(fit.a) and 0 <= fit.a < 100, (case, fit)
+        assert abs(np.sum(p - t)) < 1e-3 * len(p), (case, fit)
+        if fit.a > 0:  # (a = 0: a falling slope, which the fit replaces by the base rate)
+            assert abs(np.sum((p - t) * scores)) < 1e-3 * len(p), (case, fit)
+            assert auc(p, labels) == pytest.approx(auc(scores, labels))  # calibration keeps the ranking
 
 
 @pytest.mark.unit

@@ -44,6 +44,11 @@ class Platt:
         y = np.asarray(labels, dtype=np.float64) > 0.5
         pos, neg = int(y.sum()), int((~y).sum())
         t = np.where(y, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0))
+
+        def loss(a: float, b: float) -> float:
+            z = a * x + b
+            return float(np.sum(np.logaddexp(0.0, z) - t * z))
+
         a, b = 1.0, 0.0
         for _ in range(iterations):
             p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -60.0, 60.0)))
@@ -51,8 +56,14 @@ class Platt:
             grad = np.array([np.sum((p - t) * x), np.sum(p - t)])
             hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
             step = np.linalg.solve(hess, grad)
-            a, b = a - step[0], b - step[1]
-            if np.max(np.abs(step)) < 1e-9:
+            # A full Newton step overshoots where the sigmoid is flat (few positives, scores far apart) and can
+            # run off to slopes of 1e10; halving it until the loss falls keeps every step a descent, and the
+            # smoothed targets give the loss a finite minimum to converge to.
+            scale, current = 1.0, loss(a, b)
+            while scale > 1e-8 and not loss(a - scale * step[0], b - scale * step[1]) <= current:
+                scale /= 2.0
+            a, b = a - scale * step[0], b - scale * step[1]
+            if np.max(np.abs(scale * step)) < 1e-9:
                 break
         if not (a > 0 and np.isfinite(a) and np.isfinite(b)):  # worse than chance on held-out pairs: a falling
             # slope would turn the ranking upside down, so say the base rate for every pair
