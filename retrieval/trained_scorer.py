@@ -33,6 +33,8 @@ TRAIN_LOCK = Path("training") / "train.lock"
 SCORER_DIR = "scorer"
 POINTER = "current.json"
 MODEL_FILE = "model-int8.onnx"
+#: What a generation holds instead when its int8 model drifted from the trained one (see ScorerPublisher).
+FP32_MODEL_FILE = "model-fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "meta.json"
 
@@ -52,10 +54,15 @@ def current_generation(index_path: Path) -> Path | None:
         raise ModelUnavailableError(f"the scorer pointer {pointer} is unreadable ({exc}); run `citewise train "
                                     f"--index {index_path}` to publish a new scorer") from exc
     folder = scorer_root(index_path) / str(name)
-    if "/" in str(name) or not (folder / MODEL_FILE).is_file():
+    if "/" in str(name) or model_file(folder) is None:
         raise ModelUnavailableError(f"the scorer pointer {pointer} names {name!r}, which holds no model; run "
                                     f"`citewise train --index {index_path}` to publish a new scorer")
     return folder
+
+
+def model_file(folder: Path) -> Path | None:
+    """The generation's ONNX model: int8, or fp32 where int8 could not keep the trained model's scores."""
+    return next((folder / f for f in (MODEL_FILE, FP32_MODEL_FILE) if (folder / f).is_file()), None)
 
 
 @dataclass
@@ -100,7 +107,8 @@ class _Generation:
             opts.intra_op_num_threads = 1  # one pair per run, pairs spread over the cores (see logits)
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
-            session = ort.InferenceSession(str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(model_file(folder) or folder / MODEL_FILE), opts,
+                                           providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime and tokenizers raise their own unrelated types for bad files
             raise ModelUnavailableError(f"the trained scorer in {folder} is unreadable ({str(exc)[:160]}); run "
                                         "`citewise train` again to publish a new one") from exc

@@ -171,6 +171,32 @@ def test_a_new_generation_is_followed_by_readers_and_the_previous_one_kept(train
     assert (scorer_root(index) / "gen-000001" / "model-int8.onnx").is_file()
 
 
+def test_a_scorer_whose_int8_model_drifts_is_published_at_full_precision(trained: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    """A confident model's steep calibration turns int8 noise into probability moves the check refuses; the same
+    model as fp32 ONNX keeps the trained scores, so it is published instead of nothing."""
+    index = tmp_path / "index"
+    shutil.copytree(trained["index"], index)
+    held = trained["pairs"].held_out
+    logits = np.asarray(trained["fp32_logits"], dtype=np.float64)
+    steep = Platt(10.0 / float(logits.std()), -10.0 * float(logits.mean()) / float(logits.std()))
+    meta = {**json.loads((trained["folder"] / "meta.json").read_text()), "calibration": steep.to_json()}
+    want = steep.probabilities(logits)
+    folder = ScorerPublisher(index, max_difference=1e-3).publish(
+        trained["fp32"], [(p.question, p.passage) for p in held], np.array([p.label for p in held]), want, meta)
+    served = json.loads((folder / "meta.json").read_text())["held_out"]["int8"]
+    assert served["precision"] == "fp32" and "the int8 scorer drifted" in served["int8_refused"], served
+    assert sorted(f.name for f in folder.glob("*.onnx")) == ["model-fp32.onnx"]
+    scorer = OnnxTrainedScorer.find(index)
+    assert scorer is not None and current_generation(index) == folder
+    got = np.array([scorer.probabilities(p.question, [p.passage])[0] for p in held])
+    assert np.max(np.abs(got - want)) <= 1e-3
+    with pytest.raises(ModelUnavailableError, match="the fp32 ONNX scorer drifted"):  # and nothing worse
+        ScorerPublisher(index, max_difference=0.0).publish(
+            trained["fp32"], [(p.question, p.passage) for p in held], np.array([p.label for p in held]), want, meta)
+    assert current_generation(index) == folder
+
+
 class Fixed:
     """A scorer with fixed probabilities by passage text (a deterministic fake)."""
 

@@ -1,4 +1,5 @@
-"""Turns a trained fp32 scorer into the int8 ONNX model readers use, checks it, and publishes it atomically.
+"""Turns a trained fp32 scorer into the ONNX model readers use (int8, or fp32 where int8 drifts), checks it, and
+publishes it atomically.
 
 Everything is written into a temporary folder inside INDEX/scorer/, synced, renamed into a new
 generation folder, and only then does the pointer (current.json) switch, by os.replace. A crash or
@@ -24,8 +25,8 @@ import numpy as np
 from ingest.backends.onnx_int8_model import export_onnx, fuse_bert, quantize_int8
 from ingest.core.errors import CitewiseError, IndexWriteError, ModelUnavailableError
 from ingest.core.progress import NullProgress, Progress
-from retrieval.trained_scorer import (META_FILE, MODEL_FILE, POINTER, TOKENIZER_FILE, OnnxTrainedScorer,
-                                      current_generation, scorer_root)
+from retrieval.trained_scorer import (FP32_MODEL_FILE, META_FILE, MODEL_FILE, POINTER, TOKENIZER_FILE,
+                                      OnnxTrainedScorer, current_generation, scorer_root)
 from retrieval.training.calibration import metrics
 
 #: The int8 model's calibrated probabilities may differ from the fp32 model's by at most this on any held-out
@@ -70,7 +71,7 @@ class ScorerPublisher:
             self.progress.stage("publish", 4)
             self._build(Path(model_dir), tmp, meta.get("kind", "cross-encoder"))
             self.progress.advance("publish")
-            int8 = self._check(tmp, pairs, labels, fp32_probabilities, meta)
+            int8 = self._served(tmp, pairs, labels, fp32_probabilities, meta)
             self.progress.advance("publish")
             extra = {"vectors": vectors(OnnxTrainedScorer(folder=tmp), tmp)} if vectors is not None else {}
             name = self._next_name()
@@ -104,12 +105,30 @@ class ScorerPublisher:
         fuse_bert(fp32, fused, config, remedy="the trained scorer cannot be published as int8 ONNX")
         fp32.unlink()
         quantize_int8(fused, out / MODEL_FILE)
-        fused.unlink()
+        os.replace(fused, out / FP32_MODEL_FILE)  # kept until the int8 model is checked (see _served)
         shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER_FILE)
+
+    def _served(self, folder: Path, pairs: list[tuple[str, str]], labels: np.ndarray, want: np.ndarray,
+                meta: dict[str, Any]) -> dict[str, Any]:
+        """Check the int8 model and publish it; when it drifted, check and publish the fp32 ONNX model instead.
+
+        A steep calibration (a confident classifier) turns quantization noise into large probability moves on a
+        few pairs, so int8 can fail the check while the same model at full precision passes it: about four times
+        the size on disk and slower to score, but the model that was trained and measured."""
+        try:
+            checked = self._check(folder, pairs, labels, want, meta)
+        except ModelUnavailableError as drifted:
+            (folder / MODEL_FILE).unlink()
+            self.progress.log(f"{drifted}; publishing the fp32 model instead")
+            checked = self._check(folder, pairs, labels, want, meta)
+            return {**checked, "precision": "fp32", "int8_refused": str(drifted).split(";")[0]}
+        (folder / FP32_MODEL_FILE).unlink()
+        return {**checked, "precision": "int8"}
 
     def _check(self, folder: Path, pairs: list[tuple[str, str]], labels: np.ndarray, want: np.ndarray,
                meta: dict[str, Any]) -> dict[str, Any]:
-        """Refuse a model whose int8 probabilities drifted from the trained fp32 model's on held-out pairs."""
+        """Refuse a model whose served probabilities (int8, or fp32 ONNX) drifted from the trained model's on
+        held-out pairs."""
         (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False))
         scorer = OnnxTrainedScorer(folder=folder)
         got = np.array([scorer.probabilities(q, [p])[0] for q, p in pairs], dtype=np.float64)
@@ -119,8 +138,9 @@ class ScorerPublisher:
         # A broken export moves every score; quantization noise moves a few pairs a little and keeps the order.
         lost = (trained["auc"] or 0.0) - (served["auc"] or 0.0) if len(got) >= AUC_CHECK_PAIRS else 0.0
         if worst > self.max_difference or mean > self.max_difference / 4 or lost > MAX_AUC_LOSS:
+            precision = "int8" if (folder / MODEL_FILE).is_file() else "fp32 ONNX"
             raise ModelUnavailableError(
-                f"the int8 scorer drifted from the trained model on {len(pairs)} held-out pairs (probability "
+                f"the {precision} scorer drifted from the trained model on {len(pairs)} held-out pairs (probability "
                 f"difference largest {worst:.3f}, mean {mean:.3f}; held-out AUC {lost:+.3f} lower; bounds "
                 f"{self.max_difference}, {self.max_difference / 4:g}, {MAX_AUC_LOSS}); nothing was published and "
                 f"{self._kept(current_generation(self.index_path))}")
