@@ -71,11 +71,12 @@ class ScorerPublisher:
             self.progress.stage("publish", 4)
             self._build(Path(model_dir), tmp, meta.get("kind", "cross-encoder"))
             self.progress.advance("publish")
-            int8 = self._served(tmp, pairs, labels, fp32_probabilities, meta)
+            served = self._served(tmp, pairs, labels, fp32_probabilities, meta)
             self.progress.advance("publish")
             extra = {"vectors": vectors(OnnxTrainedScorer(folder=tmp), tmp)} if vectors is not None else {}
             name = self._next_name()
-            full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": int8}, **extra, "generation": name,
+            # "int8": the served model's check, whichever its precision (readers know the key from before fp32)
+            full = {**meta, "held_out": {**meta.get("held_out", {}), "int8": served}, **extra, "generation": name,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (tmp / META_FILE).write_text(json.dumps(full, indent=1, ensure_ascii=False))
             _fsync_tree(tmp)
@@ -118,10 +119,11 @@ class ScorerPublisher:
         try:
             checked = self._check(folder, pairs, labels, want, meta)
         except ModelUnavailableError as drifted:
+            why = str(drifted).split("; nothing was published")[0]
             (folder / MODEL_FILE).unlink()
-            self.progress.log(f"{drifted}; publishing the fp32 model instead")
+            self.progress.log(f"{why}; publishing the fp32 ONNX model instead")
             checked = self._check(folder, pairs, labels, want, meta)
-            return {**checked, "precision": "fp32", "int8_refused": str(drifted).split(";")[0]}
+            return {**checked, "precision": "fp32", "int8_refused": why}
         (folder / FP32_MODEL_FILE).unlink()
         return {**checked, "precision": "int8"}
 
