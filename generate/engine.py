@@ -192,7 +192,7 @@ class Engine:
         """Drop the training questions about chunks the index no longer holds; reported, not raised, like the
         vectors: the write itself succeeded, and the next `citewise train` drops them before anything else."""
         try:
-            gone = ItemStore.for_index(index.path).forget(set(index.chunk_ids()))
+            gone = ItemStore.for_index(index.path).forget(index.chunk_ids)
         except IndexBusyError:
             return {"skipped": "a `citewise train` is writing the training set; it drops them when it next starts"}
         except (CitewiseError, OSError) as exc:

@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ingest.core.errors import IndexStateError
 from ingest.core.exclusive_lock import acquire
@@ -127,10 +127,11 @@ class ItemStore:
         meta.update(note or {})
         self._write_meta()
 
-    def forget(self, live_chunks: set[int]) -> int:
+    def forget(self, live_chunks: Callable[[], Iterable[int]]) -> int:
         """Drop the items of chunks the index no longer holds (a removed or re-ingested document), so no text
-        of a removed document stays in the set; returns how many went. Takes the set's lock for the rewrite
-        unless this store already holds it (IndexBusyError while another run writes the set).
+        of a removed document stays in the set; returns how many went. `live_chunks` is asked only when there
+        is a set (every ingest calls this). Takes the set's lock for the rewrite unless this store already holds
+        it (IndexBusyError while another run writes the set).
 
         Their chunks stay marked done: an id is never reused, so nothing would sample them again."""
         if not self.items_path.exists():
@@ -139,7 +140,8 @@ class ItemStore:
         self._acquire()
         try:
             items = list(self._read(repair=True))
-            kept = [it for it in items if it.chunk_id in live_chunks]
+            live = set(live_chunks())
+            kept = [it for it in items if it.chunk_id in live]
             gone = len(items) - len(kept)
             if gone:
                 self._replace(kept)

@@ -103,7 +103,7 @@ class QuestionWriter:
         progress = progress or NullProgress()
         started = time.perf_counter()
         done = store.begin(self.recipe(), self.settings.model_dump(mode="json"), fresh=fresh)
-        store.forget(set(index.chunk_ids()))  # what a removal made while this set was busy
+        store.forget(index.chunk_ids)  # what a removal made while this set was busy
         chunks = self.sample(index, n)
         todo = [c for c in chunks if c not in done]
         summary = DataSummary(chunks_resumed=len(chunks) - len(todo))
