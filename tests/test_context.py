@@ -101,6 +101,32 @@ def test_mode_switches_recontextualize_incrementally_and_llm_contexts_are_cached
     assert nothing.recontextualized == 2 and set(none_ctx.values()) == {""}
 
 
+def test_removing_a_document_drops_its_cached_context_sentences(tmp_path: Path, make_engine) -> None:
+    """`docs rm` must leave no generated sentence about the document behind, while others stay cached."""
+    docs = _docs(tmp_path)
+    fake = counting()
+    _, contexts, _, _, engine = _ingest(make_engine, docs, "llm", fake)
+    about_a = {c.split("\n")[-1] for (source, _), c in contexts.items() if source.endswith("a.md")}
+    about_b = {c.split("\n")[-1] for (source, _), c in contexts.items() if source.endswith("b.md")}
+    assert about_a and about_b and not about_a & about_b
+
+    def cached() -> set[str]:
+        with engine.open_index(writable=False) as index:
+            return {c for (c,) in index.store.conn.execute("SELECT context FROM context_cache")}
+
+    assert cached() == about_a | about_b
+    with engine.open_index(writable=True) as index:
+        (doc,) = [d for d in index.documents() if d.source.endswith("a.md")]
+        engine.remove_document(index, doc.id)
+    assert cached() == about_b
+
+    calls = len(fake.calls)
+    again, again_ctx, _, _, _ = _ingest(make_engine, docs, "llm", fake)
+    n_a = sum(source.endswith("a.md") for source, _ in contexts)
+    assert (again.ingested, again.contexts_generated, again.contexts_cached) == (1, n_a, 0)
+    assert len(fake.calls) == calls + n_a and again_ctx == contexts
+
+
 def test_failed_generation_keeps_the_document_with_structure_context_and_retries_later(tmp_path: Path,
                                                                                         make_engine) -> None:
     docs = _docs(tmp_path)

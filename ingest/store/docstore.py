@@ -222,12 +222,21 @@ class SqliteDocStore:
         return self._transaction(work, f"nothing of this batch of {n} document{'s' * (n != 1)} was stored")
 
     def delete_document(self, doc_id: str) -> int:
-        """Remove a document and its chunks; returns how many chunks went with it."""
+        """Remove a document and its chunks, and the cached llm context sentences they carry; returns how many
+        chunks went with it.
+
+        The context cache is keyed by prompt hash, not by document, so its rows are found by the sentence each
+        chunk holds (the last line of its context). Another document's identical sentence goes too, which only
+        costs regenerating it.
+        """
 
         def work(conn: sqlite3.Connection) -> int:
-            n = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+            contexts = [c for (c,) in conn.execute("SELECT context FROM chunks WHERE doc_id = ?", (doc_id,))]
+            sentences = sorted({c.rsplit("\n", 1)[-1] for c in contexts if c})
+            for batch in _batches(sentences, 500):
+                conn.execute(f"DELETE FROM context_cache WHERE context IN ({','.join('?' * len(batch))})", batch)
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            return int(n)
+            return len(contexts)
 
         return self._transaction(work, "nothing was removed")
 
