@@ -75,4 +75,6 @@ def test_upload_a_file_find_it_listed_and_delete_it(base: str, browser: Browser,
     row.locator("button", has_text="confirm delete").click()
     expect(page.locator("#docs")).not_to_contain_text("Kelp survey", timeout=30_000)
     expect(page.locator("#docs")).to_contain_text("Velmora Lighthouse")
+    expect(page.locator("#docstatus")).to_contain_text("removed Kelp survey (1 chunk)")
+    expect(page.locator("#jobstatus")).to_contain_text("ingested 1")  # the upload's outcome stays readable
     page.close()
