@@ -125,6 +125,15 @@ def test_removing_a_document_drops_its_cached_context_sentences(tmp_path: Path, 
     n_a = sum(source.endswith("a.md") for source, _ in contexts)
     assert (again.ingested, again.contexts_generated, again.contexts_cached) == (1, n_a, 0)
     assert len(fake.calls) == calls + n_a and again_ctx == contexts
+    assert cached() == about_a | about_b
+
+    # A new version of a file: the sentences about what it no longer says go, those it still carries stay.
+    (docs / "a.md").write_text((docs / "a.md").read_text().replace("They graze on grass", "Llamas spit at"))
+    changed, changed_ctx, _, _, _ = _ingest(make_engine, docs, "llm", fake)
+    assert changed.ingested == 1
+    now_a = {c.split("\n")[-1] for (source, _), c in changed_ctx.items() if source.endswith("a.md")}
+    assert any("They graze" in s for s in about_a - now_a) and any("Llamas spit" in s for s in now_a)
+    assert cached() == now_a | about_b
 
 
 def test_failed_generation_keeps_the_document_with_structure_context_and_retries_later(tmp_path: Path,

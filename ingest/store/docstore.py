@@ -9,7 +9,7 @@ import sqlite3
 import time
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import AbstractSet, Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -196,6 +196,10 @@ class SqliteDocStore:
             added = 0
             for doc_id, chunked, vectors, keys in docs:
                 doc = chunked.doc
+                changed = conn.execute("SELECT id FROM documents WHERE (id = ? OR source = ?) AND content_hash != ?",
+                                       (doc_id, doc.source, doc.content_hash)).fetchall()
+                for (old_id,) in changed:  # a new version: what was written about the old one goes with it
+                    _forget_contexts(conn, old_id, keep={_sentence(c.context) for c in chunked.chunks})
                 conn.execute("DELETE FROM documents WHERE id = ? OR source = ?", (doc_id, doc.source))
                 conn.execute(
                     "INSERT INTO documents(id, source, title, format, content_hash, text, metadata, ingested_at) "
@@ -223,20 +227,13 @@ class SqliteDocStore:
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and its chunks, and the cached llm context sentences they carry; returns how many
-        chunks went with it.
-
-        The context cache is keyed by prompt hash, not by document, so its rows are found by the sentence each
-        chunk holds (the last line of its context). Another document's identical sentence goes too, which only
-        costs regenerating it.
-        """
+        chunks went with it."""
 
         def work(conn: sqlite3.Connection) -> int:
-            contexts = [c for (c,) in conn.execute("SELECT context FROM chunks WHERE doc_id = ?", (doc_id,))]
-            sentences = sorted({c.rsplit("\n", 1)[-1] for c in contexts if c})
-            for batch in _batches(sentences, 500):
-                conn.execute(f"DELETE FROM context_cache WHERE context IN ({','.join('?' * len(batch))})", batch)
+            n = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+            _forget_contexts(conn, doc_id)
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            return len(contexts)
+            return int(n)
 
         return self._transaction(work, "nothing was removed")
 
@@ -388,6 +385,24 @@ class SqliteDocStore:
                 out[int(r[0])] = ChunkRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]),
                                           r[9], r[10], r[11], r[12])
         return out
+
+
+def _sentence(context: str) -> str:
+    """The generated sentence of a chunk's context: its last line (an llm context is the trail, then it)."""
+    return context.rsplit("\n", 1)[-1]
+
+
+def _forget_contexts(conn: sqlite3.Connection, doc_id: str, keep: AbstractSet[str] = frozenset()) -> None:
+    """Drop the cached llm sentences a document's chunks carry, but those in `keep`.
+
+    The cache is keyed by prompt hash, not by document, so its rows are found by sentence; another document's
+    identical sentence goes too, which only costs generating it again. A mode switch stores the same version
+    again and drops nothing, so switching back still finds every sentence cached.
+    """
+    rows = conn.execute("SELECT context FROM chunks WHERE doc_id = ? AND context != ''", (doc_id,))
+    sentences = sorted({_sentence(c) for (c,) in rows} - keep)
+    for batch in _batches(sentences, 500):
+        conn.execute(f"DELETE FROM context_cache WHERE context IN ({','.join('?' * len(batch))})", batch)
 
 
 def _batches(items: list[T], size: int) -> Iterator[list[T]]:
