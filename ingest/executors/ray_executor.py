@@ -179,7 +179,6 @@ class RayExecutor:
         if first is None:
             return
         self.warm_up(progress)
-        ray = self._ray
         load = [0] * len(self._actors)
         pending: deque[tuple[FileJob, int, Any]] = deque()
         waiting: FileJob | None = first
