@@ -146,7 +146,8 @@ def training_lines(training: dict[str, Any] | None) -> list[str]:
         meta = t.get("meta", {})
         fp32 = (meta.get("held_out") or {}).get("fp32") or {}
         held = (meta.get("held_out") or {}).get("int8") or fp32
-        within, answers = fp32.get("question_auc"), (meta.get("answerability") or {}).get("auc")
+        answerability = meta.get("answerability") or {}
+        within, answers, near = fp32.get("question_auc"), answerability.get("auc"), answerability.get("near_miss_auc")
         secs, data = t.get("seconds", {}), t.get("data", {})
         synthetic = data.get("synthetic") or {}
         made = (f"; synthetic data {synthetic.get('items', 0)} items in {secs['synthetic']:.0f} s"
@@ -155,7 +156,8 @@ def training_lines(training: dict[str, Any] | None) -> list[str]:
                      f"items, {t.get('pairs', {}).get('train', {}).get('total', '?')} training pairs, "
                      f"{meta.get('kind', 'cross-encoder')}, held-out pair AUC {held.get('auc', float('nan')):.3f}"
                      + (f" ({within:.3f} within a question)" if within is not None else "")
-                     + (f", answerability AUC {answers:.3f}" if answers is not None else "") + ", "
+                     + (f", answerability AUC {answers:.3f}" if answers is not None else "")
+                     + (f" ({near:.3f} against near misses alone)" if near is not None else "") + ", "
                      f"training {secs.get('train', float('nan')):.0f} s{made}"
                      + (f", {t['scorer_bytes'] / 1e6:.1f} MB on disk" if t.get("scorer_bytes") else "")
                      + _ranking_line(meta))

@@ -300,6 +300,11 @@ def test_answerability_compares_the_best_passage_with_and_without_the_answer() -
     labels = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     x, t = answerability_examples(scores, labels, ["a", "a", "a", "b", "b", "n", "n"])
     assert sorted(zip(x.tolist(), t.tolist())) == [(0.7, 0.0), (1.0, 0.0), (1.8, 0.0), (1.8, 1.0), (2.0, 1.0)]
+    # Each kind of negative apart: the near miss (0.7) is below both answers; the answers taken away (1.0, 1.8)
+    # are below a's 2.0, and b's 1.8 ties its own 1.8 and beats a's 1.0.
+    fitted = Answerability.fit(scores, labels, ["a", "a", "a", "b", "b", "n", "n"])
+    assert fitted is not None and fitted.near_miss_auc == 1.0 and fitted.missing_answer_auc == 0.875
+    assert fitted.auc == pytest.approx(5.5 / 6)
 
 
 @pytest.mark.unit
@@ -312,6 +317,7 @@ def test_answerability_is_fitted_on_held_out_questions_and_read_from_the_best_pr
         questions += [f"q{q}"] * 6
     fitted = Answerability.fit(np.array(logits), np.array(labels), questions)
     assert fitted is not None and fitted.questions == 60 and fitted.auc is not None and fitted.auc > 0.8
+    assert fitted.near_miss_auc is None and fitted.missing_answer_auc == fitted.auc  # no near misses held out
     assert fitted.probability([0.05, 0.95]) > 0.8 > 0.2 > fitted.probability([0.05, 0.1])
     assert fitted.probability([]) == 0.0
     assert Answerability.from_json(fitted.to_json()) == fitted

@@ -113,20 +113,29 @@ def answerability_examples(logits: np.ndarray, labels: np.ndarray, questions: li
     held-out question's passages (label 1 when one of them answers it), and for an answerable question the
     best score once its answering passages are taken away (label 0: what the search shows when the corpus
     lacks the answer). Near-miss questions, with no answering passage, give a 0 from all their passages."""
+    x, t, _ = _answerability_rows(logits, labels, questions)
+    return x, t
+
+
+def _answerability_rows(logits: np.ndarray, labels: np.ndarray,
+                        questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`answerability_examples` with each 0's kind: True for a near miss, False for an answer taken away."""
     s, y = np.asarray(logits, dtype=np.float64), np.asarray(labels) > 0.5
     by: dict[str, list[int]] = {}
     for i, q in enumerate(questions):
         by.setdefault(q, []).append(i)
-    features, targets = [], []
+    features, targets, near = [], [], []
     for ix in by.values():
         scores, answers = s[ix], y[ix]
         if answers.any():
-            features.append(scores.max())
-            targets.append(1.0)
+            features += [scores.max()]
+            targets += [1.0]
+            near += [False]
         if (~answers).any():
-            features.append(scores[~answers].max())
-            targets.append(0.0)
-    return np.array(features), np.array(targets)
+            features += [scores[~answers].max()]
+            targets += [0.0]
+            near += [not answers.any()]
+    return np.array(features), np.array(targets), np.array(near, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,11 @@ class Answerability:
     calibration: Platt
     questions: int
     auc: float | None
+    #: The AUC against each kind of negative apart. Near misses (questions written to look answerable from a
+    #: passage that does not answer them) are what declining must catch and the harder kind; the answer taken
+    #: away is what a question about something the corpus lacks looks like. The pooled `auc` mixes them.
+    near_miss_auc: float | None = None
+    missing_answer_auc: float | None = None
 
     def probability(self, passage_probabilities: list[float]) -> float:
         if not passage_probabilities:
@@ -151,18 +165,21 @@ class Answerability:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.calibration.to_json(), "feature": "best passage's calibrated logit (sentence level)",
-                "questions": self.questions, "auc": self.auc}
+                "questions": self.questions, "auc": self.auc, "near_miss_auc": self.near_miss_auc,
+                "missing_answer_auc": self.missing_answer_auc}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Answerability:
-        return cls(Platt.from_json(row), int(row.get("questions", 0)), row.get("auc"))
+        return cls(Platt.from_json(row), int(row.get("questions", 0)), row.get("auc"), row.get("near_miss_auc"),
+                   row.get("missing_answer_auc"))
 
     @classmethod
     def fit(cls, calibrated_logits: np.ndarray, labels: np.ndarray, questions: list[str]) -> Answerability | None:
         """None when the held-out questions cannot teach it (no example of one side): the reader then keeps
         the passage probabilities' own cut-off."""
-        x, t = answerability_examples(calibrated_logits, labels, questions)
+        x, t, near = _answerability_rows(calibrated_logits, labels, questions)
         if len(set(t.tolist())) < 2:
             return None
         platt = Platt.fit(x, t)
-        return cls(platt, int(len(set(questions))), auc(x, t))
+        apart = [auc(x[keep], t[keep]) for keep in ((t == 1) | near, (t == 1) | ((t == 0) & ~near))]
+        return cls(platt, int(len(set(questions))), auc(x, t), *apart)

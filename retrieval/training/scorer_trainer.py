@@ -73,8 +73,11 @@ class ScorerTrainer:
         answerability = self._answerability(pairs, logits, calibration)
         if answerability is not None:
             held["answerability_auc"] = answerability.auc
+            held["answerability_near_miss_auc"] = answerability.near_miss_auc
             self.progress.log(f"answerability on {answerability.questions} held-out questions (best sentence "
-                              f"with vs without the answer): AUC {_fmt(answerability.auc)}")
+                              f"with vs without the answer): AUC {_fmt(answerability.auc)}; against near misses "
+                              f"alone {_fmt(answerability.near_miss_auc)}, against the answer taken away alone "
+                              f"{_fmt(answerability.missing_answer_auc)}")
         self.last_held_out = held
         floor = self.settings.min_held_out_auc
         gate = held["question_auc"] if held["question_auc"] is not None else held["auc"]
