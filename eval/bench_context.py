@@ -38,7 +38,7 @@ class _NoCache:
     def cached_contexts(self, keys: list[str]) -> dict[str, str]:
         return {}
 
-    def cache_context(self, key: str, context: str) -> None:
+    def cache_context(self, key: str, context: str, source: str) -> None:
         pass
 
 

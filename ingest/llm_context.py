@@ -45,7 +45,7 @@ class ContextCache(Protocol):
 
     def cached_contexts(self, keys: list[str]) -> dict[str, str]: ...
 
-    def cache_context(self, key: str, context: str) -> None: ...
+    def cache_context(self, key: str, context: str, source: str) -> None: ...
 
 
 class ContextTimeout(GenerationError):
@@ -96,7 +96,7 @@ class LlmContextualizer:
                         raise ContextTimeout(f"context generation took over {self.settings.context_timeout_s:g} s "
                                              "(setting ingest.context_timeout_s)")
                     sentence = self._generate(prompt)
-                    self.cache.cache_context(key, sentence)
+                    self.cache.cache_context(key, sentence, doc.doc.source)
                     outcome.generated += 1
                 for i in members:
                     sentences[i] = sentence

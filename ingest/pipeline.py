@@ -200,7 +200,7 @@ class Ingestor:
                 if outcome.failure:
                     summary.context_failed.append({"path": prepared.chunked.doc.source, "reason": outcome.failure})
             for key, sentence in prepared.new_contexts.items():
-                self.index.cache_context(key, sentence)
+                self.index.cache_context(key, sentence, prepared.chunked.doc.source)
             batch.append(prepared)
             if (len(batch) >= self.settings.commit_every
                     or time.perf_counter() - batch_started >= self.settings.commit_every_s):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ from generate.engine import Engine
 from ingest.core.generator import Message
 from ingest.llm_context import first_sentence
 from ingest.pipeline import IngestSummary
+from ingest.store.docstore import SqliteDocStore
 from ingest.store.local_index import LocalIndex
 from tests.fakes import FakeGenerator
 from tests.support import ids_everywhere, run_cli
@@ -134,6 +136,32 @@ def test_removing_a_document_drops_its_cached_context_sentences(tmp_path: Path, 
     now_a = {c.split("\n")[-1] for (source, _), c in changed_ctx.items() if source.endswith("a.md")}
     assert any("They graze" in s for s in about_a - now_a) and any("Llamas spit" in s for s in now_a)
     assert cached() == now_a | about_b
+
+    # Switched to structure context, the sentences stay cached for a switch back; a removal still takes them.
+    _ingest(make_engine, docs, "structure", fake)
+    assert cached() == now_a | about_b
+    with engine.open_index(writable=True) as index:
+        (doc,) = [d for d in index.documents() if d.source.endswith("a.md")]
+        engine.remove_document(index, doc.id)
+    assert cached() == about_b
+
+
+def test_a_store_from_before_cached_sentences_named_their_document_opens_and_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    new = SqliteDocStore(path)
+    new.conn  # creates the file with today's schema
+    new.close()
+    old = sqlite3.connect(path)
+    old.execute("ALTER TABLE context_cache DROP COLUMN source")
+    old.execute("INSERT INTO context_cache VALUES ('k', 'An old sentence.', 0)")
+    old.commit()
+    old.close()
+    store = SqliteDocStore(path)
+    assert store.cached_contexts(["k"]) == {"k": "An old sentence."}
+    store.cache_context("k2", "A new sentence.", "b.md")
+    rows = set(store.conn.execute("SELECT key, source FROM context_cache"))
+    assert rows == {("k", None), ("k2", "b.md")}
+    store.close()
 
 
 def test_failed_generation_keeps_the_document_with_structure_context_and_retries_later(tmp_path: Path,

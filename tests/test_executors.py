@@ -95,7 +95,7 @@ def test_worker_context_cache_asks_the_driver_once_and_hands_new_sentences_back(
 
     cache = ContextLookup(lookup)
     assert cache.cached_contexts(["k1", "k2"]) == {"k1": "from the index"}
-    cache.cache_context("k2", "written here")
+    cache.cache_context("k2", "written here", "a.md")
     assert cache.cached_contexts(["k1", "k2"]) == {"k1": "from the index", "k2": "written here"}
     assert asked == [["k1", "k2"], ["k1"]]  # what this worker wrote is not asked for again
     assert cache.take_fresh() == {"k2": "written here"} and cache.take_fresh() == {}

@@ -47,7 +47,7 @@ def test_a_write_ahead_log_that_cannot_be_read_is_named(index_copy: Path) -> Non
     store = index_copy / "store.sqlite"
     leave_log = ("import os, sqlite3, sys\n"
                  "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                 "c.execute(\"INSERT INTO context_cache VALUES ('k', 'a cached sentence', 0)\")\n"
+                 "c.execute(\"INSERT INTO context_cache(key, context, created_at) VALUES ('k', 'a sentence', 0)\")\n"
                  "os._exit(0)\n")
     subprocess.run([sys.executable, "-c", leave_log, str(store)], check=True)
     (index_copy / "store.sqlite-shm").unlink()

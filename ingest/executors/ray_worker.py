@@ -40,7 +40,8 @@ class ContextLookup:
         found.update({k: self.written[k] for k in keys if k in self.written})
         return found
 
-    def cache_context(self, key: str, context: str) -> None:
+    def cache_context(self, key: str, context: str, source: str) -> None:
+        """Kept with the document prepared now; the driver stores it with that document's source."""
         self.written[key] = context
         self.fresh[key] = context
 

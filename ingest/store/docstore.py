@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS context_state (
     doc_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
     mode TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS context_cache (key TEXT PRIMARY KEY, context TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS context_cache (key TEXT PRIMARY KEY, context TEXT NOT NULL, created_at REAL NOT NULL,
+                                          source TEXT);
 """
 
 
@@ -84,6 +85,9 @@ class SqliteDocStore:
             # a removed document's text is overwritten, not left in free pages (not every build's default)
             conn.execute("PRAGMA secure_delete=ON")
             conn.executescript(SCHEMA)
+            if "source" not in {row[1] for row in conn.execute("PRAGMA table_info(context_cache)")}:
+                # stores made before sentences recorded their document: their rows stay unattributed (NULL)
+                conn.execute("ALTER TABLE context_cache ADD COLUMN source TEXT")
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
@@ -231,17 +235,21 @@ class SqliteDocStore:
 
         def work(conn: sqlite3.Connection) -> int:
             n = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+            # every sentence written for it (in any mode it was ever in), and the unattributed ones it carries
+            conn.execute("DELETE FROM context_cache WHERE source = (SELECT source FROM documents WHERE id = ?)",
+                         (doc_id,))
             _forget_contexts(conn, doc_id)
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
             return int(n)
 
         return self._transaction(work, "nothing was removed")
 
-    def cache_context(self, key: str, context: str) -> None:
-        """Keep a generated context (autocommitted at once, so a crash keeps what was paid for)."""
+    def cache_context(self, key: str, context: str, source: str) -> None:
+        """Keep a generated context (autocommitted at once, so a crash keeps what was paid for), with the source
+        of the document it was written for, so removing that document removes it too."""
         try:
-            self.conn.execute("INSERT OR REPLACE INTO context_cache(key, context, created_at) VALUES (?, ?, ?)",
-                              (key, context, time.time()))
+            self.conn.execute("INSERT OR REPLACE INTO context_cache(key, context, created_at, source) "
+                              "VALUES (?, ?, ?, ?)", (key, context, time.time(), source))
         except sqlite3.Error as exc:
             raise sqlite_failure(exc, self.path, writing=True, outcome="the sentence was not cached") from exc
 
@@ -399,6 +407,10 @@ def _forget_contexts(conn: sqlite3.Connection, doc_id: str, keep: AbstractSet[st
     identical sentence goes too, which only costs generating it again. A mode switch stores the same version
     again and drops nothing, so switching back still finds every sentence cached.
     """
+    mode = conn.execute("SELECT mode FROM context_state WHERE doc_id = ?", (doc_id,)).fetchone()
+    if (mode is not None and not mode[0].startswith("llm")) or conn.execute(
+            "SELECT 1 FROM context_cache LIMIT 1").fetchone() is None:
+        return  # its chunks carry no generated sentence, or none is cached: spare the scan of the cache
     rows = conn.execute("SELECT context FROM chunks WHERE doc_id = ? AND context != ''", (doc_id,))
     sentences = sorted({_sentence(c) for (c,) in rows} - keep)
     for batch in _batches(sentences, 500):

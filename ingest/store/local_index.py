@@ -434,8 +434,8 @@ class LocalIndex:
     def cached_contexts(self, keys: list[str]) -> dict[str, str]:
         return self.store.cached_contexts(keys)
 
-    def cache_context(self, key: str, context: str) -> None:
-        self.store.cache_context(key, context)
+    def cache_context(self, key: str, context: str, source: str) -> None:
+        self.store.cache_context(key, context, source)
 
     def stats(self) -> dict[str, Any]:
         docs, chunks = self.store.counts()
