@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from ingest.core.errors import InvalidRequestError, UnsupportedMediaError
-from ingest.parser import FORMATS
+from ingest.formats import FORMATS
 from ingest.preflight import BOMS, MAGIC, looks_like
 
 MAX_NAME_CHARS = 120

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ingest.core.errors import DocumentError
-from ingest.parser import FORMATS
+from ingest.formats import FORMATS
 from ingest.store.local_index import MANIFEST, STORE
 
 

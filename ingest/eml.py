@@ -15,7 +15,7 @@ from email.message import EmailMessage, Message
 from pathlib import PurePath
 from typing import Iterator, cast
 
-from ingest.parser import FORMATS
+from ingest.formats import FORMATS
 
 _TYPES = {
     "text/plain": "text", "text/markdown": "md", "text/x-rst": "rst", "text/html": "html",

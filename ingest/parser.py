@@ -20,11 +20,6 @@ from ingest.preflight import check_bytes, check_html_depth
 from ingest.core.types import Element, ParsedDocument
 from ingest.core.text import normalize_ws
 
-#: File suffix -> format name. Anything else is skipped with a stated reason.
-FORMATS: dict[str, str] = {
-    ".md": "md", ".markdown": "md", ".txt": "text", ".text": "text", ".rst": "rst",
-    ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "eml",
-}
 TEXT_FORMATS = {"md", "text", "rst", "html"}
 _MODULES = {"md": "md", "text": "text", "rst": "rst", "html": "html", "pdf": "pdf", "docx": "docx",
             "pptx": "pptx", "eml": "email"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.core.errors import DocumentError
-from ingest.parser import FORMATS
+from ingest.formats import FORMATS
 from ingest.pooled_parser import PooledParser
 from tests.samples import write_all_formats
 

@@ -28,7 +28,7 @@ from ingest.core.settings import TrainSettings
 from retrieval.training.calibration import Answerability, Platt, metrics
 from retrieval.training.pairs import PairSet
 from retrieval.training.scorer_publisher import Extra, ScorerPublisher
-from retrieval.training.trainable_scorer import TrainableScorer, trainable_scorer
+from retrieval.training.trainable_scorer import ScorerKind, TrainableScorer
 
 BASE_MODEL = "all-MiniLM-L6-v2"
 RUN_DIR = Path("training") / "run"
@@ -260,6 +260,17 @@ class ScorerTrainer:
         shutil.rmtree(target, ignore_errors=True)
         (self.run_dir / "finished.json").unlink(missing_ok=True)
         model.save(target)
+
+
+def trainable_scorer(kind: ScorerKind, source: Path, settings: TrainSettings, fresh: bool) -> TrainableScorer:
+    """The model of `kind` from `source`: the shipped base weights (`fresh`) or a saved training run."""
+    if kind == "bi-encoder":
+        from retrieval.training.bi_encoder_scorer import BiEncoderScorer
+
+        return BiEncoderScorer(source, settings)
+    from retrieval.training.cross_encoder_scorer import CrossEncoderScorer
+
+    return CrossEncoderScorer(source, settings, fresh)
 
 
 def _encoder_layers(model: Any) -> list[Any]:

@@ -1,11 +1,13 @@
-"""What the scorer trainer needs from the model it trains: the two kinds it can train share one loop."""
+"""What the scorer trainer needs from the model it trains: the two kinds it can train share one loop.
+
+The kinds import `ScorerKind` from here; the trainer picks one (`scorer_trainer.trainable_scorer`), so this
+module imports neither."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ingest.core.settings import TrainSettings
 from retrieval.training.pairs import TrainingPair
 
 if TYPE_CHECKING:
@@ -45,13 +47,3 @@ class TrainableScorer(Protocol):
         """What a reader needs to score the same way (kind, lengths, scale), kept in meta.json."""
         ...
 
-
-def trainable_scorer(kind: ScorerKind, source: Path, settings: TrainSettings, fresh: bool) -> TrainableScorer:
-    """The model of `kind` from `source`: the shipped base weights (`fresh`) or a saved training run."""
-    if kind == "bi-encoder":
-        from retrieval.training.bi_encoder_scorer import BiEncoderScorer
-
-        return BiEncoderScorer(source, settings)
-    from retrieval.training.cross_encoder_scorer import CrossEncoderScorer
-
-    return CrossEncoderScorer(source, settings, fresh)
