@@ -94,3 +94,21 @@ def test_a_run_that_cannot_train_says_why_in_one_line(index_copy: Path, args: li
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
     assert current_generation(index_copy) is None
+
+
+@pytest.mark.unit
+def test_the_summary_shows_the_answerability_against_each_kind_of_negative(capsys: pytest.CaptureFixture[str]) -> None:
+    """The pooled answerability mixes near misses with answers taken away; the summary shows both apart."""
+    from api.cli.train_command import _print_summary
+
+    held = {"pairs": 536, "auc": 0.858, "accuracy": 0.924, "question_auc": 0.894, "answerability_auc": 0.720,
+            "answerability_near_miss_auc": 0.613, "answerability_missing_answer_auc": 0.833}
+    data = {"data": {"labels": {"items": 443, "answerable": 222, "unanswerable": 221}},
+            "pairs": {"train": {"total": 4702, "positive": 400}, "held_out": {"total": 536}},
+            "held_out": held, "seconds": {"train": 530.2}, "scorer": "gen-000001"}
+    _print_summary(data)
+    text = " ".join(capsys.readouterr().err.split())
+    assert "answerability (does any passage answer?): AUC 0.720; against near misses 0.613, " \
+           "answer taken away 0.833 alone" in text
+    _print_summary({**data, "held_out": {k: v for k, v in held.items() if "answerability" not in k}})
+    assert "answerability" not in capsys.readouterr().err

@@ -82,6 +82,12 @@ def _print_summary(data: dict[str, Any]) -> None:
         err.print(line((f"held out: AUC within a question {within:.3f}, pooled " if within is not None else
                         "held out: AUC ") + f"{check['auc']:.3f}, accuracy {check['accuracy']:.3f} on "
                        f"{check['pairs']} pairs"))
+        if check.get("answerability_auc") is not None:
+            apart = [f"{kind} {check[key]:.3f}" for kind, key in (
+                ("near misses", "answerability_near_miss_auc"),
+                ("answer taken away", "answerability_missing_answer_auc")) if check.get(key) is not None]
+            err.print(line(f"answerability (does any passage answer?): AUC {check['answerability_auc']:.3f}"
+                           + (f"; against {', '.join(apart)} alone" if apart else "")))
     vectors = data.get("vectors") or {}
     if vectors.get("why"):
         verdict = "searched by the dense first stage" if vectors.get("used") else "not used"

@@ -74,6 +74,7 @@ class ScorerTrainer:
         if answerability is not None:
             held["answerability_auc"] = answerability.auc
             held["answerability_near_miss_auc"] = answerability.near_miss_auc
+            held["answerability_missing_answer_auc"] = answerability.missing_answer_auc
             self.progress.log(f"answerability on {answerability.questions} held-out questions (best sentence "
                               f"with vs without the answer): AUC {_fmt(answerability.auc)}; against near misses "
                               f"alone {_fmt(answerability.near_miss_auc)}, against the answer taken away alone "
