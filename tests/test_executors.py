@@ -222,6 +222,10 @@ def test_llm_sentences_written_by_workers_are_cached_by_the_driver(tmp_path: Pat
     summary, engine = remote()
     assert summary.contexts_generated == calls and len(fake.calls) == 2 * calls
     assert_same_index(snapshot(tmp_path / "index"), local_index)
+    with engine.open_index() as index:  # each kept with the document it was written for, so `docs rm` finds it
+        sources = {d.source for d in index.documents()}
+        cached = list(index.store.conn.execute("SELECT source FROM context_cache"))
+    assert len(cached) == calls and {source for (source,) in cached} <= sources
     with (docs / "pep-0257.rst").open("a") as fh:  # a new last paragraph: the other chunks' prompts are unchanged
         fh.write("\nA closing remark on docstrings, added later.\n")
     edited, _ = remote()
