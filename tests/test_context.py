@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 
 from eval.bench_context import _ColdPrompts
@@ -14,6 +15,7 @@ from generate.engine import Engine
 from ingest.core.generator import Message
 from ingest.llm_context import first_sentence
 from ingest.pipeline import IngestSummary
+from ingest.core.types import Chunk, ChunkedDocument, ParsedDocument
 from ingest.store.docstore import SqliteDocStore
 from ingest.store.local_index import LocalIndex
 from tests.fakes import FakeGenerator
@@ -161,6 +163,13 @@ def test_a_store_from_before_cached_sentences_named_their_document_opens_and_kee
     store.cache_context("k2", "A new sentence.", "b.md")
     rows = set(store.conn.execute("SELECT key, source FROM context_cache"))
     assert rows == {("k", None), ("k2", "b.md")}
+    # The old row names no document: removing the document whose chunk carries its sentence still finds it.
+    text = "Alpacas hum."
+    chunk = Chunk(0, 0, len(text), text, [], None, None, 3, context="Alpacas\nAn old sentence.")
+    doc = ParsedDocument("a.md", "Alpacas", [], "md", "h1")
+    store.replace_documents([("d1", ChunkedDocument(doc, text, [chunk], "llm"), np.zeros((1, 4)), ["e1"])])
+    store.delete_document("d1")
+    assert set(store.conn.execute("SELECT key, source FROM context_cache")) == {("k2", "b.md")}
     store.close()
 
 
