@@ -128,13 +128,13 @@ def _answerability_rows(logits: np.ndarray, labels: np.ndarray,
     for ix in by.values():
         scores, answers = s[ix], y[ix]
         if answers.any():
-            features += [scores.max()]
-            targets += [1.0]
-            near += [False]
+            features.append(scores.max())
+            targets.append(1.0)
+            near.append(False)
         if (~answers).any():
-            features += [scores[~answers].max()]
-            targets += [0.0]
-            near += [not answers.any()]
+            features.append(scores[~answers].max())
+            targets.append(0.0)
+            near.append(not answers.any())
     return np.array(features), np.array(targets), np.array(near, dtype=bool)
 
 

@@ -116,21 +116,23 @@ class ScorerPublisher:
         A steep calibration (a confident classifier) turns quantization noise into large probability moves on a
         few pairs, so int8 can fail the check while the same model at full precision passes it: about four times
         the size on disk and slower to score, but the model that was trained and measured."""
-        try:
-            checked = self._check(folder, pairs, labels, want, meta)
-        except ModelUnavailableError as drifted:
-            why = str(drifted).split("; nothing was published")[0]
-            (folder / MODEL_FILE).unlink()
-            self.progress.log(f"{why}; publishing the fp32 ONNX model instead")
-            checked = self._check(folder, pairs, labels, want, meta)
-            return {**checked, "precision": "fp32", "int8_refused": why}
-        (folder / FP32_MODEL_FILE).unlink()
-        return {**checked, "precision": "int8"}
+        checked, drift = self._check(folder, pairs, labels, want, meta)
+        if drift is None:
+            (folder / FP32_MODEL_FILE).unlink()
+            return {**checked, "precision": "int8"}
+        why = f"the int8 scorer {drift}"
+        (folder / MODEL_FILE).unlink()
+        self.progress.log(f"{why}; publishing the fp32 ONNX model instead")
+        checked, drift = self._check(folder, pairs, labels, want, meta)
+        if drift is not None:
+            raise ModelUnavailableError(f"the fp32 ONNX scorer {drift}; nothing was published and "
+                                        f"{self._kept(current_generation(self.index_path))}")
+        return {**checked, "precision": "fp32", "int8_refused": why}
 
     def _check(self, folder: Path, pairs: list[tuple[str, str]], labels: np.ndarray, want: np.ndarray,
-               meta: dict[str, Any]) -> dict[str, Any]:
-        """Refuse a model whose served probabilities (int8, or fp32 ONNX) drifted from the trained model's on
-        held-out pairs."""
+               meta: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The served model's (int8, or fp32 ONNX) held-out figures, and how it drifted from the trained model's
+        probabilities when that is beyond the bounds (None when within them)."""
         (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False))
         scorer = OnnxTrainedScorer(folder=folder)
         got = np.array([scorer.probabilities(q, [p])[0] for q, p in pairs], dtype=np.float64)
@@ -139,14 +141,13 @@ class ScorerPublisher:
         served, trained = metrics(got, labels), metrics(np.asarray(want, dtype=np.float64), labels)
         # A broken export moves every score; quantization noise moves a few pairs a little and keeps the order.
         lost = (trained["auc"] or 0.0) - (served["auc"] or 0.0) if len(got) >= AUC_CHECK_PAIRS else 0.0
+        drift = None
         if worst > self.max_difference or mean > self.max_difference / 4 or lost > MAX_AUC_LOSS:
-            precision = "int8" if (folder / MODEL_FILE).is_file() else "fp32 ONNX"
-            raise ModelUnavailableError(
-                f"the {precision} scorer drifted from the trained model on {len(pairs)} held-out pairs (probability "
-                f"difference largest {worst:.3f}, mean {mean:.3f}; held-out AUC {lost:+.3f} lower; bounds "
-                f"{self.max_difference}, {self.max_difference / 4:g}, {MAX_AUC_LOSS}); nothing was published and "
-                f"{self._kept(current_generation(self.index_path))}")
-        return {**served, "max_difference_from_fp32": round(worst, 5), "mean_difference_from_fp32": round(mean, 5)}
+            drift = (f"drifted from the trained model on {len(pairs)} held-out pairs (probability difference largest "
+                     f"{worst:.3f}, mean {mean:.3f}; held-out AUC {lost:+.3f} lower; bounds {self.max_difference}, "
+                     f"{self.max_difference / 4:g}, {MAX_AUC_LOSS})")
+        checked = {**served, "max_difference_from_fp32": round(worst, 5), "mean_difference_from_fp32": round(mean, 5)}
+        return checked, drift
 
     def _next_name(self) -> str:
         numbers = [int(m.group(1)) for p in self.root.iterdir() if (m := _GENERATION.match(p.name))]
