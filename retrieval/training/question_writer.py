@@ -2,8 +2,9 @@
 
 For each sampled chunk the model writes questions the chunk answers, each with its answer copied from
 the chunk, and near misses: questions that look answerable from the chunk while it does not answer them
-(a changed name, number, date or relation, as SQuAD 2.0's unanswerable questions are), made by the model
-editing one word of a question the chunk answers.
+(a changed name, number, date or relation, as SQuAD 2.0's unanswerable questions are), made by swapping a name,
+date or number of a question the chunk answers for another of the same kind from the chunk (`swap_candidates`),
+or, where the question has none, by the model editing one of its words.
 Neither is taken on the model's word. An answer must be in the chunk's stored text, verbatim up to
 whitespace as a quote must be, or the item is dropped; a near miss is kept only when the same model,
 asked separately whether the chunk answers it, says no. Prompts are short and put the passage first,
@@ -27,11 +28,13 @@ from ingest.core.settings.train import TrainSettings
 from ingest.core.text import normalize_ws
 from ingest.core.types import ChunkRow
 from retrieval.training.data_summary import DataSummary
+from retrieval.training.entity_tagger import EntityTagger
 from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
+from retrieval.training.near_miss_edits import Tagger, swap_candidates
 from retrieval.training.verbatim import locate_answer, sentence_at
 
-PROMPT_VERSION = 2
+PROMPT_VERSION = 3
 #: One system line for writing and judging, so every call about a chunk shares the prefix up to its passage.
 SYSTEM = "You write and check quiz questions about a passage."
 ASK = ("Write {n} different questions that the passage answers. For each, first copy the answer from the "
@@ -43,17 +46,25 @@ EDIT = ("Question: {q}\nPick one word of this question (a name, number, date or 
 JUDGE = "Question: {q}\nDoes the passage answer this question? Answer only yes or no."
 QUESTION_CHARS = 160
 ANSWER_CHARS = 80
+#: Swaps judged per question at most: most swaps a small model rejects are rejected for good reason (the
+#: passage still answers), and each judgement is a model call.
+SWAPS_JUDGED = 3
+#: How near misses are made, recorded in the set's recipe.
+EDITS = "entity swaps within the passage (spaCy en_core_web_sm 3.8.0), else the model's one-word edit"
 
 
 class QuestionWriter:
     """Writes synthetic `TrainingItem`s for a seeded sample of an index's chunks into an `ItemStore`."""
 
     def __init__(self, model: Generator, settings: TrainSettings, max_tokens: int = 200,
-                 passage_chars: int = 1200, min_chars: int = 200, judge_threshold: float = 0.5) -> None:
+                 passage_chars: int = 1200, min_chars: int = 200, judge_threshold: float = 0.5,
+                 tagger: Tagger | None = None) -> None:
         """`max_tokens` bounds each reply; the model reads the first `passage_chars` of a chunk; chunks
         shorter than `min_chars` are not sampled (a heading or a code line has nothing to ask about); a near
-        miss is kept when the model's P(yes) that the chunk answers it is below `judge_threshold`."""
+        miss is kept when the model's P(yes) that the chunk answers it is below `judge_threshold`. `tagger`
+        finds the names, dates and numbers a near miss swaps (spaCy's small model by default)."""
         self.model = model
+        self.tagger: Tagger = tagger if tagger is not None else EntityTagger()
         self.settings = settings
         self.max_tokens = max_tokens
         self.passage_chars = passage_chars
@@ -66,6 +77,7 @@ class QuestionWriter:
         s = self.settings
         return {"prompt_version": PROMPT_VERSION, "prompts": {"system": SYSTEM, "ask": ASK, "near_miss": EDIT,
                                                                "judge": JUDGE},
+                "near_miss_edits": EDITS, "swaps_judged": SWAPS_JUDGED,
                 "model": self.model.name, "backend": type(self.model).__name__,
                 "questions_per_chunk": s.questions_per_chunk, "near_misses_per_chunk": s.near_misses_per_chunk,
                 "seed": s.seed, "max_tokens": self.max_tokens, "passage_chars": self.passage_chars,
@@ -184,41 +196,62 @@ class QuestionWriter:
 
     def _near_misses(self, chunk: ChunkRow, answered: list[str], seen: set[str],
                      dropped: Counter[str]) -> list[TrainingItem]:
-        """Up to `near_misses_per_chunk` edits of the chunk's answered questions, each kept only when the
-        model, asked separately, says the chunk does not answer it (P(yes) under `judge_threshold` and
-        under the P(yes) of the question it was edited from)."""
+        """Up to `near_misses_per_chunk` near misses, spread over the chunk's answered questions: swaps of a
+        question's name, date or number for another of the chunk's (up to `SWAPS_JUDGED` judged per question),
+        or the model's one-word edit where the question has nothing to swap. Each is kept only when the model,
+        asked separately, says the chunk does not answer it (P(yes) under `judge_threshold` and under the
+        P(yes) of the question it was made from)."""
         n = self.settings.near_misses_per_chunk
         if not answered:
             dropped["near miss without a question to edit"] += n
             return []
+        per_question = -(-n // len(answered))
+        passage_entities = self.tagger(self._passage(chunk))
+        rng = random.Random(f"{self.settings.seed}:{chunk.id}")
+        out: list[TrainingItem] = []
+        for original in answered:
+            if len(out) >= n:
+                break
+            candidates = swap_candidates(original, self.tagger(original), passage_entities, rng,
+                                         limit=SWAPS_JUDGED)
+            if not candidates:
+                edited = self._model_edit(chunk, original)
+                if edited is None:
+                    dropped["edit not applicable to the question"] += 1
+                    continue
+                candidates = [edited]
+            kept, p_original = 0, None
+            for question in candidates:
+                if kept >= per_question or len(out) >= n:
+                    break
+                if question.lower() in seen:
+                    dropped["repeated question"] += 1
+                    continue
+                seen.add(question.lower())
+                p_yes, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=question)))
+                if p_yes >= self.judge_threshold:
+                    dropped["near miss the chunk answers"] += 1
+                    continue
+                # A small model's P(yes) is poorly calibrated (answered questions score below one half too), so
+                # the edit must also read as less answerable than the question it was made from.
+                if p_original is None:
+                    p_original, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=original)))
+                if p_yes >= p_original:
+                    dropped["near miss judged no less answerable than its original"] += 1
+                    continue
+                kept += 1
+                out.append(TrainingItem(question=question, chunk_id=chunk.id, doc_id=chunk.doc_id,
+                                        answerable=False, origin="synthetic"))
+        return out
+
+    def _model_edit(self, chunk: ChunkRow, original: str) -> str | None:
+        """The model's one-word edit of `original`, or None when its reply names no word of the question."""
         schema = {"type": "object", "required": ["word", "replacement"], "properties": {
             "word": {"type": "string", "minLength": 1, "maxLength": 40},
             "replacement": {"type": "string", "minLength": 1, "maxLength": 40}}}
-        out: list[TrainingItem] = []
-        for original in answered[:n]:
-            completion = self.model.chat(self._messages(chunk, EDIT.format(q=original)), schema=schema,
-                                         max_tokens=self.max_tokens)
-            question = _edited(original, completion.text)
-            if question is None:
-                dropped["edit not applicable to the question"] += 1
-                continue
-            if question.lower() in seen:
-                dropped["repeated question"] += 1
-                continue
-            seen.add(question.lower())
-            p_yes, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=question)))
-            if p_yes >= self.judge_threshold:
-                dropped["near miss the chunk answers"] += 1
-                continue
-            # A small model's P(yes) is poorly calibrated (answered questions score below one half too), so
-            # the edit must also read as less answerable than the question it was made from.
-            p_original, _ = self.model.yes_probability(self._messages(chunk, JUDGE.format(q=original)))
-            if p_yes >= p_original:
-                dropped["near miss judged no less answerable than its original"] += 1
-                continue
-            out.append(TrainingItem(question=question, chunk_id=chunk.id, doc_id=chunk.doc_id, answerable=False,
-                                    origin="synthetic"))
-        return out
+        completion = self.model.chat(self._messages(chunk, EDIT.format(q=original)), schema=schema,
+                                     max_tokens=self.max_tokens)
+        return _edited(original, completion.text)
 
 
 def _edited(question: str, reply: str) -> str | None:
