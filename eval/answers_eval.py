@@ -16,7 +16,7 @@ from ingest.core.settings import Settings
 from eval.charts import latency_chart, recall_curve_chart
 from eval.datasets import SquadWikiDataset
 from eval.environment import environment
-from eval.fold_scorers import FoldScorers, TrainMode, training_lines
+from eval.fold_scorers import FoldScorers, TrainMode, check_train_mode, training_lines
 from eval.index_cache import prepared_index
 from eval.metrics import answer_hit, percentiles
 from eval.reembedded import check_reembedded, described, searched_as
@@ -35,8 +35,7 @@ def run_answers(dataset_dir: Path, settings: Settings, systems: list[str], limit
     """Systems naming `trained` (fused+trained) use a scorer this run trains, never the index's own: per fold of
     the questions (`train_folds`: a fold's questions ranked by the scorer trained on the others' labels) or on
     synthetic questions about the articles alone (`train`)."""
-    if train_folds and train:
-        raise ConfigError("choose --train-folds or --train synthetic, not both")
+    check_train_mode(train_folds, train)
     if train_folds and context_modes and len(context_modes) > 1:
         raise ConfigError("--train-folds trains on one index: give one context mode")
     check_reembedded([split_limit(spec)[0] for spec in systems], train_folds, train)

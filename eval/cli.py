@@ -300,7 +300,9 @@ TrainFoldsOpt = typer.Option(None, "--train-folds", help="Trained systems (fused
                              "folds, train a scorer on K-1 folds' labels, rank the held-out fold with it; "
                              "metrics pooled over the held-out folds.")
 TrainOpt = typer.Option(None, "--train", help="synthetic: trained systems use a scorer trained on "
-                        "questions the data-preparation model wrote about the corpus, no labels.")
+                        "questions the data-preparation model wrote about the corpus, no labels. "
+                        "labels+synthetic (with --train-folds): each fold's scorer is trained on the other folds' "
+                        "labels and those questions, written once per run.")
 
 
 def _train_mode(value: str | None) -> str | None:
@@ -308,8 +310,10 @@ def _train_mode(value: str | None) -> str | None:
 
     if value is None:
         return None
-    if value != "synthetic":
-        raise InvalidRequestError(f"--train must be 'synthetic', not {value!r}")
+    from eval.fold_scorers import TRAIN_MODES
+
+    if value not in TRAIN_MODES:
+        raise InvalidRequestError(f"--train must be one of {', '.join(TRAIN_MODES)}, not {value!r}")
     return value
 
 

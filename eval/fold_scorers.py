@@ -1,7 +1,8 @@
 """Scorers an evaluation trains for itself: one per fold of the dataset's queries (`--train-folds K`: trained
-on the other folds' labels, evaluated on this fold's queries only) or one from synthetic data alone
-(`--train synthetic`: no labels). Each is trained once into the run folder and reused on `--resume`, so no
-figure is ever measured on a query its scorer was trained on."""
+on the other folds' labels, evaluated on this fold's queries only; with `--train labels+synthetic` the synthetic
+questions about the corpus are added to each fold's labels, as `citewise train --qrels` adds them) or one from
+synthetic data alone (`--train synthetic`: no labels). Each is trained once into the run folder and reused on
+`--resume`, so no figure is ever measured on a query its scorer was trained on."""
 
 from __future__ import annotations
 
@@ -22,7 +23,21 @@ from retrieval.trained_vectors import TrainedVectors
 from retrieval.training.labeled_data import query_folds
 from retrieval.training.training_run import TrainingRun
 
-TrainMode = Literal["synthetic"]
+TrainMode = Literal["synthetic", "labels+synthetic"]
+TRAIN_MODES: tuple[str, ...] = ("synthetic", "labels+synthetic")
+#: Where a run keeps the synthetic set its folds share: written once, as it costs minutes per chunk batch.
+SHARED_SYNTHETIC = "synthetic-data"
+
+
+def check_train_mode(train_folds: int | None, train: TrainMode | None) -> None:
+    """`synthetic` trains one scorer without labels, so it takes no folds; `labels+synthetic` adds the synthetic
+    set to each fold's labels, so it needs them."""
+    if train == "synthetic" and train_folds:
+        raise ConfigError("choose --train-folds or --train synthetic, not both (--train labels+synthetic adds "
+                          "synthetic questions to each fold's labels)")
+    if train == "labels+synthetic" and not train_folds:
+        raise ConfigError("--train labels+synthetic adds synthetic questions to each fold's labels: give "
+                          "--train-folds K")
 
 
 def with_scorer(factory: PipelineFactory, scorer: Scorer) -> PipelineFactory:
@@ -48,14 +63,21 @@ class FoldScorers:
                               f"({len(query_ids)})")
         return query_folds(query_ids, k, self.settings.train.seed)
 
-    def for_fold(self, fold: int, train_queries: list[str], labels: Path, split: str) -> Scorer:
-        """The scorer trained on `train_queries`' labels only (the other folds)."""
+    def for_fold(self, fold: int, train_queries: list[str], labels: Path, split: str,
+                 with_synthetic: bool = False) -> Scorer:
+        """The scorer trained on `train_queries`' labels (the other folds), and with `with_synthetic` on the
+        synthetic set too: written about the corpus, never from labels, so it is the same for every fold and
+        written once (`SHARED_SYNTHETIC`)."""
         root = self.root / f"fold-{fold}"
         if current_generation(root) is None:
-            self.progress.log(f"training the scorer of fold {fold} on {len(train_queries)} queries' labels")
-            run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), self._train_settings(),
-                              self.settings.search, None, self.progress, root=root, research=self.settings.research)
-            result = run.run(labels, split, synthetic=False, only_queries=train_queries)
+            extra = " and the synthetic questions" if with_synthetic else ""
+            self.progress.log(f"training the scorer of fold {fold} on {len(train_queries)} queries' labels{extra}")
+            s = self._train_settings()
+            run = TrainingRun(self.index, self.engine.pipeline_factory(self.index), s, self.settings.search,
+                              (lambda: self.engine.model(s.data_model)) if with_synthetic else None, self.progress,
+                              root=root, research=self.settings.research,
+                              synthetic_root=self.root / SHARED_SYNTHETIC)
+            result = run.run(labels, split, synthetic=with_synthetic, only_queries=train_queries)
             (root / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return self._load(root, f"fold-{fold}")
 
@@ -87,7 +109,7 @@ class FoldScorers:
         if not reembedded and ("trained" not in system.split("+") or (not train_folds and not train)):
             yield factory, todo  # without a run's scorer: the one published beside the index, as a user's search
             return
-        if train:
+        if train == "synthetic":
             yield self.factory(factory, self.synthetic(), "synthetic", reembedded), todo
             return
         folds = self.folds(all_queries, train_folds or 0)
@@ -96,7 +118,7 @@ class FoldScorers:
             mine = [q for q in held_out if q in wanted]
             if mine:
                 rest = [q for j, fold in enumerate(folds) if j != k for q in fold]
-                scorer = self.for_fold(k, rest, labels, split)
+                scorer = self.for_fold(k, rest, labels, split, train == "labels+synthetic")
                 yield self.factory(factory, scorer, f"fold-{k}", reembedded), mine
 
     def factory(self, factory: PipelineFactory, scorer: Scorer, name: str, reembedded: bool) -> PipelineFactory:
@@ -138,8 +160,10 @@ def training_lines(training: dict[str, Any] | None) -> list[str]:
     the training cost (synthetic data written, training seconds)."""
     if not training:
         return []
+    mixed = training.get("mode") == "labels+synthetic"
     how = (f"{training['folds']}-fold: each fold's queries answered with a scorer trained on the other folds' "
-           "labels only" if training["folds"] else "a scorer trained on synthetic questions about the corpus only, "
+           + ("labels and synthetic questions about the corpus" if mixed else "labels only")
+           if training["folds"] else "a scorer trained on synthetic questions about the corpus only, "
            "no labels")
     lines = [f"Trained systems: {how}.", ""]
     for name, t in training["scorers"].items():

@@ -15,8 +15,7 @@ from eval.index_cache import prepared_index
 from eval.metrics import RETRIEVAL_METRICS, ir_metrics, percentiles
 from eval.reembedded import check_reembedded, described, searched_as
 from eval.run_folder import RunFolder
-from eval.fold_scorers import FoldScorers, TrainMode, training_lines
-from ingest.core.errors import ConfigError
+from eval.fold_scorers import FoldScorers, TrainMode, check_train_mode, training_lines
 from ingest.core.progress import NullProgress, Progress
 from retrieval.systems import build_system, describe, split_limit, timed_run
 
@@ -31,8 +30,7 @@ def run_retrieval(dataset_dir: Path, settings: Settings, systems: list[str], spl
     """Systems naming `trained` use a scorer this run trains: per fold (`train_folds`, each fold's queries
     ranked by the scorer trained on the other folds) or from synthetic data (`train`); never the index's own."""
     progress = progress or NullProgress()
-    if train_folds and train:
-        raise ConfigError("choose --train-folds or --train synthetic, not both")
+    check_train_mode(train_folds, train)
     check_reembedded([split_limit(spec)[0] for spec in systems], train_folds, train)
     started = time.perf_counter()
     env = environment(settings)  # the commit and packages the run starts with, not ends with

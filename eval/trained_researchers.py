@@ -7,7 +7,7 @@ from typing import Any
 
 from generate.engine import Engine
 from generate.researcher import Researcher
-from eval.fold_scorers import FoldScorers, TrainMode
+from eval.fold_scorers import FoldScorers, TrainMode, check_train_mode
 from ingest.core.errors import InvalidRequestError
 from ingest.core.progress import Progress
 from ingest.core.settings import Settings
@@ -35,9 +35,10 @@ REEMBEDDED = {"citewise-reembedded", "citewise-as-trained"}
 def check_trained_options(systems: list[str], train_folds: int | None, train: TrainMode | None) -> None:
     """Trained systems need exactly one way to train that never sees the items they answer, and it applies to
     them alone: a run without one would quietly use nothing, or the index's own scorer."""
-    if bool(set(TRAINED) & set(systems)) != bool(train_folds or train) or (train_folds and train):
-        raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need exactly one of --train-folds K or --train "
-                                  "synthetic, and they apply to them alone")
+    check_train_mode(train_folds, train)
+    if bool(set(TRAINED) & set(systems)) != bool(train_folds or train):
+        raise InvalidRequestError(f"{', '.join(sorted(TRAINED))} need --train-folds K (optionally with --train "
+                                  "labels+synthetic) or --train synthetic, and they apply to them alone")
 
 
 class TrainedResearchers:
@@ -68,15 +69,16 @@ class TrainedResearchers:
         return self._engines[system]
 
     def for_item(self, qid: str, system: str) -> Researcher:
-        k = -1 if self.mode else self.fold_of.get(qid, 0)
+        only_synthetic = self.mode == "synthetic"
+        k = -1 if only_synthetic else self.fold_of.get(qid, 0)
         if (k, system) not in self.built:
-            if self.mode:
+            if only_synthetic:
                 scorer = self.scorers.synthetic()
             else:
                 rest = [q for j, fold in enumerate(self.folds) if j != k for q in fold]
-                scorer = self.scorers.for_fold(k, rest, self.labels, self.split)
+                scorer = self.scorers.for_fold(k, rest, self.labels, self.split, self.mode == "labels+synthetic")
             factory = self.scorers.factory(self.comps.pipeline_factory(self.index), scorer,
-                                           "synthetic" if self.mode else f"fold-{k}", system in REEMBEDDED)
+                                           "synthetic" if only_synthetic else f"fold-{k}", system in REEMBEDDED)
             researcher = self.engine(system).researcher_over(self.index, factory)
             researcher.warm_up()
             self.built[(k, system)] = researcher

@@ -4,6 +4,7 @@ a resumable store beside the index, the user's labels mapped onto chunks, and ha
 from __future__ import annotations
 
 import hashlib
+import random
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,9 @@ from retrieval.training.items import TrainingItem
 from retrieval.training.labeled_data import LabeledData, query_folds
 from retrieval.training.negative_miner import NegativeMiner
 from retrieval.training.pair_builder import PairBuilder
+from retrieval.training.near_miss_edits import swap_candidates
 from retrieval.training.question_writer import QuestionWriter
+from retrieval.training.training_run import TrainResult, TrainingRun
 from tests.fakes import FakeGenerator, HashingEmbedder
 
 HARBOUR = [
@@ -107,7 +110,9 @@ def test_a_near_miss_is_kept_only_when_the_model_says_the_chunk_does_not_answer_
                                {"word": "HARBOUR", "replacement": "cathedral"}, {"word": "1842", "replacement": "1900"},
                                {"word": "eastern", "replacement": "western"}, {"word": "Who", "replacement": "When"}],
                               yes={"western": 0.8, "When has": 0.3, "built the harbour": 0.45})
-        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=4, near_misses_per_chunk=4))
+        # nothing to swap (no names, dates or numbers found): every near miss is the model's own edit
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=4, near_misses_per_chunk=4),
+                                tagger=lambda _: [])
         items, dropped = writer.items_for(chunk)
     near = [it for it in items if not it.answerable]
     assert [it.question for it in near] == ["Who built the cathedral?"]  # an edit of a question the chunk answers
@@ -118,6 +123,62 @@ def test_a_near_miss_is_kept_only_when_the_model_says_the_chunk_does_not_answer_
     judged = [m[-1]["content"] for m in model.calls if "Does the passage answer" in m[-1]["content"]]
     assert len(judged) == 5 and all(j.startswith(f"Passage:\n{chunk.text}") for j in judged)
     assert "Who built the harbour?" in model.calls[1][-1]["content"]
+
+
+TREATY = ("The treaty of Saint-Clair was signed in 911 by King Charles and Rollo. In 1066 Duke William crossed "
+          "to England with his fleet.")
+TREATY_ENTITIES = [("Saint-Clair", "GPE"), ("911", "DATE"), ("King Charles", "PERSON"), ("Rollo", "PERSON"),
+                   ("1066", "DATE"), ("Duke William", "PERSON"), ("England", "GPE")]
+
+
+def table_tagger(table: dict[str, list[tuple[str, str]]]) -> Callable[[str], list[tuple[str, str]]]:
+    """Entities by the first key found in the text: a deterministic stand-in for spaCy's recognizer."""
+    return lambda text: next((ents for key, ents in table.items() if key in text), [])
+
+
+@pytest.mark.unit
+def test_near_misses_swap_a_name_or_date_for_another_of_the_chunk_and_the_model_judges_each(tmp_path: Path) -> None:
+    engine, path = tiny_index(tmp_path, [_doc("/d/treaty.md", "Treaty", [TREATY])])
+    # the recognizer misses "Rollo" in the short question; the passage names its kind
+    tagger = table_tagger({"The treaty of Saint-Clair was": TREATY_ENTITIES,
+                           "Who signed": [("Saint-Clair", "GPE"), ("911", "DATE")],
+                           "When did Rollo": [("King Charles", "PERSON")]})
+    answered = {"items": [{"answer": "King Charles and Rollo", "question": "Who signed the treaty of Saint-Clair in 911?"},
+                          {"answer": "911", "question": "When did Rollo sign the treaty with King Charles?"},
+                          {"answer": "Duke William crossed", "question": "What did the fleet carry?"}]}
+    # P(yes) by a phrase of the judged question: the first swap still reads as answered (0.7), each original
+    # is judged more answerable than what is kept (0.4, 0.45, 0.3 against 0.1 for every other swap)
+    yes = {"of England in 911": 0.7, "Saint-Clair in 911": 0.4, "Rollo sign the treaty with King": 0.45,
+           "the fleet carry": 0.3}
+    settings = TrainSettings(questions_per_chunk=3, near_misses_per_chunk=3)
+    with engine.open_index(path) as index:
+        chunk = next(r for r in chunks_of(index) if "911" in r.text)
+        model = FakeGenerator([answered, {"word": "fleet", "replacement": "army"}], yes=yes)
+        items, dropped = QuestionWriter(model, settings, tagger=tagger).items_for(chunk)
+    near = [it.question for it in items if not it.answerable]
+    assert near == ["Who signed the treaty of Saint-Clair in 1066?",  # a date for another date of the chunk
+                    "When did King Charles sign the treaty with Rollo?",  # two names of one kind exchanged
+                    "What did the army carry?"]  # nothing to swap: the model's one-word edit
+    assert dropped == {"near miss the chunk answers": 1}  # "...treaty of England in 911?"
+    edits = [m for m in model.calls if "Pick one word" in m[-1]["content"]]
+    assert len(edits) == 1 and "What did the fleet carry?" in edits[0][-1]["content"]
+    assert "entity swaps" in QuestionWriter(model, settings, tagger=tagger).recipe()["near_miss_edits"]
+
+
+@pytest.mark.unit
+def test_a_swap_keeps_the_kind_and_the_questions_own_words() -> None:
+    rng = random.Random(3)
+    question = "In what century was the Latin name of the Duchy of Normandy first recorded?"
+    passage = [("the 10th century", "DATE"), ("Latin", "NORP"), ("French", "NORP"), ("first", "ORDINAL"),
+               ("the Duchy of Normandy", "ORG"), ("the Church", "ORG"), ("what century", "DATE")]
+    q_entities = [("what century", "DATE"), ("Latin", "NORP"), ("the Duchy of Normandy", "ORG"), ("first", "ORDINAL")]
+    out = swap_candidates(question, q_entities, passage, rng, limit=10)
+    # "what century" and "first" are the question's own words; a language for a language, an org for an org,
+    # the question keeps its article
+    assert sorted(out) == ["In what century was the French name of the Duchy of Normandy first recorded?",
+                           "In what century was the Latin name of the Church first recorded?"]
+    assert swap_candidates(question, q_entities, passage, random.Random(3), limit=1) == out[:1]
+    assert swap_candidates("What is this about?", [], passage, rng) == []
 
 
 @pytest.mark.unit
@@ -346,3 +407,28 @@ def test_the_small_model_writes_checked_items_for_two_chunks_of_a_real_index(
         assert it.question.endswith("?") and it.origin == "synthetic"
     meta: dict[str, Any] | None = ItemStore.for_index(index_copy).meta()
     assert meta is not None and meta["recipe"]["backend"] == "LlamaCppGenerator"
+
+
+@pytest.mark.unit
+def test_runs_sharing_a_synthetic_set_write_it_once(tmp_path: Path) -> None:
+    """An evaluation's folds (`--train labels+synthetic`) each train in a folder of their own but read one
+    synthetic set: written about the corpus, never from labels, so the same for every fold, and minutes to write."""
+    # long words: a chunk must reach 200 characters to be asked about, within the tiny index's 40 tokens
+    long = ("Harbourmasters' administrative correspondence concerning breakwater reconstruction, lighthouse "
+            "maintenance, pier reinforcement, granite procurement and fishing-fleet accommodation survives intact.")
+    engine, path = tiny_index(tmp_path, [_doc("/d/harbour.md", "Harbour", [long]),
+                                         _doc("/d/orchard.md", "Orchard", [long.replace("Harbour", "Orchard")])])
+    settings = TrainSettings(synthetic_chunks=3, questions_per_chunk=1, near_misses_per_chunk=0)
+    shared = tmp_path / "run" / "synthetic-data"
+    models = [FakeGenerator(reply=copy_first_words(3)), FakeGenerator(reply=copy_first_words(3))]
+    got = []
+    with engine.open_index(path) as index:
+        for fold, model in enumerate(models):
+            run = TrainingRun(index, engine.pipeline_factory(index), settings, SearchSettings(),
+                              lambda m=model: m, root=tmp_path / "run" / f"fold-{fold}", synthetic_root=shared)
+            result = TrainResult()
+            got.append(run.items(result, None, "train", synthetic=True, fresh=False, only_queries=None))
+    assert models[0].calls and not models[1].calls  # the second fold resumed the whole set
+    assert [it.question for it in got[0]] == [it.question for it in got[1]] and len(got[0]) == 2
+    assert (shared / "training" / "items.jsonl").is_file()
+    assert not (tmp_path / "run" / "fold-0" / "training").exists()

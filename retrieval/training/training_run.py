@@ -59,12 +59,15 @@ class TrainingRun:
     """Builds the training set for one index and trains its scorer.
 
     `root` is where the scorer and its checkpoints go (the index folder by default; the evaluation gives
-    each fold a folder of its own so folds never see each other's models).
+    each fold a folder of its own so folds never see each other's models). `synthetic_root` is where the
+    synthetic set is kept (`root` by default): the evaluation's folds share one, as it is written from the
+    corpus alone and costs minutes to write.
     """
 
     def __init__(self, index: Index, factory: PipelineFactory, train: TrainSettings, search: SearchSettings,
                  data_model: Callable[[], Generator] | None = None, progress: Progress | None = None,
-                 root: Path | None = None, research: ResearchSettings | None = None) -> None:
+                 root: Path | None = None, research: ResearchSettings | None = None,
+                 synthetic_root: Path | None = None) -> None:
         self.index = index
         self.factory = factory
         self.train = train
@@ -73,6 +76,7 @@ class TrainingRun:
         self.data_model = data_model
         self.progress = progress or NullProgress()
         self.root = Path(root) if root else Path(index.path)
+        self.synthetic_root = Path(synthetic_root) if synthetic_root else self.root
 
     def run(self, qrels: Path | None = None, split: str = "train", synthetic: bool = True, fresh: bool = False,
             only_queries: Iterable[str] | None = None) -> TrainResult:
@@ -132,7 +136,7 @@ class TrainingRun:
                 raise ConfigError("synthetic training data needs the data-preparation model, but none was given")
             t0 = time.perf_counter()
             writer = QuestionWriter(self.data_model(), self.train)
-            with ItemStore.for_index(self.root) as store:
+            with ItemStore.for_index(self.synthetic_root) as store:
                 summary = writer.write(self.index, store, self.progress, fresh=fresh)
                 items += [it for it in store.items() if it.origin == "synthetic"]
             result.data["synthetic"] = {**summary.to_dict(), "items": len(items)}
