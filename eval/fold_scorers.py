@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, get_args
 
 from eval.reembedded import PREFIX, check_reembedded
 from generate.engine import Engine
@@ -24,7 +24,7 @@ from retrieval.training.labeled_data import query_folds
 from retrieval.training.training_run import TrainingRun
 
 TrainMode = Literal["synthetic", "labels+synthetic"]
-TRAIN_MODES: tuple[str, ...] = ("synthetic", "labels+synthetic")
+TRAIN_MODES: tuple[str, ...] = get_args(TrainMode)
 #: Where a run keeps the synthetic set its folds share: written once, as it costs minutes per chunk batch.
 SHARED_SYNTHETIC = "synthetic-data"
 

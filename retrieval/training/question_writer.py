@@ -46,8 +46,8 @@ EDIT = ("Question: {q}\nPick one word of this question (a name, number, date or 
 JUDGE = "Question: {q}\nDoes the passage answer this question? Answer only yes or no."
 QUESTION_CHARS = 160
 ANSWER_CHARS = 80
-#: Swaps judged per question at most: most swaps a small model rejects are rejected for good reason (the
-#: passage still answers), and each judgement is a model call.
+#: Swaps judged per question at most: each judgement is a model call, and the swaps after the first few change
+#: the same words again.
 SWAPS_JUDGED = 3
 #: How near misses are made, recorded in the set's recipe.
 EDITS = "entity swaps within the passage (spaCy en_core_web_sm 3.8.0), else the model's one-word edit"
