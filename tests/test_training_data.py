@@ -4,8 +4,8 @@ a resumable store beside the index, the user's labels mapped onto chunks, and ha
 from __future__ import annotations
 
 import hashlib
-import random
 import json
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -24,8 +24,8 @@ from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
 from retrieval.training.labeled_data import LabeledData, query_folds
 from retrieval.training.negative_miner import NegativeMiner
-from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.near_miss_edits import swap_candidates
+from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.question_writer import QuestionWriter
 from retrieval.training.training_run import TrainResult, TrainingRun
 from tests.fakes import FakeGenerator, HashingEmbedder
