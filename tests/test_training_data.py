@@ -28,6 +28,7 @@ from retrieval.training.near_miss_edits import swap_candidates
 from retrieval.training.pair_builder import PairBuilder
 from retrieval.training.question_writer import QuestionWriter
 from retrieval.training.training_run import TrainResult, TrainingRun
+from retrieval.training.verbatim import locate_answer
 from tests.fakes import FakeGenerator, HashingEmbedder
 
 HARBOUR = [
@@ -88,14 +89,27 @@ def test_an_answer_the_chunk_does_not_hold_verbatim_is_dropped(tmp_path: Path) -
         model = FakeGenerator([{"items": [
             {"answer": "built in   1842 by\nthe engineer Ana Soler.", "question": "Who built the harbour? Tell me."},
             {"answer": "built in 1843 by the engineer", "question": "When was it built?"},
-            {"answer": "two Stone piers", "question": "What does the harbour have?"}]}])
-        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=3, near_misses_per_chunk=0))
+            {"answer": "two wooden piers", "question": "What does the harbour have?"},
+            # case and quote marks may differ ("It has" mid-passage; JSON's single quotes for double ones)
+            {"answer": "'it has two stone piers'", "question": "What does the harbour have at its entrance?"}]}])
+        writer = QuestionWriter(model, TrainSettings(questions_per_chunk=4, near_misses_per_chunk=0))
         items, dropped = writer.items_for(chunk)
-    assert [it.answer for it in items] == ["built in 1842 by the engineer Ana Soler"]  # a slice of the chunk
+    # slices of the chunk, in its own wording
+    assert [it.answer for it in items] == ["built in 1842 by the engineer Ana Soler", "It has two stone piers"]
     assert items[0].question == "Who built the harbour?" and items[0].answerable and items[0].origin == "synthetic"
     assert items[0].sentence == HARBOUR[0].split(" It has")[0]
+    assert items[1].sentence == "It has two stone piers and a lighthouse at the end of the eastern pier."
     assert dropped == {"answer not verbatim in the chunk": 2}
-    assert model.schemas[0] is not None and model.schemas[0]["properties"]["items"]["maxItems"] == 3
+    assert model.schemas[0] is not None and model.schemas[0]["properties"]["items"]["maxItems"] == 4
+
+
+@pytest.mark.unit
+def test_a_copied_answer_is_found_whatever_quote_marks_and_case_it_was_written_with() -> None:
+    text = 'Rivals said the channels were "locked up" by\nthe deal. The Normans came later.'
+    for answer, found in [("'locked up' by the deal", '"locked up" by\nthe deal'), ("the Normans came", "The Normans came"),
+                          ("“The Normans”", "The Normans"), ("the Danes came", None), ("", None)]:
+        span = locate_answer(text, answer)
+        assert (text[span[0]:span[1]] if span else None) == found, answer
 
 
 @pytest.mark.unit

@@ -6,8 +6,8 @@ the chunk, and near misses: questions that look answerable from the chunk while 
 date or number of a question the chunk answers for another of the same kind from the chunk (`swap_candidates`),
 or, where the question has none, by the model editing one of its words.
 Neither is taken on the model's word. An answer must be in the chunk's stored text, verbatim up to
-whitespace as a quote must be, or the item is dropped; a near miss is kept only when the same model,
-asked separately whether the chunk answers it, says no. Prompts are short and put the passage first,
+whitespace, case and quote marks, or the item is dropped (the item keeps the chunk's wording); a near miss
+is kept only when the same model, asked separately whether the chunk answers it, says no. Prompts are short and put the passage first,
 so a small model on a few cores reads each chunk once (llama.cpp reuses the shared prefix) and the
 replies are held to a JSON schema, as the query writer's are.
 """
@@ -32,7 +32,7 @@ from retrieval.training.entity_tagger import EntityTagger
 from retrieval.training.item_store import ItemStore
 from retrieval.training.items import TrainingItem
 from retrieval.training.near_miss_edits import Tagger, swap_candidates
-from retrieval.training.verbatim import locate_answer, sentence_at
+from retrieval.training.verbatim import ANSWER_MATCH, locate_answer, sentence_at
 
 PROMPT_VERSION = 3
 #: One system line for writing and judging, so every call about a chunk shares the prefix up to its passage.
@@ -77,7 +77,7 @@ class QuestionWriter:
         s = self.settings
         return {"prompt_version": PROMPT_VERSION, "prompts": {"system": SYSTEM, "ask": ASK, "near_miss": EDIT,
                                                                "judge": JUDGE},
-                "near_miss_edits": EDITS, "swaps_judged": SWAPS_JUDGED,
+                "near_miss_edits": EDITS, "swaps_judged": SWAPS_JUDGED, "answer_match": ANSWER_MATCH,
                 "model": self.model.name, "backend": type(self.model).__name__,
                 "questions_per_chunk": s.questions_per_chunk, "near_misses_per_chunk": s.near_misses_per_chunk,
                 "seed": s.seed, "max_tokens": self.max_tokens, "passage_chars": self.passage_chars,
