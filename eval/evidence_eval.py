@@ -148,7 +148,9 @@ def _score_question(ds: SquadWikiDataset, qid: str, evidence: list[Evidence]) ->
 PAIRED_CLAIMS = ["rationale_recall", "first_sentence_gold", "rationale_mrr", "first_document_gold",
                  "document_precision", "declined_before_writing"]
 PAIRED_QUESTIONS = ["answer_shown", "answer_first", "declined_unanswerable", "declined_answerable",
-                    "answerability_auc"]
+                    "answerability_auc", "declinable_at_0.10"]
+#: The aim's operating point: the share of answerable questions a decline may cost.
+DECLINE_BUDGET = 0.10
 
 
 def aggregate_claims(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -178,7 +180,22 @@ def _aggregate_questions(rows: list[dict[str, Any]]) -> dict[str, float]:
             # Whatever the cut-off: how well the deciding figure puts answerable questions above the others.
             "answerability_auc": auc(np.array([r["decision_score"] for r in rows]),
                                      np.array([1.0 if r["answerable"] else 0.0 for r in rows])),
+            "declinable_at_0.10": declinable([r["decision_score"] for r in yes], [r["decision_score"] for r in no]),
             "seconds_p50": percentiles([r["seconds"] for r in rows])["p50"]}
+
+
+def declinable(answerable: list[float], unanswerable: list[float], budget: float = DECLINE_BUDGET) -> float | None:
+    """The share of unanswerable questions scoring below the highest cut that declines at most `budget` of the
+    answerable ones: what the deciding figure could reach at the aim's operating point if the cut were chosen on
+    these very questions, so an upper bound for any cut set beforehand."""
+    if not answerable or not unanswerable:
+        return None
+    ranked = sorted(answerable)
+    allowed = int(budget * len(ranked))  # answerable questions the cut may decline
+    # declining every score strictly below the (allowed+1)-th lowest answerable score declines `allowed` of them
+    # at most (fewer when it ties with the ones below it)
+    cut = ranked[allowed]
+    return sum(1 for x in unanswerable if x < cut) / len(unanswerable)
 
 
 def evidence_markdown(results: dict[str, Any]) -> str:
@@ -193,7 +210,10 @@ def evidence_markdown(results: dict[str, Any]) -> str:
               "declined_before_writing: the research loop found nothing citable and would not call the writer "
               "(a writer may still decline what is shown to it, which this run does not ask). answerability_auc: "
               "how well the figure that decides it (the trained scorer's answerability, or without one the best "
-              "sentence's cosine) ranks answerable questions above unanswerable ones, whatever the cut-off.", ""]
+              "sentence's cosine) ranks answerable questions above unanswerable ones, whatever the cut-off. "
+              "declinable_at_0.10: the share of unanswerable questions that figure could decline while declining "
+              "at most 0.10 of the answerable ones, with the cut chosen on these very questions (an upper bound "
+              "for a cut set beforehand).", ""]
     lines += training_lines(results.get("training"))
     paired = results.get("paired") or {}
     lines += paired_lines(paired.get("systems") or {}, paired.get("baseline", ""))

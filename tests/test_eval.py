@@ -12,7 +12,7 @@ import pytest
 
 from eval.bench_ingest import spread_sample
 from eval.metrics import answer_hit, ir_metrics
-from eval.evidence_eval import aggregate_claims, score_claim
+from eval.evidence_eval import aggregate_claims, declinable, score_claim
 from eval.reports_eval import sentence_hits
 from ingest.core.settings import Settings
 from tests.support import DEMO, FIXTURES, run_cli
@@ -209,6 +209,15 @@ def test_evidence_is_scored_in_the_order_the_writer_reads_it() -> None:
     m = aggregate_claims(rows)
     assert (m["rationale_recall"], m["first_sentence_gold"], m["rationale_mrr"]) == (0.5, 0.0, 0.25)
     assert (m["first_document_gold"], m["document_precision"], m["declined_before_writing"]) == (0.5, 2 / 3, 0.5)
+
+
+@pytest.mark.unit
+def test_declinable_is_what_the_best_cut_declines_while_costing_a_tenth_of_answerable_questions() -> None:
+    answerable = [float(x) for x in range(1, 21)]  # the cut may decline two of twenty: it sits at 3
+    assert declinable(answerable, [0.0, 2.9, 3.0, 9.0]) == 0.5
+    # a tenth of nine is none: only what scores below every answerable question is declined
+    assert declinable(answerable[:9], [0.5, 1.5]) == 0.5
+    assert declinable([], [1.0]) is None and declinable([1.0], []) is None
 
 
 def test_eval_evidence_scores_what_the_writer_would_read_without_writing(tmp_path: Path) -> None:
