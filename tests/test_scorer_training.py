@@ -20,7 +20,7 @@ from retrieval.trained_scorer import POINTER, OnnxTrainedScorer, current_generat
 from retrieval.training.calibration import Answerability, Platt, answerability_examples, auc, metrics
 from retrieval.training.pair_builder import PairBuilder, chunk_passage, sentence_passage
 from retrieval.training.pairs import PairSet
-from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher
+from retrieval.training.scorer_publisher import MAX_PROBABILITY_DIFF, ScorerPublisher, drift
 from retrieval.training.scorer_trainer import ScorerTrainer
 from tests.support import (ANSWERABLE, FAST_TRAINING, NEAR_MISS, engine_over, make_training_items, run_cli,
                            run_probed)
@@ -195,6 +195,19 @@ def test_a_scorer_whose_int8_model_drifts_is_published_at_full_precision(trained
         ScorerPublisher(index, max_difference=0.0).publish(
             trained["fp32"], [(p.question, p.passage) for p in held], np.array([p.label for p in held]), want, meta)
     assert current_generation(index) == folder
+
+
+@pytest.mark.unit
+def test_the_publish_check_allows_a_few_pairs_to_move_far_but_not_many_nor_the_ranking() -> None:
+    """A confident classifier's int8 noise moves a pair or two near its cut far; a broken export moves many."""
+    quiet = np.full(400, 0.005)
+    assert drift(quiet, auc_lost=0.0) is None
+    assert drift(np.concatenate([quiet, [0.4, 0.45]]), auc_lost=0.0) is None  # 2 of 402: within a hundredth
+    many = drift(np.concatenate([quiet, np.full(10, 0.4)]), auc_lost=0.0)
+    assert many is not None and "10 moved by more than 0.25" in many
+    assert drift(np.full(400, 0.08), auc_lost=0.0) is not None  # every pair a little: the mean
+    assert drift(quiet, auc_lost=0.02) is not None  # the order changed
+    assert drift(np.array([0.01] * 20 + [0.3]), auc_lost=0.0) is not None  # under a hundred pairs: none may
 
 
 class Fixed:
