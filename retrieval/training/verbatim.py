@@ -1,8 +1,10 @@
 """Finding a span in stored text the way a quote is checked: verbatim up to runs of whitespace.
 
-Training answers and evidence sentences are held to the same rule as a report's quotes
+Evidence sentences and labelled answers are held to the same rule as a report's quotes
 (generate/verifier.py compares `normalize_ws` of both sides): a span the model rephrased, or one a
 dataset's offsets no longer point at, is not in the text, so it cannot teach the scorer anything true.
+A model's copied answer may also differ in case and quote marks (`locate_answer`); what is kept is the
+text's own slice, so every stored answer is verbatim all the same.
 """
 
 from __future__ import annotations
