@@ -90,7 +90,7 @@ def test_an_answer_the_chunk_does_not_hold_verbatim_is_dropped(tmp_path: Path) -
             {"answer": "built in   1842 by\nthe engineer Ana Soler.", "question": "Who built the harbour? Tell me."},
             {"answer": "built in 1843 by the engineer", "question": "When was it built?"},
             {"answer": "two wooden piers", "question": "What does the harbour have?"},
-            # case and quote marks may differ ("It has" mid-passage; JSON's single quotes for double ones)
+            # the case may differ ("It has" mid-passage), and quotes around the copy are not part of it
             {"answer": "'it has two stone piers'", "question": "What does the harbour have at its entrance?"}]}])
         writer = QuestionWriter(model, TrainSettings(questions_per_chunk=4, near_misses_per_chunk=0))
         items, dropped = writer.items_for(chunk)

@@ -7,9 +7,9 @@ date or number of a question the chunk answers for another of the same kind from
 or, where the question has none, by the model editing one of its words.
 Neither is taken on the model's word. An answer must be in the chunk's stored text, verbatim up to
 whitespace, case and quote marks, or the item is dropped (the item keeps the chunk's wording); a near miss
-is kept only when the same model, asked separately whether the chunk answers it, says no. Prompts are short and put the passage first,
-so a small model on a few cores reads each chunk once (llama.cpp reuses the shared prefix) and the
-replies are held to a JSON schema, as the query writer's are.
+is kept only when the same model, asked separately whether the chunk answers it, says no. Prompts are short
+and put the passage first, so a small model on a few cores reads each chunk once (llama.cpp reuses the
+shared prefix) and the replies are held to a JSON schema, as the query writer's are.
 """
 
 from __future__ import annotations
