@@ -147,10 +147,11 @@ def _score_question(ds: SquadWikiDataset, qid: str, evidence: list[Evidence]) ->
 #: The quality metrics a paired comparison reads (counts and seconds are not what a default is chosen by).
 PAIRED_CLAIMS = ["rationale_recall", "first_sentence_gold", "rationale_mrr", "first_document_gold",
                  "document_precision", "declined_before_writing"]
-PAIRED_QUESTIONS = ["answer_shown", "answer_first", "declined_unanswerable", "declined_answerable",
-                    "answerability_auc", "declinable_at_0.10"]
 #: The aim's operating point: the share of answerable questions a decline may cost.
 DECLINE_BUDGET = 0.10
+DECLINABLE = f"declinable_at_{DECLINE_BUDGET:.2f}"
+PAIRED_QUESTIONS = ["answer_shown", "answer_first", "declined_unanswerable", "declined_answerable",
+                    "answerability_auc", DECLINABLE]
 
 
 def aggregate_claims(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -180,7 +181,7 @@ def _aggregate_questions(rows: list[dict[str, Any]]) -> dict[str, float]:
             # Whatever the cut-off: how well the deciding figure puts answerable questions above the others.
             "answerability_auc": auc(np.array([r["decision_score"] for r in rows]),
                                      np.array([1.0 if r["answerable"] else 0.0 for r in rows])),
-            "declinable_at_0.10": declinable([r["decision_score"] for r in yes], [r["decision_score"] for r in no]),
+            DECLINABLE: declinable([r["decision_score"] for r in yes], [r["decision_score"] for r in no]),
             "seconds_p50": percentiles([r["seconds"] for r in rows])["p50"]}
 
 
@@ -211,9 +212,9 @@ def evidence_markdown(results: dict[str, Any]) -> str:
               "(a writer may still decline what is shown to it, which this run does not ask). answerability_auc: "
               "how well the figure that decides it (the trained scorer's answerability, or without one the best "
               "sentence's cosine) ranks answerable questions above unanswerable ones, whatever the cut-off. "
-              "declinable_at_0.10: the share of unanswerable questions that figure could decline while declining "
-              "at most 0.10 of the answerable ones, with the cut chosen on these very questions (an upper bound "
-              "for a cut set beforehand).", ""]
+              f"{DECLINABLE}: the share of unanswerable questions that figure could decline while declining "
+              f"at most {DECLINE_BUDGET:.2f} of the answerable ones, with the cut chosen on these very questions "
+              "(an upper bound for a cut set beforehand).", ""]
     lines += training_lines(results.get("training"))
     paired = results.get("paired") or {}
     lines += paired_lines(paired.get("systems") or {}, paired.get("baseline", ""))

@@ -144,9 +144,9 @@ class ScorerPublisher:
         diff = np.abs(got - np.asarray(want, dtype=np.float64))
         served, trained = metrics(got, labels), metrics(np.asarray(want, dtype=np.float64), labels)
         lost = (trained["auc"] or 0.0) - (served["auc"] or 0.0) if len(got) >= AUC_CHECK_PAIRS else 0.0
-        checked = {**served, "max_difference_from_fp32": round(float(diff.max()) if len(diff) else 0.0, 5),
-                   "mean_difference_from_fp32": round(float(diff.mean()) if len(diff) else 0.0, 5),
-                   "pairs_moved": int((diff > self.max_difference).sum())}
+        worst, mean, moved = movement(diff, self.max_difference)
+        checked = {**served, "max_difference_from_fp32": round(worst, 5), "mean_difference_from_fp32": round(mean, 5),
+                   "pairs_moved": moved}
         return checked, drift(diff, lost, self.max_difference)
 
     def _next_name(self) -> str:
@@ -180,12 +180,18 @@ class ScorerPublisher:
         return f"the previous scorer ({previous.name}) stays in use"
 
 
+def movement(diff: np.ndarray, bound: float) -> tuple[float, float, int]:
+    """The largest and mean probability move over held-out pairs, and how many pairs moved by more than `bound`."""
+    if not len(diff):
+        return 0.0, 0.0, 0
+    return float(diff.max()), float(diff.mean()), int((diff > bound).sum())
+
+
 def drift(diff: np.ndarray, auc_lost: float, bound: float = MAX_PROBABILITY_DIFF) -> str | None:
     """Why a served model's probabilities are too far from the trained model's (`diff` per held-out pair,
     `auc_lost` its held-out AUC below the trained one's), or None when within the bounds. A broken export moves
     every score; quantization noise moves a few pairs a little and keeps the order."""
-    moved = int((diff > bound).sum())
-    worst, mean = (float(diff.max()), float(diff.mean())) if len(diff) else (0.0, 0.0)
+    worst, mean, moved = movement(diff, bound)
     if moved <= MAX_SHARE_MOVED * len(diff) and mean <= bound / 4 and auc_lost <= MAX_AUC_LOSS:
         return None
     return (f"drifted from the trained model on {len(diff)} held-out pairs ({moved} moved by more than {bound} in "
