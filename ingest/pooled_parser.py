@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -38,6 +39,10 @@ def _init_worker(parent_pid: int, temp_dir: str | None = None) -> None:
         pass
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
         os._exit(1)
+    # unstructured splits sentences with spaCy, whose thinc imports torch whenever it is installed: seconds of
+    # every worker's start-up and about half its memory, for a parser that runs no torch model (PDFs are read
+    # from their text layer). Marked absent, thinc runs its numpy ops and every format parses the same.
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     _WORKER_PARSER = UnstructuredParser()
 
 

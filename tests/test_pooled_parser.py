@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 from ingest.core.errors import DocumentError
@@ -11,12 +12,15 @@ from tests.samples import write_all_formats
 
 
 def test_pool_parses_in_order_and_reports_failures(tmp_path: Path, shared_models) -> None:
+    """Also: the workers never load torch (spaCy's thinc would, for nothing), yet parse what this process does."""
     files = write_all_formats(tmp_path / "docs")
     jobs = [(str(p), p.read_bytes(), FORMATS[p.suffix]) for _, p in sorted(files.items())]
     jobs.insert(2, ("/bad.txt", b"\x00\x01binary", "text"))
     pool = PooledParser(workers=2, timeout=120)
     try:
         results = list(pool.parse_many(jobs))
+        workers = [p.pid for p in multiprocessing.active_children()]
+        assert workers and all("libtorch" not in Path(f"/proc/{pid}/maps").read_text() for pid in workers)
     finally:
         pool.close()
     assert [source for source, _ in results] == [source for source, _, _ in jobs]
