@@ -7,7 +7,7 @@ round so a noisy machine slows them alike. Ratios are against the shipped settin
 for both phases, repacked weights without flash attention), measured in the same process. Decode here is
 one token per pass; prompt lookup's passes are measured in reports (`citewise-exact`).
 
-    citewise eval bench-writer --index DIR --question "..." [--rounds 2] [--max-tokens 48]
+    citewise eval bench-writer --index DIR --question "..." [--rounds 2] [--max-tokens 48] [--vary all]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from generate.engine import Engine
 from generate.events import ignore
@@ -43,16 +43,21 @@ class LlamaSetting:
         return f"n_batch={self.n_batch} threads={self.threads} threads_batch={self.threads_batch},{kernels}"
 
 
-def settings_to_try(cores: int) -> list[LlamaSetting]:
-    """The shipped setting first, then one change at a time from it."""
+#: Which of the shipped setting's knobs a run changes: each model load and prefill costs seconds, so a question
+#: about one knob need not pay for the others.
+Vary = Literal["all", "kernels", "batch", "threads"]
+
+
+def settings_to_try(cores: int, vary: Vary = "all") -> list[LlamaSetting]:
+    """The shipped setting first, then one change at a time from it (of the knobs `vary` names)."""
     base = LlamaSetting(256, cores, cores)
     # the batch-invariant kernels (models.batch_invariant), and each of their two changes alone
-    others = [LlamaSetting(256, cores, cores, flash_attn=f, repack=r) for f, r in ((True, False), (True, True),
-                                                                                  (False, False))]
-    others += [LlamaSetting(b, cores, cores) for b in (64, 128, 512)]
-    if cores > 1:
-        others += [LlamaSetting(256, cores - 1, cores), LlamaSetting(256, cores, cores - 1)]
-    return [base, *others]
+    kernels = [LlamaSetting(256, cores, cores, flash_attn=f, repack=r) for f, r in ((True, False), (True, True),
+                                                                                   (False, False))]
+    batch = [LlamaSetting(b, cores, cores) for b in (64, 128, 512)]
+    threads = [LlamaSetting(256, cores - 1, cores), LlamaSetting(256, cores, cores - 1)] if cores > 1 else []
+    chosen = {"kernels": kernels, "batch": batch, "threads": threads}
+    return [base, *(t for knob, ts in chosen.items() if vary in ("all", knob) for t in ts)]
 
 
 def writer_messages(settings: Settings, index: Path, question: str) -> tuple[list[dict[str, str]], int]:
@@ -83,7 +88,7 @@ def _time_one(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> dict
 
 
 def bench_writer(settings: Settings, index: Path, question: str, rounds: int = 2,
-              max_tokens: int = 48) -> dict[str, Any]:
+                 max_tokens: int = 48, vary: Vary = "all") -> dict[str, Any]:
     from ingest.backends.llama_loader import load_llama
     from ingest.core.model_resolver import ModelResolver
 
@@ -91,7 +96,7 @@ def bench_writer(settings: Settings, index: Path, question: str, rounds: int = 2
     messages, n_evidence = writer_messages(settings, index, question)
     model_path = ModelResolver().gguf_path(settings.models.writer)
     cores = settings.models.threads or len(os.sched_getaffinity(0))
-    tried = settings_to_try(cores)
+    tried = settings_to_try(cores, vary)
     runs: dict[str, list[dict[str, float]]] = {t.name: [] for t in tried}
     for _ in range(rounds):
         for t in tried:
@@ -115,7 +120,7 @@ def bench_writer(settings: Settings, index: Path, question: str, rounds: int = 2
         row["decode_ratio"] = row["decode_tok_s"] / base["decode_tok_s"]
     return {"kind": "bench-writer", "dataset": str(index), "environment": env,
             "model": settings.models.writer, "index": str(index), "question": question,
-            "evidence_sentences": n_evidence, "rounds": rounds, "max_tokens": max_tokens, "cores": cores,
+            "evidence_sentences": n_evidence, "rounds": rounds, "max_tokens": max_tokens, "cores": cores, "vary": vary,
             "load_average": os.getloadavg(), "settings": rows}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import typer
 from rich.console import Console
@@ -178,18 +179,25 @@ def bench_writer_cmd(
     question: str = typer.Option(..., "--question", help="The question the prompt is built for."),
     rounds: int = typer.Option(2, "--rounds", help="Timings per setting (the median is reported)."),
     max_tokens: int = typer.Option(48, "--max-tokens", help="Tokens decoded per timing."),
+    vary: str = typer.Option("all", "--vary", help="Which knobs to change from the shipped setting, one at a time: "
+                                                   "all, kernels, batch or threads (the shipped setting always runs, "
+                                                   "as the baseline)."),
     out_dir: Path = typer.Option(Path("eval-runs"), "--out", help="Where the run folder goes."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """The writer's prefill and decode tokens/s under each llama.cpp n_batch, thread and kernel setting, against the
     shipped one in the same process."""
     from ingest.core.settings import load_settings
-    from eval.bench_writer import bench_writer, writer_report
+    from eval.bench_writer import Vary, bench_writer, writer_report
     from eval.run_folder import RunFolder
 
     check_range("--rounds", rounds, ge=1)
     check_range("--max-tokens", max_tokens, ge=2)
-    result = bench_writer(load_settings(), index, question, rounds, max_tokens)
+    if vary not in get_args(Vary):
+        from ingest.core.errors import InvalidRequestError
+
+        raise InvalidRequestError(f"--vary must be one of {', '.join(get_args(Vary))}, not {vary!r}")
+    result = bench_writer(load_settings(), index, question, rounds, max_tokens, vary)  # type: ignore[arg-type]
     run = RunFolder.new(out_dir, "bench-writer", index.name)
     run.write_results(result, writer_report(result))
     if as_json:

@@ -417,18 +417,25 @@ def test_the_writer_speed_benchmark_changes_one_setting_at_a_time_from_the_shipp
     kernels = [(t.flash_attn, t.repack) for t in tried if t.n_batch == 256]
     assert {(True, False), (True, True), (False, False)} <= set(kernels)  # (True, False): batch-invariant
     assert all(t.threads == t.threads_batch == 1 for t in settings_to_try(1))
+    assert settings_to_try(2, "batch") == [base] + [LlamaSetting(b, 2, 2) for b in (64, 128, 512)]
+    assert settings_to_try(1, "threads") == [LlamaSetting(256, 1, 1)]
 
 
 def test_the_writer_speed_benchmark_times_the_real_writer_prompt(built_index: Path, tmp_path: Path) -> None:
-    """The 0.5B model as writer, one round, a few tokens: every setting reports prefill and decode speeds."""
+    """The 0.5B model as writer, one round, a few tokens, the thread knobs only: every setting reports prefill and
+    decode speeds."""
+    bad = run_cli("eval", "bench-writer", "--index", str(built_index), "--question", "q", "--vary", "colour",
+                  "--out", str(tmp_path))
+    assert bad.returncode == 2 and "--vary must be one of all, kernels, batch, threads" in bad.stderr
     done = run_cli("eval", "bench-writer", "--index", str(built_index), "--question", "What does the walrus operator "
-                   "do?", "--rounds", "1", "--max-tokens", "4", "--json", "--out", str(tmp_path),
+                   "do?", "--rounds", "1", "--max-tokens", "4", "--vary", "threads", "--json", "--out", str(tmp_path),
                    env={"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct"})
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["model"] == "qwen2.5-coder-0.5b-instruct" and result["evidence_sentences"] > 0
     rows = result["settings"]
     assert rows[0]["prefill_ratio"] == 1.0 and len(rows) == len({r["name"] for r in rows})
+    assert len(rows) == (3 if result["cores"] > 1 else 1) and result["vary"] == "threads"  # the shipped one, then 2
     assert all(r["prompt_tokens"] > 100 and r["prefill_tok_s"] > 0 and r["decode_tok_s"] >= 0 for r in rows)
     (run,) = [p for p in tmp_path.iterdir() if "-bench-writer-" in p.name]
     assert "| n_batch=256 threads=" in (run / "report.md").read_text()
