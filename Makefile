@@ -44,8 +44,12 @@ browser:
 	  || { $$SUDO apt-get update -qq && \
 	       $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }; }
 
+# Two tests at a time: much of a test's wall time is processes and servers starting, which the other test's
+# computing fills. Each worker loads its own models, so more workers need memory more than cores.
+TEST_WORKERS ?= 2
+
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The fast tier: no real model, subprocess, server or `unstructured` parse (tests marked `unit`).
 test-unit: install
