@@ -92,6 +92,10 @@ class CitationOut(BaseModel):
         default=False, description="Added by verification, not chosen by the writer: another sentence of a cited "
                                    "passage (shown to the writer or not) that the index's corroboration model "
                                    "finds to be evidence too.")
+    located: bool = Field(
+        default=False, description="Chosen by verification in place of the writer's number, none of whose sentences "
+                                   "passed: the shown sentence holding every name and number the statement gives "
+                                   "beyond the question (research.citation_choice = specifics).")
 
 
 class StatementOut(BaseModel):

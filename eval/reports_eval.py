@@ -44,6 +44,9 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-repoint": "citewise whose citations show the sentence of the numbered one's passage closest "
                                "to the statement (research.citation_choice = passage); relevance still read from "
                                "the sentence alone",
+           "citewise-located": "citewise whose statement, when no sentence it numbered passes verification, cites "
+                               "the shown sentence holding its names and numbers (research.citation_choice = "
+                               "specifics)",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -132,7 +135,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             "citewise-exact-no-lookup": ("models", {"batch_invariant": True, "lookup_draft": 0}),
             "citewise-server": ("models", {"backend": "openai", "base_url": model_server}),
             "citewise-passage": ("research", {"relevance_scope": "passage", "citation_choice": "passage"}),
-            "citewise-repoint": ("research", {"citation_choice": "passage"})}
+            "citewise-repoint": ("research", {"citation_choice": "passage"}),
+            "citewise-located": ("research", {"citation_choice": "specifics"})}
         for name, (area, values) in variants.items():
             if name in systems:
                 variant = settings.model_copy(deep=True)

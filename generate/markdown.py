@@ -54,7 +54,9 @@ def render_markdown(report: Report, literal: bool = False) -> str:
             where = _where(c.section, c.page, esc)
             lines.append(f"{c.number}. **{esc(c.title)}** — {_code(c.source, literal)}" + (f", {where}" if where else "")
                          + f", chars {c.start}–{c.end}"
-                         + (" (corroborates: same passage, added by verification)" if c.corroborating else ""))
+                         + (" (corroborates: same passage, added by verification)" if c.corroborating else "")
+                         + (" (located by verification: the sentence holding the statement's names and numbers)"
+                            if c.located else ""))
             lines.append(f"   > {esc(normalize_ws(c.quote))}")
         lines.append("")
     elif not report.answered and report.evidence:

@@ -26,6 +26,9 @@ class Citation:
     #: Added by verification, not chosen by the writer: another sentence of a cited passage that the index's
     #: corroboration model finds to be evidence too (research.corroboration).
     corroborating: bool = False
+    #: Chosen by verification in place of the writer's number, none of whose sentences passed: the shown sentence
+    #: holding every name and number the statement gives beyond the question (research.citation_choice "specifics").
+    located: bool = False
 
 
 @dataclass

@@ -283,6 +283,47 @@ class CitationVerifier:
             out.extend(mates[:wanted])
         return list(dict.fromkeys(out))
 
+    def _cite(self, n: int, by_number: dict[int, Evidence], evidence: list[Evidence], instructions: set[int],
+              support: Callable[[int], float] | None) -> tuple[Citation | None, str | None]:
+        """Evidence number `n` as a citation of the statement `support` measures against, or why it cannot be."""
+        ev = by_number.get(n)
+        if ev is None:
+            return None, f"[{n}] is not an evidence number that was shown"
+        problem = self.quote_problem(ev)
+        if problem:
+            return None, f"[{n}] {problem}"
+        irrelevant = self.irrelevant(ev, evidence)
+        if irrelevant:
+            return None, f"[{n}] does not bear on the question ({irrelevant})"
+        if n in instructions:
+            return None, (f"[{n}] reads as an instruction to the reader (or follows one in its paragraph), not a "
+                          "statement the document makes")
+        assert support is not None
+        similarity = support(n)
+        if similarity < self.support_similarity:
+            return None, f"[{n}] does not support the statement (similarity {similarity:.2f})"
+        return Citation(evidence=n, doc_id=ev.doc_id, source=ev.source, title=ev.title, section=list(ev.headings),
+                        page=ev.page, start=ev.start, end=ev.end, quote=ev.text, support=round(similarity, 3)), None
+
+    def locate(self, text: str, tried: list[int], evidence: list[Evidence], question: str, instructions: set[int],
+               support: Callable[[int], float]) -> Citation | None:
+        """The shown sentence that holds every name and number of a statement none of whose own citations passed,
+        as its citation (`located`), or None. A small writer copies a fact from one sentence and numbers
+        another; the specifics a statement names beyond the question locate the sentence it was copied from
+        better than its number does. The sentence must pass every check a cited one does, so this never cites
+        what the writer could not have; a statement that names nothing beyond the question locates nothing.
+        Among several such sentences, the one closest in meaning to the statement."""
+        if not self._uncommon(ungrounded(text, question)):
+            return None
+        holding = [ev.number for ev in evidence if ev.number not in tried
+                   and not self._uncommon(ungrounded(text, grounds([ev], question)))]
+        by_number = {ev.number: ev for ev in evidence}
+        for n in sorted(holding, key=lambda m: -support(m)):
+            citation, _ = self._cite(n, by_number, evidence, instructions, support)
+            if citation is not None:
+                return replace(citation, located=True)
+        return None
+
     def verify(self, drafts: list[tuple[str, list[int]]], evidence: list[Evidence], question: str = "",
                mates: list[Evidence] | None = None, added: list[Evidence] | None = None) -> list[Statement]:
         """Each draft statement with the citations that pass; one with none left is "unsupported". A `mate`
@@ -303,33 +344,16 @@ class CitationVerifier:
             st = Statement(text=text)
             if vectors is not None and self.citation_choice == "passage":
                 ids = self.repoint(vectors[i], ids, evidence, instructions, lambda n: vectors[ev_row[n]])
+            support = (lambda n, row=i: float(np.dot(vectors[row], vectors[ev_row[n]]))) if vectors is not None else None
             for n in ids:
-                ev = by_number.get(n)
-                if ev is None:
-                    st.problems.append(f"[{n}] is not an evidence number that was shown")
-                    continue
-                problem = self.quote_problem(ev)
-                if problem:
-                    st.problems.append(f"[{n}] {problem}")
-                    continue
-                irrelevant = self.irrelevant(ev, evidence)
-                if irrelevant:
-                    st.problems.append(f"[{n}] does not bear on the question ({irrelevant})")
-                    continue
-                if n in instructions:
-                    st.problems.append(f"[{n}] reads as an instruction to the reader (or follows one in its "
-                                       "paragraph), not a statement the document makes")
-                    continue
-                assert vectors is not None
-                support = float(np.dot(vectors[i], vectors[ev_row[n]]))
-                if support < self.support_similarity:
-                    st.problems.append(f"[{n}] does not support the statement (similarity {support:.2f})")
-                    continue
-                st.citations.append(Citation(
-                    evidence=n, doc_id=ev.doc_id, source=ev.source, title=ev.title, section=list(ev.headings),
-                    page=ev.page, start=ev.start, end=ev.end, quote=ev.text, support=round(support, 3)))
+                citation, problem = self._cite(n, by_number, evidence, instructions, support)
+                if citation is not None:
+                    st.citations.append(citation)
+                else:
+                    st.problems.append(problem or "")
             if not ids:
                 st.problems.append("no evidence cited")
+            taint: list[str] = []
             if st.citations:
                 missing = self._uncommon(ungrounded(text, grounds([by_number[c.evidence] for c in st.citations],
                                                                   question)))
@@ -342,6 +366,12 @@ class CitationVerifier:
                                        "an instruction says")
                 if missing or taint:
                     st.citations = []
+            if not st.citations and support is not None and self.citation_choice == "specifics":
+                # A statement carrying an instruction's words stays uncited, whatever sentence holds its names.
+                taint = taint or self.tainted(text, evidence, question, instructions)
+                located = None if taint else self.locate(text, ids, evidence, question, instructions, support)
+                if located is not None:
+                    st.citations = [located]
             if st.citations and vectors is not None:
                 st.citations += self.corroborate(
                     st, evidence, instructions,
