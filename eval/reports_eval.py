@@ -270,7 +270,7 @@ def _balanced(questions: list[tuple[str, str, bool]], limit: int | None) -> list
 def _citewise_row(report: Any, index: Any) -> dict[str, Any]:
     cites = [{"doc_source": c.source, "quote": c.quote, "start": c.start, "end": c.end,
               "stored_verbatim": _stored_verbatim(index, c.doc_id, c.quote, c.start, c.end),
-              "corroborating": c.corroborating}
+              "corroborating": c.corroborating, "located": c.located}
              for st in report.statements for c in st.citations]
     t = report.timings
     return {"answered": report.answered, "answer": report.answer, "verdict": report.verdict, "citations": cites,

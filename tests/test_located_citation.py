@@ -3,12 +3,15 @@ numbers (research.citation_choice = "specifics"), through the same checks, or st
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from generate.markdown import render_markdown
 from generate.report import Statement
 from generate.verifier import CitationVerifier
 from retrieval.evidence import Evidence
-from tests.fakes import HashingEmbedder
+from tests.fakes import HashingEmbedder, fake_researcher, number_of
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +73,32 @@ def test_the_located_sentence_must_pass_every_check() -> None:
     # a sentence that holds the number but not the statement's name ("Frankish") is no location for it
     st = verify("The Latin name was first recorded by Frankish clerks in the 9th century.", [5], similarities={2: 0.1})
     assert st.status == "unsupported"
+
+
+NORMANS = {"normans": "Normans\n\n"
+                      "The Normans gave their name to Normandy, a region in France. "
+                      "Their name was first recorded in Latin in the 9th century. "
+                      "They were famed for their martial spirit."}
+
+
+def _numbers_the_wrong_sentence(messages: list[dict[str, str]]) -> str:
+    wrong = number_of(messages, "martial spirit")
+    return json.dumps({"answerable": True, "answer": "It was first recorded in the 9th century.",
+                       "statements": [{"text": "The Normans' name was first recorded in Latin in the 9th century.",
+                                       "evidence": [wrong]}]})
+
+
+@pytest.mark.parametrize("choice", ["writer", "specifics"])
+def test_the_research_loop_answers_from_the_located_sentence_only_with_the_setting(choice: str) -> None:
+    r, _, _ = fake_researcher(NORMANS, [_numbers_the_wrong_sentence], max_rounds=1, citation_choice=choice,
+                              relevance_floor=0.2, support_similarity=0.3, enough_similarity=0.2)
+    report = r.run("When was the name of the Normans first recorded in Latin?")
+    if choice == "writer":
+        assert not report.answered and not report.statements  # the numbered sentence does not support it
+        return
+    assert report.answered and report.answer == "It was first recorded in the 9th century."
+    [st] = report.statements
+    [c] = st.citations
+    assert c.located and NORMANS["normans"][c.start:c.end] == c.quote == \
+        "Their name was first recorded in Latin in the 9th century."
+    assert "located by verification" in render_markdown(report)
