@@ -45,7 +45,7 @@ def test_a_statement_cites_the_sentence_holding_its_number_when_its_own_fails() 
     st = verify("The Latin name was first recorded in the 9th century.", [1])
     assert st.status == "cited"
     [c] = st.citations
-    # sentence 2 and sentence 4 both hold "9": the one closer in meaning wins
+    # sentences 2, 4 and 5 hold "9": the one closest in meaning wins
     assert (c.evidence, c.located) == (2, True) and c.quote == SENTENCES[1]
     assert st.problems == ["9 in the statement but not in its cited sentences"]  # why the writer's number went
 
@@ -65,9 +65,9 @@ def test_a_statement_naming_nothing_beyond_the_question_locates_nothing() -> Non
 
 
 def test_the_located_sentence_must_pass_every_check() -> None:
-    # the only sentences holding "12" read as instructions; nothing else may carry the claim
+    # the only sentence holding "12" is an instruction; no other may carry the claim
     assert verify("The Latin name was first recorded in the 12th century.", [1]).status == "unsupported"
-    # the two sentences holding the statement's number do not bear on the question
+    # the sentences holding the statement's number do not bear on the question
     st = verify("The Latin name was first recorded in the 9th century.", [1], similarities={2: 0.1, 4: 0.1, 5: 0.1})
     assert st.status == "unsupported"
     # a sentence that holds the number but not the statement's name ("Frankish") is no location for it
