@@ -148,7 +148,8 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     """Both systems on real claims files with the real fast model as writer (small budgets)."""
     env = {"CITEWISE_MODELS__WRITER": "qwen2.5-coder-0.5b-instruct", "CITEWISE_RESEARCH__WRITER_MAX_TOKENS": "120",
            "CITEWISE_RESEARCH__MAX_ROUNDS": "1"}
-    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "claims-tiny"), "--systems", "citewise,stuffed@1",
+    done = run_cli("eval", "reports", "--dataset", str(FIXTURES / "claims-tiny"), "--systems",
+                   "citewise,stuffed@1,citewise-located@1",
                    "--off-topic", str(FIXTURES / "squad-tiny"), "--off-topic-limit", "1",
                    "--out", str(tmp_path), "--quiet", env=env)
     assert done.returncode == 0, done.stderr
@@ -170,6 +171,15 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert paired["systems"]["stuffed"]["doc_citation_recall"]["items"] == 1
     assert paired["systems"]["stuffed"]["declined_off_topic"]["items"] == 1
     assert "Paired against citewise" in (run / "report.md").read_text()
+    # A system differing only in verification judges the draft citewise's writer wrote for the same prompt.
+    rows = [json.loads(line) for line in (run / "rows.jsonl").read_text().splitlines()]
+    located = [r for r in rows if r["system"] == "citewise-located"]
+    written = [r for r in located if r["tokens"]["calls"]]
+    assert len(located) == 2 and written, "the claim was declined before writing: nothing shared to check"
+    assert all(r.get("write_replayed") for r in written) and not any(r.get("write_replayed") for r in rows
+                                                                   if r["system"] != "citewise-located")
+    assert results["writes_replayed"] == {"citewise-located": len(written)}
+    assert "written once, by an earlier system" in (run / "report.md").read_text()
 
 
 @pytest.mark.unit
