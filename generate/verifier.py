@@ -305,8 +305,8 @@ class CitationVerifier:
         return Citation(evidence=n, doc_id=ev.doc_id, source=ev.source, title=ev.title, section=list(ev.headings),
                         page=ev.page, start=ev.start, end=ev.end, quote=ev.text, support=round(similarity, 3)), None
 
-    def locate(self, text: str, tried: list[int], evidence: list[Evidence], question: str, instructions: set[int],
-               support: Callable[[int], float]) -> Citation | None:
+    def locate(self, text: str, tried: list[int], by_number: dict[int, Evidence], evidence: list[Evidence],
+               question: str, instructions: set[int], support: Callable[[int], float]) -> Citation | None:
         """The shown sentence that holds every name and number of a statement none of whose own citations passed,
         as its citation (`located`), or None. A small writer copies a fact from one sentence and numbers
         another; the specifics a statement names beyond the question locate the sentence it was copied from
@@ -317,7 +317,6 @@ class CitationVerifier:
             return None
         holding = [ev.number for ev in evidence if ev.number not in tried
                    and not self._uncommon(ungrounded(text, grounds([ev], question)))]
-        by_number = {ev.number: ev for ev in evidence}
         for n in sorted(holding, key=lambda m: -support(m)):
             citation, _ = self._cite(n, by_number, evidence, instructions, support)
             if citation is not None:
@@ -369,7 +368,8 @@ class CitationVerifier:
             if not st.citations and support is not None and self.citation_choice == "specifics":
                 # A statement carrying an instruction's words stays uncited, whatever sentence holds its names.
                 taint = taint or self.tainted(text, evidence, question, instructions)
-                located = None if taint else self.locate(text, ids, evidence, question, instructions, support)
+                located = None if taint else self.locate(text, ids, by_number, evidence, question, instructions,
+                                                         support)
                 if located is not None:
                     st.citations = [located]
             if st.citations and vectors is not None:
