@@ -133,6 +133,7 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
     commit = env["git_commit"]
     folder = RunFolder(resume, commit) if resume else RunFolder.new(out_root, "reports", ds.name, commit)
     done = folder.done()
+    shared.keep_in(folder.path / "writes.jsonl")
     gold_sentences = _gold_sentences(ds) if is_beir else {}
     with comps.open_index(index_path) as index:
         researchers = {"citewise": comps.researcher(index)}
@@ -425,8 +426,9 @@ def reports_markdown(results: dict[str, Any]) -> str:
         lines += [f"Off-topic: {results['off_topic']['items']} items of {results['off_topic']['dataset']} asked of "
                   "this index, which does not cover them; declined_off_topic is the share a system declined.", ""]
     for name, n in (results.get("writes_replayed") or {}).items():
-        lines.append(f"- {name}: {n} items were written once, by an earlier system asking the writer the same prompt "
-                     "(the systems differ only in verification); their seconds count that write's measured time.")
+        lines.append(f"- {name}: {n} items judge a draft written once for the same prompt, by an earlier "
+                     "system or an earlier session of this run (the systems differ only in verification); their "
+                     "seconds count that write's measured time.")
     lines += [""] if results.get("writes_replayed") else []
     lines += training_lines(results.get("training"))
     paired = results.get("paired") or {}

@@ -4,14 +4,18 @@ Systems such as `citewise-located` change how a draft is verified, not what the 
 is greedy and deterministic, so a second system asking it the same messages would get the same text at the
 same cost. Replaying the first call's completion halves such a comparison's time and makes the pairing pure:
 both systems judge one and the same draft. A prompt that differs in any way (other evidence, another
-question) is a new call, so a replay can never hand a system a draft written for something else.
+question, another model) is a new call, so a replay can never hand a system a draft written for something else.
+
+Kept in the run folder (`writes.jsonl`), the drafts outlive the process: a run resumed with one more such
+system judges the drafts the run already wrote instead of writing them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from ingest.core.generator import Completion, Generator, Message
@@ -30,14 +34,37 @@ class SharedWrites:
         self._done: dict[str, Completion] = {}
         self._replayed_s = 0.0
         self.replays = 0
+        self._store: Path | None = None
+
+    def keep_in(self, store: Path) -> None:
+        """Read the completions `store` holds (a run being resumed) and append every new one to it. A line cut
+        short by an interruption is skipped: its call is simply made again."""
+        self._store = Path(store)
+        if not self._store.exists():
+            return
+        text = self._store.read_text()
+        if text and not text.endswith("\n"):  # the next record starts on its own line, not the cut one
+            with self._store.open("a") as fh:
+                fh.write("\n")
+        with self._store.open() as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                    self._done.setdefault(record["key"], Completion(**record["completion"]))
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
 
     def chat(self, messages: list[Message], *, schema: dict[str, Any] | None = None, max_tokens: int = 256,
              stop: list[str] | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
-        key = hashlib.sha256(json.dumps([messages, schema, max_tokens, stop], sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([self.name, messages, schema, max_tokens, stop],
+                                        sort_keys=True).encode()).hexdigest()
         done = self._done.get(key)
         if done is None:
             done = self._done[key] = self.model.chat(messages, schema=schema, max_tokens=max_tokens, stop=stop,
                                                      on_text=on_text)
+            if self._store is not None:
+                with self._store.open("a") as fh:
+                    fh.write(json.dumps({"key": key, "completion": asdict(done)}) + "\n")
             return replace(done)
         self.replays += 1
         self._replayed_s += done.total_s

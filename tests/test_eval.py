@@ -179,7 +179,7 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
     assert all(r.get("write_replayed") for r in written) and not any(r.get("write_replayed") for r in rows
                                                                    if r["system"] != "citewise-located")
     assert results["writes_replayed"] == {"citewise-located": len(written)}
-    assert "written once, by an earlier system" in (run / "report.md").read_text()
+    assert "judge a draft written once" in (run / "report.md").read_text()
 
 
 @pytest.mark.unit

@@ -3,6 +3,8 @@ once and replayed, any other prompt is a new call."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eval.shared_writes import SharedWrites
@@ -51,3 +53,24 @@ def test_two_research_loops_judge_one_draft_each_their_own_way() -> None:
     assert len(model.calls) == 1 and shared.replays == 1  # the second loop's writer was never called
     assert not declined.answered and answered.answered
     assert [c.located for st in answered.statements for c in st.citations] == [True]
+
+
+def test_kept_drafts_are_replayed_by_a_resumed_run_and_a_cut_line_costs_only_its_call(tmp_path: Path) -> None:
+    store = tmp_path / "writes.jsonl"
+    first = SharedWrites(FakeGenerator(["kept reply", "second reply"], name="writer"))
+    first.keep_in(store)
+    first.chat(ASK, max_tokens=50)
+    first.chat(ASK, max_tokens=60)
+    with store.open("a") as fh:
+        fh.write('{"key": "cut sho')  # a process killed while writing a record
+    resumed = SharedWrites(FakeGenerator(["written again"], name="writer"))
+    resumed.keep_in(store)
+    assert resumed.chat(ASK, max_tokens=50).text == "kept reply" and resumed.replays == 1
+    assert resumed.chat(ASK, max_tokens=60).text == "second reply"
+    assert resumed.chat(ASK, max_tokens=70).text == "written again"  # a new call, appended on its own line
+    again = SharedWrites(FakeGenerator([], name="writer"))
+    again.keep_in(store)
+    assert again.chat(ASK, max_tokens=70).text == "written again"
+    other = SharedWrites(FakeGenerator(["another model's text"], name="other-writer"))
+    other.keep_in(store)
+    assert other.chat(ASK, max_tokens=50).text == "another model's text"  # another model never replays a draft
