@@ -390,7 +390,7 @@ def reports_cmd(
     dataset: Path = DatasetOpt,
     split: str = ItemsSplitOpt,
     limit: int = LimitOpt,
-    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-exact, citewise-exact-no-lookup, citewise-passage, citewise-repoint, citewise-located, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded, citewise-as-trained, citewise-server."),
+    systems: str = typer.Option("citewise,stuffed", "--systems", help="citewise, stuffed (the baseline), citewise-no-lookup, citewise-exact, citewise-exact-no-lookup, citewise-passage, citewise-repoint, citewise-located, citewise-numbered, citewise-trained, citewise-reranked, citewise-scored-evidence, citewise-ranked-evidence, citewise-corroborated, citewise-reembedded, citewise-as-trained, citewise-server."),
     model_server: str = typer.Option(None, "--model-server", help="OpenAI API root of a model server serving "
                                      "the same models (e.g. http://127.0.0.1:8080/v1): system citewise-server."),
     off_topic: Path = typer.Option(

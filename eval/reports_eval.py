@@ -51,6 +51,8 @@ SYSTEMS = {"citewise": "research loop, evidence sentences, constrained writer, v
            "citewise-located": "citewise whose statement, when no sentence it numbered passes verification, cites "
                                "the shown sentence holding its names and numbers (research.citation_choice = "
                                "specifics)",
+           "citewise-numbered": "citewise whose statements cite only the sentences the writer numbered, never a "
+                                "located one (research.citation_choice = writer)",
            "citewise-server": "citewise with its models on the OpenAI-compatible model server at --model-server "
                               "(models.backend = openai): the HTTP hop against the embedded models",
            "citewise-trained": "citewise with a scorer this run trained (--train-folds or --train synthetic) "
@@ -144,7 +146,8 @@ def run_reports(dataset_dir: Path, settings: Settings, systems: list[str], limit
             "citewise-server": ("models", {"backend": "openai", "base_url": model_server}),
             "citewise-passage": ("research", {"relevance_scope": "passage", "citation_choice": "passage"}),
             "citewise-repoint": ("research", {"citation_choice": "passage"}),
-            "citewise-located": ("research", {"citation_choice": "specifics"})}
+            "citewise-located": ("research", {"citation_choice": "specifics"}),
+            "citewise-numbered": ("research", {"citation_choice": "writer"})}
         for name, (area, values) in variants.items():
             if name in systems:
                 variant = settings.model_copy(deep=True)

@@ -180,6 +180,17 @@ def test_eval_reports_side_by_side_with_the_stuffed_baseline(tmp_path: Path) -> 
                                                                    if r["system"] != "citewise-located")
     assert results["writes_replayed"] == {"citewise-located": len(written)}
     assert "judge a draft written once" in (run / "report.md").read_text()
+    # The drafts are kept with the run: resumed with one more such system, nothing is written again.
+    kept = (run / "writes.jsonl").read_text()
+    again = run_cli("eval", "reports", "--dataset", str(FIXTURES / "claims-tiny"), "--systems",
+                    "citewise,citewise-repoint@1", "--off-topic", str(FIXTURES / "squad-tiny"), "--off-topic-limit", "1",
+                    "--resume", str(run), "--out", str(tmp_path), "--quiet", env=env)
+    assert again.returncode == 0, again.stderr
+    repointed = [r for r in map(json.loads, (run / "rows.jsonl").read_text().splitlines())
+                 if r["system"] == "citewise-repoint"]
+    assert len(repointed) == 2 and [r for r in repointed if r.get("write_replayed")] == \
+        [r for r in repointed if r["tokens"]["calls"]] != []
+    assert (run / "writes.jsonl").read_text() == kept
 
 
 @pytest.mark.unit

@@ -59,7 +59,8 @@ def test_a_citation_that_does_not_support_its_statement_is_never_shown_as_cited(
                            "statements": [{"text": "The old harbour was built in 1820 by the town council.",
                                            "evidence": [wrong]}]})
 
-    r, _, _ = researcher([reply], support_similarity=0.3, relevance_floor=0.0)  # the support check alone
+    # the support check alone, on the writer's own number (a located citation is tested in test_located_citation)
+    r, _, _ = researcher([reply], support_similarity=0.3, relevance_floor=0.0, citation_choice="writer")
     report = r.run("When was the old harbour built?")
     assert not report.statements
     assert report.unsupported and "does not support" in report.unsupported[0].problems[0]

@@ -43,7 +43,8 @@ def test_any_other_call_reaches_the_model(change: dict[str, object]) -> None:
 
 def test_two_research_loops_judge_one_draft_each_their_own_way() -> None:
     writer_only, _, model = fake_researcher(NORMANS, [_numbers_the_wrong_sentence], max_rounds=1,
-                                            relevance_floor=0.2, support_similarity=0.3, enough_similarity=0.2)
+                                            citation_choice="writer", relevance_floor=0.2, support_similarity=0.3,
+                                            enough_similarity=0.2)
     located, _, _ = fake_researcher(NORMANS, [], max_rounds=1, citation_choice="specifics",
                                     relevance_floor=0.2, support_similarity=0.3, enough_similarity=0.2)
     shared = SharedWrites(model)

@@ -122,13 +122,15 @@ class ResearchSettings(Section):
                     "likely to be about a nearby topic, so it lends nothing. See docs/research-loop.md.",
     )
     citation_choice: Literal["writer", "passage", "specifics"] = Field(
-        default="writer",
-        description="Which sentence a statement's citation shows: the one the writer numbered; 'passage': the sentence "
-                    "of that one's passage (chunk, among the evidence) closest in meaning to the statement, for a "
-                    "writer that keeps the passage it meant but takes a neighbour's number (pair with relevance_scope "
-                    "'passage', which alone would let such a number through); 'specifics': the writer's number, and "
-                    "when no sentence it numbered passes the checks, the shown sentence holding every name and number "
-                    "the statement gives beyond the question, if one passes them. See docs/research-loop.md.",
+        default="specifics",
+        description="Which sentence a statement's citation shows. 'specifics': the one the writer numbered, and when "
+                    "no sentence it numbered passes the checks, the shown sentence holding every name and number the "
+                    "statement gives beyond the question, if one passes them (a small writer copies a fact from one "
+                    "sentence and numbers another; such a citation is marked located); 'writer': the numbered one "
+                    "only; 'passage': the sentence of that one's passage (chunk, among the evidence) closest in "
+                    "meaning to the statement, for a writer that keeps the passage it meant but takes a neighbour's "
+                    "number (pair with relevance_scope 'passage', which alone would let such a number through). See "
+                    "docs/research-loop.md.",
     )
     corroboration: Literal["auto", "never"] = Field(
         default="auto",
